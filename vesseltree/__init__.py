@@ -1,0 +1,46 @@
+"""vesseltree: vascular morphometry from 3D binary masks.
+
+Skeleton (Lee 1994 thinning), branch graph, local and branch radii (Sadikine et al. 2023,
+Eq. 1-2), nearest-branch labels (Eq. 3), scale masks, morphometry tables and synthetic
+vessel phantoms. Never imports torch.
+
+Public names are loaded lazily, so ``import vesseltree`` stays fast and a command-line call
+only pays for the modules it uses.
+"""
+from __future__ import annotations
+
+import importlib
+
+__version__ = "0.1.0"
+
+# public name -> module that defines it
+_EXPORTS = {
+    "skeletonize": "vesseltree.skeleton",
+    "BranchGraph": "vesseltree.graph",
+    "build_graph": "vesseltree.graph",
+    "analyze": "vesseltree.tree",
+    "VesselTree": "vesseltree.tree",
+    "local_radius": "vesseltree.radius",
+    "surface_voxels": "vesseltree.radius",
+    "nearest_branch_labels": "vesseltree.labels",
+    "scale_thresholds": "vesseltree.scales",
+    "scale_masks": "vesseltree.scales",
+    "make_phantom": "vesseltree.synthetic",
+    "render_ct": "vesseltree.synthetic",
+}
+
+__all__ = sorted(_EXPORTS) + ["synthetic", "__version__"]
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(_EXPORTS[name]), name)
+        globals()[name] = value
+        return value
+    if name in {"synthetic", "io", "plot", "morphometry"}:
+        return importlib.import_module(f"vesseltree.{name}")
+    raise AttributeError(f"module 'vesseltree' has no attribute {name!r}")
+
+
+def __dir__():
+    return __all__
