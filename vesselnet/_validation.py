@@ -1,0 +1,126 @@
+"""Input checks for the PyTorch side (vesselnet).
+
+Every check names the argument, states what was expected and what was received, and raises
+``TypeError`` (wrong kind of object) or ``ValueError`` (wrong shape or values) *before* any
+computation, never an ``AssertionError``. Scalar checks reuse :mod:`vesseltree._validation`.
+
+Value checks on tensors (``check_unit_interval``, ``check_class_ids``) read back one boolean
+from the device, which costs a synchronisation on GPU; they are done once per loss call.
+"""
+from __future__ import annotations
+
+from numbers import Real
+from typing import Sequence
+
+import torch
+
+from vesseltree._validation import check_nonnegative_int, check_positive
+
+__all__ = [
+    "check_positive",
+    "check_nonnegative_int",
+    "check_tensor",
+    "check_volume",
+    "check_same_shape",
+    "check_unit_interval",
+    "check_class_ids",
+    "check_weights",
+    "check_choice",
+    "describe",
+]
+
+
+def describe(value) -> str:
+    """Short human description of ``value`` for error messages."""
+    if isinstance(value, torch.Tensor):
+        return f"tensor of shape {tuple(value.shape)} and dtype {value.dtype}"
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def check_tensor(x, name: str, *, ndim: int | None = None, floating: bool = False) -> torch.Tensor:
+    """Return ``x`` if it is a tensor with ``ndim`` dimensions (and a floating dtype), or raise."""
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{name}: expected a torch.Tensor, got {describe(x)}")
+    if ndim is not None and x.ndim != ndim:
+        raise ValueError(f"{name}: expected a {ndim}D tensor, got {describe(x)}")
+    if floating and not x.is_floating_point():
+        raise TypeError(f"{name}: expected a floating-point tensor, got {describe(x)}")
+    return x
+
+
+def check_volume(
+    x, name: str, *, channels: int | None = None, floating: bool = True
+) -> torch.Tensor:
+    """Check a (B, C, D, H, W) tensor, optionally with exactly ``channels`` channels."""
+    if isinstance(x, torch.Tensor) and x.ndim != 5:
+        raise ValueError(f"{name}: expected a 5D tensor (B, C, D, H, W), got {describe(x)}")
+    check_tensor(x, name, ndim=5, floating=floating)
+    if channels is not None and x.shape[1] != channels:
+        raise ValueError(
+            f"{name}: expected {channels} channel(s) (B, {channels}, D, H, W), got {describe(x)}"
+        )
+    if x.numel() == 0:
+        raise ValueError(f"{name}: expected a non-empty tensor, got {describe(x)}")
+    return x
+
+
+def check_same_shape(a: torch.Tensor, b: torch.Tensor, name_a: str, name_b: str) -> None:
+    """Raise ValueError naming ``name_b`` if the two tensors' shapes differ."""
+    if tuple(a.shape) != tuple(b.shape):
+        raise ValueError(
+            f"{name_b}: expected the shape of {name_a} {tuple(a.shape)}, got {tuple(b.shape)}"
+        )
+
+
+def check_unit_interval(t: torch.Tensor, name: str) -> None:
+    """Raise ValueError if a float/bool/int tensor holds values outside [0, 1] or NaN."""
+    if t.dtype == torch.bool:
+        return
+    bad = ~((t >= 0) & (t <= 1))  # NaN fails both comparisons
+    if bool(bad.any()):
+        vals = t[bad]
+        raise ValueError(
+            f"{name}: expected values in [0, 1] (a mask or soft target), got values "
+            f"{vals[:5].tolist()}"
+        )
+
+
+def check_class_ids(t: torch.Tensor, name: str, num_classes: int) -> None:
+    """Raise if an integer class-id tensor holds ids outside ``[0, num_classes)``."""
+    if t.is_floating_point() or t.dtype == torch.bool or t.is_complex():
+        raise TypeError(
+            f"{name}: expected integer class ids in [0, {num_classes}), got {describe(t)}"
+        )
+    bad = (t < 0) | (t >= num_classes)
+    if bool(bad.any()):
+        raise ValueError(
+            f"{name}: expected class ids in [0, {num_classes}), got values "
+            f"{torch.unique(t[bad])[:5].tolist()}"
+        )
+
+
+def check_weights(values, name: str, length: int | None = None) -> tuple[float, ...]:
+    """Return a sequence of finite non-negative numbers (of ``length``) as a tuple of floats."""
+    if isinstance(values, torch.Tensor):
+        values = values.detach().cpu().reshape(-1).tolist()
+    if isinstance(values, (str, bytes)) or not isinstance(values, Sequence):
+        raise TypeError(f"{name}: expected a sequence of non-negative numbers, got {describe(values)}")
+    out = []
+    for v in values:
+        if isinstance(v, bool) or not isinstance(v, Real):
+            raise TypeError(f"{name}: expected numbers, got {describe(values)}")
+        fv = float(v)
+        if not (fv >= 0 and fv != float("inf")):
+            raise ValueError(f"{name}: expected finite values >= 0, got {describe(values)}")
+        out.append(fv)
+    if length is not None and len(out) != length:
+        raise ValueError(f"{name}: expected {length} values, got {len(out)} ({describe(values)})")
+    return tuple(out)
+
+
+def check_choice(value, name: str, choices: Sequence) -> object:
+    """Return ``value`` if it is one of ``choices``, else raise ValueError."""
+    if value not in choices:
+        raise ValueError(f"{name}: expected one of {list(choices)}, got {describe(value)}")
+    return value
