@@ -567,7 +567,7 @@ def _read_series(src: _DicomSource, folder: str, *, as_mask: bool):
                 f"path: duplicate slice position {pos[k]:.4g} mm in {where} ({slices[k][0]!r} and "
                 f"{slices[k + 1][0]!r})"
             )
-        step = float(np.median(gaps))
+        step = float(np.min(gaps))  # missing slices show up as multiples of it
         bad = np.abs(gaps - step) > max(_GAP_ATOL, _GAP_RTOL * step)
         if bad.any():
             k = int(np.argmax(bad))
