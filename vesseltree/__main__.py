@@ -1,0 +1,6 @@
+"""``python -m vesseltree``: same as the ``vesseltree`` command."""
+import sys
+
+from vesseltree.cli import main
+
+sys.exit(main())
