@@ -315,10 +315,9 @@ def _cmd_analyze(args) -> int:
             {r["name"]: r["radii"] for r in results}, out_dir / "branch_radii.png",
             title="Branch radii per volume",
         )
-    if failures:
+    if failures and len(items) > 1:
         _eprint(f"{PROG}: error: {len(failures)} of {len(items)} input(s) failed: {', '.join(failures)}")
-        return 2
-    return 0
+    return 2 if failures else 0
 
 
 # --------------------------------------------------------------------------------------------

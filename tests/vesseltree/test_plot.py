@@ -1,0 +1,91 @@
+"""Tests of vesseltree.plot: files are written, images are what they claim to show."""
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.image as mpimg  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from vesseltree.plot import letter_value_plot, radius_mip, scale_mip  # noqa: E402
+
+
+def _image(path):
+    assert path.is_file() and path.stat().st_size > 1000
+    img = mpimg.imread(path)
+    assert img.ndim == 3 and img.shape[0] > 50 and img.shape[1] > 50
+    return img
+
+
+def test_letter_value_plot_one_box_per_volume(tmp_path):
+    rng = np.random.default_rng(0)
+    radii = {"1.1": rng.gamma(2.0, 1.0, 200), "1.2": rng.gamma(3.0, 0.5, 80), "empty": []}
+    path = tmp_path / "lv.png"
+    fig = letter_value_plot(radii, path)
+    img = _image(path)
+    assert img.std() > 0.01  # not a blank canvas
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["1.1", "1.2", "empty"]
+    assert "mm" in ax.get_ylabel()
+    # the boxes span the data: the y range covers both volumes' medians
+    lo, hi = ax.get_ylim()
+    assert lo <= np.median(radii["1.2"]) and hi >= np.median(radii["1.1"])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["lv.png"]
+
+
+def test_letter_value_plot_bad_input(tmp_path):
+    with pytest.raises(ValueError, match="radii_by_volume"):
+        letter_value_plot({}, tmp_path / "a.png")
+    with pytest.raises(ValueError, match=">= 0"):
+        letter_value_plot({"a": [1.0, -2.0]}, tmp_path / "a.png")
+
+
+def test_scale_mip_shows_largest_scale_with_physical_aspect(tmp_path):
+    lab = np.zeros((10, 20, 30), np.uint8)
+    lab[2:8, 5, 3:25] = 1  # small vessel
+    lab[5, 2:18, 10] = 3  # large vessel crossing it
+    lab[1, 5, 20] = 2  # medium, hidden behind nothing larger on its ray along y
+    spacing = (2.0, 0.5, 0.8)
+    path = tmp_path / "s.png"
+    fig = scale_mip(lab, path, axis=1, spacing=spacing)
+    _image(path)
+    ax = fig.axes[0]
+    shown = ax.images[0].get_array()
+    expected = np.zeros((10, 30), np.uint8)  # brute force: largest label along each y ray
+    for z in range(10):
+        for x in range(30):
+            expected[z, x] = max(lab[z, y, x] for y in range(20))
+    np.testing.assert_array_equal(np.asarray(shown), expected)
+    left, right, bottom, top = ax.images[0].get_extent()
+    assert right - left == pytest.approx(30 * 0.8) and bottom - top == pytest.approx(10 * 2.0)
+    assert ax.get_xlabel().startswith("x") and ax.get_ylabel().startswith("z")
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == [
+        "scale 1 (small)", "scale 2", "scale 3 (large)"
+    ]
+
+
+def test_scale_mip_bad_input(tmp_path):
+    with pytest.raises(ValueError, match="axis"):
+        scale_mip(np.zeros((2, 2, 2), np.uint8), tmp_path / "a.png", axis=3)
+    with pytest.raises(TypeError, match="integer labels"):
+        scale_mip(np.zeros((2, 2, 2), float), tmp_path / "a.png")
+    with pytest.raises(ValueError, match="3D"):
+        scale_mip(np.zeros((2, 2), np.uint8), tmp_path / "a.png")
+    with pytest.raises(ValueError, match="spacing"):
+        scale_mip(np.zeros((2, 2, 2), np.uint8), tmp_path / "a.png", spacing=(1, 0, 1))
+
+
+def test_radius_mip(tmp_path):
+    r = np.zeros((6, 7, 8), np.float32)
+    r[1:5, 3, 2] = 1.5
+    r[2, 3, 2] = 4.0
+    r[0, 0, 0] = np.nan  # ignored
+    path = tmp_path / "r.png"
+    fig = radius_mip(r, path, axis=0, spacing=(3.0, 1.0, 1.0))
+    _image(path)
+    shown = fig.axes[0].images[0].get_array()
+    assert float(shown[3, 2]) == pytest.approx(4.0)
+    assert np.ma.is_masked(shown[0, 0])
+    assert np.ma.count(shown) == 1
