@@ -1,0 +1,380 @@
+"""Numba kernels of the skeleton branch graph (arrays in, arrays out).
+
+Every kernel works on the list of skeleton voxels, never on the volume: the skeleton is
+given as ``flat``, the strictly increasing raveled (C order, axes z, y, x) indices of its
+voxels in a volume of shape ``shape``, so that the voxel order is the lexicographic
+(z, y, x) order. Neighbours in 26-connectivity are found by binary search in ``flat``:
+the work is O(n log n) in the number n of skeleton voxels, whatever the size of the box.
+
+Voxel ``i`` below always means "the i-th skeleton voxel" (an index into ``flat``).
+The kernels trust their caller (:mod:`vesseltree.graph`), which validates the input.
+"""
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+__all__ = [
+    "neighbour_table",
+    "label_clusters",
+    "absorb_triangles",
+    "trace_branches",
+    "path_lengths",
+]
+
+END_JUNCTION = 0
+END_ENDPOINT = 1
+END_CYCLE = 2
+
+
+@njit(cache=True)
+def neighbour_table(flat, shape):
+    """26-connected neighbours of every skeleton voxel.
+
+    Parameters
+    ----------
+    flat : int64 array (n,)
+        Strictly increasing raveled C-order indices of the skeleton voxels.
+    shape : int64 array (3,)
+        Shape (Z, Y, X) of the volume; every ``flat`` value is < Z*Y*X.
+
+    Returns
+    -------
+    nbr : int32 array (n, 26)
+        Row i lists the indices (into ``flat``) of the neighbours of voxel i in increasing
+        order, padded with -1.
+    degree : int32 array (n,)
+        Number of neighbours of each voxel (0..26).
+    """
+    n = flat.shape[0]
+    ny = shape[1]
+    nx = shape[2]
+    nz = shape[0]
+    plane = ny * nx
+    nbr = np.full((n, 26), -1, dtype=np.int32)
+    degree = np.zeros(n, dtype=np.int32)
+    for i in range(n):
+        f = flat[i]
+        z = f // plane
+        rem = f - z * plane
+        y = rem // nx
+        x = rem - y * nx
+        x0 = x - 1 if x > 0 else x
+        x1 = x + 1 if x < nx - 1 else x
+        d = 0
+        for dz in range(-1, 2):
+            zz = z + dz
+            if zz < 0 or zz >= nz:
+                continue
+            for dy in range(-1, 2):
+                yy = y + dy
+                if yy < 0 or yy >= ny:
+                    continue
+                base = zz * plane + yy * nx
+                lo = base + x0
+                hi = base + x1
+                k = np.searchsorted(flat, lo)
+                while k < n and flat[k] <= hi:
+                    if k != i:
+                        nbr[i, d] = k
+                        d += 1
+                    k += 1
+        degree[i] = d
+    return nbr, degree
+
+
+@njit(cache=True)
+def label_clusters(nbr, member):
+    """Label the 26-connected clusters of the voxels with ``member[i]`` true.
+
+    Parameters
+    ----------
+    nbr : int32 array (n, 26)
+        Neighbour table from :func:`neighbour_table`.
+    member : bool array (n,)
+        Which voxels take part; edges to non-members are ignored.
+
+    Returns
+    -------
+    labels : int32 array (n,)
+        Cluster id (0..k-1) of each member voxel, -1 for the others. Clusters are numbered
+        in the order of their smallest voxel index (raster order, as ``scipy.ndimage.label``).
+    anchor : int64 array (k,)
+        Smallest voxel index of each cluster.
+    """
+    n = nbr.shape[0]
+    labels = np.full(n, -1, dtype=np.int32)
+    anchor = np.empty(n, dtype=np.int64)
+    stack = np.empty(n, dtype=np.int64)
+    k = 0
+    for i in range(n):
+        if not member[i] or labels[i] >= 0:
+            continue
+        labels[i] = k
+        anchor[k] = i
+        top = 0
+        stack[top] = i
+        top += 1
+        while top > 0:
+            top -= 1
+            v = stack[top]
+            for a in range(26):
+                w = nbr[v, a]
+                if w < 0:
+                    break
+                if member[w] and labels[w] < 0:
+                    labels[w] = k
+                    stack[top] = w
+                    top += 1
+        k += 1
+    return labels, anchor[:k].copy()
+
+
+@njit(cache=True)
+def _close_branch(path, start, stop, src_anchor, dst_anchor, b, a_src, a_dst, kind_src, kind_dst):
+    # canonical orientation: first voxel < last voxel; ties (one-voxel paths) by node anchor
+    first = path[start]
+    last = path[stop - 1]
+    flip = last < first or (last == first and a_dst < a_src)
+    if flip:
+        i = start
+        j = stop - 1
+        while i < j:
+            t = path[i]
+            path[i] = path[j]
+            path[j] = t
+            i += 1
+            j -= 1
+        src_anchor[b] = a_dst
+        dst_anchor[b] = a_src
+        return kind_dst, kind_src
+    src_anchor[b] = a_src
+    dst_anchor[b] = a_dst
+    return kind_src, kind_dst
+
+
+@njit(cache=True)
+def _adjacent(nbr, u, v):
+    for a in range(26):
+        w = nbr[u, a]
+        if w < 0:
+            return False
+        if w == v:
+            return True
+    return False
+
+
+@njit(cache=True)
+def absorb_triangles(nbr, degree, junction, junction_anchor):
+    """Give to a junction cluster the degree-2 voxels that close a 26-triangle on it.
+
+    A voxel of degree 2 whose two neighbours belong to the same junction cluster and are
+    adjacent to each other forms with them three mutually adjacent voxels: no hole is
+    enclosed, so it is part of the junction rather than a one-voxel self-loop branch.
+
+    Parameters
+    ----------
+    nbr, degree : arrays from :func:`neighbour_table`.
+    junction : int32 array (n,)
+        Junction cluster ids (-1 elsewhere); updated IN PLACE.
+    junction_anchor : int64 array (k,)
+        Smallest voxel of each cluster; updated IN PLACE.
+
+    Returns
+    -------
+    int
+        Number of voxels absorbed.
+    """
+    n = nbr.shape[0]
+    count = 0
+    for v in range(n):
+        if degree[v] != 2 or junction[v] >= 0:
+            continue
+        a = nbr[v, 0]
+        c = nbr[v, 1]
+        k = junction[a]
+        if k < 0 or junction[c] != k or not _adjacent(nbr, a, c):
+            continue
+        junction[v] = k
+        if v < junction_anchor[k]:
+            junction_anchor[k] = v
+        count += 1
+    return count
+
+
+@njit(cache=True)
+def trace_branches(nbr, degree, junction, junction_anchor):
+    """Split the skeleton into branches (ordered voxel chains between nodes).
+
+    Junction voxels have more than 2 neighbours, endpoints exactly 1; each 26-connected
+    cluster of junction voxels is one node. Every voxel of degree 1 or 2 ends up in
+    exactly one branch unless :func:`absorb_triangles` gave it to a cluster (run it first).
+    Junction and isolated (degree 0) voxels belong to no branch.
+
+    Parameters
+    ----------
+    nbr, degree : arrays from :func:`neighbour_table`.
+    junction : int32 array (n,)
+        Junction cluster id of each voxel (-1 if not a junction voxel), from
+        :func:`label_clusters` with ``member = degree > 2``.
+    junction_anchor : int64 array (k,)
+        Smallest voxel index of each junction cluster.
+
+    Returns
+    -------
+    path : int64 array (m,)
+        Concatenated voxel indices of the branches, each branch in path order.
+    ptr : int64 array (b + 1,)
+        Branch j owns ``path[ptr[j]:ptr[j + 1]]``.
+    src_anchor, dst_anchor : int64 arrays (b,)
+        The node at each end, named by its anchor voxel: the smallest voxel of a junction
+        cluster, the endpoint voxel itself, or for an isolated cycle its first voxel.
+    src_kind, dst_kind : int8 arrays (b,)
+        0 junction, 1 endpoint, 2 cycle.
+
+    Notes
+    -----
+    Orientation is canonical: the first voxel index of a path is smaller than its last;
+    one-voxel paths go from the smaller to the larger node anchor. A cycle starts at its
+    smallest voxel and steps first to the smaller of its two neighbours. Branches come out
+    in tracing order; the caller sorts them.
+    """
+    n = nbr.shape[0]
+    visited = np.zeros(n, dtype=np.bool_)
+    path = np.empty(n, dtype=np.int64)
+    ptr = np.zeros(n + 1, dtype=np.int64)
+    src_anchor = np.empty(n, dtype=np.int64)
+    dst_anchor = np.empty(n, dtype=np.int64)
+    src_kind = np.empty(n, dtype=np.int8)
+    dst_kind = np.empty(n, dtype=np.int8)
+    b = 0
+    m = 0
+    # pass 0: branches leaving a junction; pass 1: from endpoints; pass 2: isolated cycles
+    for stage in range(3):
+        for i in range(n):
+            if stage == 0:
+                if junction[i] < 0:
+                    continue
+                n_starts = degree[i]
+            elif stage == 1:
+                if degree[i] != 1 or visited[i]:
+                    continue
+                n_starts = 1
+            else:
+                if degree[i] != 2 or visited[i] or junction[i] >= 0:
+                    continue
+                n_starts = 1
+            for s in range(n_starts):
+                if stage == 0:
+                    cur = nbr[i, s]
+                    if cur < 0:
+                        break
+                    if junction[cur] >= 0 or visited[cur]:
+                        continue
+                    prev = i
+                    a_src = junction_anchor[junction[i]]
+                    k_src = END_JUNCTION
+                elif stage == 1:
+                    cur = i
+                    prev = -1
+                    a_src = i
+                    k_src = END_ENDPOINT
+                else:
+                    cur = i
+                    prev = -1
+                    a_src = i
+                    k_src = END_CYCLE
+                start = m
+                a_dst = -1
+                k_dst = END_ENDPOINT
+                while True:
+                    visited[cur] = True
+                    path[m] = cur
+                    m += 1
+                    if degree[cur] == 1 and prev >= 0:
+                        a_dst = cur
+                        k_dst = END_ENDPOINT
+                        break
+                    # next voxel: the neighbour that is not prev (smaller one at a cycle start)
+                    n0 = nbr[cur, 0]
+                    n1 = nbr[cur, 1]
+                    if degree[cur] == 1:
+                        nxt = n0
+                    elif prev < 0:
+                        nxt = n0  # neighbours are sorted: n0 < n1
+                    elif n0 == prev:
+                        nxt = n1
+                    else:
+                        nxt = n0
+                    if junction[nxt] >= 0:
+                        a_dst = junction_anchor[junction[nxt]]
+                        k_dst = END_JUNCTION
+                        break
+                    if stage == 2 and nxt == i:
+                        a_dst = i
+                        k_dst = END_CYCLE
+                        break
+                    prev = cur
+                    cur = nxt
+                if stage == 2:
+                    src_anchor[b] = a_src
+                    dst_anchor[b] = a_dst
+                    src_kind[b] = k_src
+                    dst_kind[b] = k_dst
+                else:
+                    ks, kd = _close_branch(
+                        path, start, m, src_anchor, dst_anchor, b, a_src, a_dst, k_src, k_dst
+                    )
+                    src_kind[b] = ks
+                    dst_kind[b] = kd
+                b += 1
+                ptr[b] = m
+    return (
+        path[:m].copy(),
+        ptr[: b + 1].copy(),
+        src_anchor[:b].copy(),
+        dst_anchor[:b].copy(),
+        src_kind[:b].copy(),
+        dst_kind[:b].copy(),
+    )
+
+
+@njit(cache=True)
+def path_lengths(points, ptr, src_point, dst_point):
+    """Polyline length of each branch, including the steps from/to its end nodes.
+
+    Parameters
+    ----------
+    points : float64 array (m, 3)
+        Concatenated path points in mm.
+    ptr : int64 array (b + 1,)
+        Branch j is ``points[ptr[j]:ptr[j + 1]]`` (at least one point).
+    src_point, dst_point : float64 arrays (b, 3)
+        Position (mm) of the source and destination node of each branch.
+
+    Returns
+    -------
+    length : float64 array (b,)
+        ``|src - p_0| + sum_i |p_{i+1} - p_i| + |p_last - dst|``.
+    """
+    nb = ptr.shape[0] - 1
+    out = np.zeros(nb, dtype=np.float64)
+    for j in range(nb):
+        a = ptr[j]
+        e = ptr[j + 1]
+        total = 0.0
+        d0 = points[a, 0] - src_point[j, 0]
+        d1 = points[a, 1] - src_point[j, 1]
+        d2 = points[a, 2] - src_point[j, 2]
+        total += np.sqrt(d0 * d0 + d1 * d1 + d2 * d2)
+        for k in range(a, e - 1):
+            d0 = points[k + 1, 0] - points[k, 0]
+            d1 = points[k + 1, 1] - points[k, 1]
+            d2 = points[k + 1, 2] - points[k, 2]
+            total += np.sqrt(d0 * d0 + d1 * d1 + d2 * d2)
+        d0 = dst_point[j, 0] - points[e - 1, 0]
+        d1 = dst_point[j, 1] - points[e - 1, 1]
+        d2 = dst_point[j, 2] - points[e - 1, 2]
+        total += np.sqrt(d0 * d0 + d1 * d1 + d2 * d2)
+        out[j] = total
+    return out
