@@ -1,0 +1,135 @@
+"""Soft-clDice topology loss (Shit et al., CVPR 2021), an optional prior beside Eq. 9.
+
+Sadikine et al. (ISBI 2023, Sect. 5) name shape and topology priors as future work and
+report clDSC; this module provides the differentiable soft-clDice of Shit et al. (2021):
+
+- soft erosion: minimum over the 6-neighbourhood, computed as the minimum of three 1D
+  min-pools (3x1x1, 1x3x1, 1x1x3); soft dilation: 3x3x3 max-pool; soft opening =
+  dilation(erosion(x));
+- soft skeleton (``iterations`` = k): ``skel = relu(x - open(x))``, then k times
+  ``x <- erode(x); delta = relu(x - open(x)); skel <- skel + relu(delta - skel * delta)``;
+- with P the predicted probabilities, G the target, S_P, S_G their soft skeletons, per
+  sample (sums over channels and space)::
+
+      Tprec = (sum(S_P G) + smooth) / (sum(S_P) + smooth)
+      Tsens = (sum(S_G P) + smooth) / (sum(S_G) + smooth)
+      loss  = 1 - mean_b 2 Tprec Tsens / (Tprec + Tsens)
+
+Channels: with ONE channel (binary net) P = sigmoid(logits) and the single channel is used
+(MONAI 1.x's ``SoftclDiceLoss`` drops channel 0 when asked to exclude the background and then
+returns 0 for one-channel output; here a one-channel input always contributes). With C > 1,
+P = softmax(logits) and channel 0 (background) is dropped unless ``include_background``.
+Layouts: logits (B, C, D, H, W); target as in :mod:`vesselnet.losses.dice_ce`.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from vesselnet._validation import check_nonnegative_int, check_positive, check_volume
+from vesselnet.losses.dice_ce import prepare_target
+
+__all__ = ["soft_erode", "soft_dilate", "soft_open", "soft_skeleton", "soft_cldice_loss", "SoftClDiceLoss"]
+
+
+def soft_erode(x: torch.Tensor) -> torch.Tensor:
+    """Grey-level erosion of (B, C, D, H, W) by the 6-neighbourhood cross (min of 1D min-pools)."""
+    neg = -x
+    a = F.max_pool3d(neg, (3, 1, 1), 1, (1, 0, 0))
+    b = F.max_pool3d(neg, (1, 3, 1), 1, (0, 1, 0))
+    c = F.max_pool3d(neg, (1, 1, 3), 1, (0, 0, 1))
+    return -torch.maximum(torch.maximum(a, b), c)
+
+
+def soft_dilate(x: torch.Tensor) -> torch.Tensor:
+    """Grey-level dilation of (B, C, D, H, W) by a 3x3x3 cube."""
+    return F.max_pool3d(x, 3, 1, 1)
+
+
+def soft_open(x: torch.Tensor) -> torch.Tensor:
+    """Soft opening: dilation of the erosion."""
+    return soft_dilate(soft_erode(x))
+
+
+def soft_skeleton(x: torch.Tensor, iterations: int = 3) -> torch.Tensor:
+    """Soft skeleton of probabilities x (B, C, D, H, W) in [0, 1] (Shit et al. 2021, Alg. 1)."""
+    iterations = check_nonnegative_int(iterations, "iterations")
+    skel = F.relu(x - soft_open(x))
+    for _ in range(iterations):
+        x = soft_erode(x)
+        delta = F.relu(x - soft_open(x))
+        skel = skel + F.relu(delta - skel * delta)
+    return skel
+
+
+def soft_cldice_loss(
+    logits: torch.Tensor,
+    target: torch.Tensor,
+    *,
+    iterations: int = 3,
+    smooth: float = 1.0,
+    include_background: bool = False,
+    activation: str = "auto",
+) -> torch.Tensor:
+    """Soft-clDice loss (scalar) of logits (B, C, D, H, W) against ``target``.
+
+    Parameters
+    ----------
+    logits : Tensor
+        (B, C, D, H, W) logits; sigmoid when C = 1, softmax when C > 1 (``activation="auto"``),
+        or probabilities with ``activation="none"``.
+    target : Tensor
+        (B, 1, D, H, W) in [0, 1] when C = 1; class ids or one-hot when C > 1.
+    iterations : int
+        Soft-skeleton iterations k (about the largest vessel radius in voxels).
+    smooth : float
+        Added to numerators and denominators of Tprec and Tsens (> 0).
+    include_background : bool
+        Keep channel 0 when C > 1; ignored when C = 1 (the one channel is always used).
+    """
+    check_volume(logits, "logits")
+    iterations = check_nonnegative_int(iterations, "iterations")
+    smooth = check_positive(smooth, "smooth")
+    if activation not in ("auto", "none"):
+        raise ValueError(f"activation: expected 'auto' or 'none', got {activation!r}")
+    g = prepare_target(logits, target)
+    if activation == "none":
+        p = logits
+    else:
+        p = torch.sigmoid(logits) if logits.shape[1] == 1 else torch.softmax(logits, dim=1)
+    if p.shape[1] > 1 and not include_background:
+        p, g = p[:, 1:], g[:, 1:]
+    skel_p = soft_skeleton(p, iterations)
+    with torch.no_grad():
+        skel_g = soft_skeleton(g, iterations)
+    dims = (1, 2, 3, 4)
+    tprec = ((skel_p * g).sum(dims) + smooth) / (skel_p.sum(dims) + smooth)
+    tsens = ((skel_g * p).sum(dims) + smooth) / (skel_g.sum(dims) + smooth)
+    return 1.0 - (2.0 * tprec * tsens / (tprec + tsens)).mean()
+
+
+class SoftClDiceLoss(nn.Module):
+    """Module form of :func:`soft_cldice_loss`."""
+
+    def __init__(
+        self,
+        *,
+        iterations: int = 3,
+        smooth: float = 1.0,
+        include_background: bool = False,
+        activation: str = "auto",
+    ) -> None:
+        super().__init__()
+        self.iterations = check_nonnegative_int(iterations, "iterations")
+        self.smooth = check_positive(smooth, "smooth")
+        self.include_background = bool(include_background)
+        if activation not in ("auto", "none"):
+            raise ValueError(f"activation: expected 'auto' or 'none', got {activation!r}")
+        self.activation = activation
+
+    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return soft_cldice_loss(
+            logits, target, iterations=self.iterations, smooth=self.smooth,
+            include_background=self.include_background, activation=self.activation,
+        )

@@ -1,0 +1,438 @@
+"""Scale-supervised contrastive loss (Eq. 7-8) with pooled / voxel sampling and a memory bank.
+
+Sadikine et al., ISBI 2023, Sect. 2.3. Each auxiliary decoder s = 1..S yields projected
+embeddings z^s (Eq. 6); embeddings of the same scale are positives, of other scales negatives::
+
+    L_c    = 1/|A| sum_{i in A} 1/|P_i| sum_{j in P_i} l_ij                         (Eq. 7)
+    l_ij   = -log( exp(z_i.z_j/tau) / (exp(z_i.z_j/tau) + sum_{k in N_i} exp(z_i.z_k/tau)) )
+                                                                                 (Eq. 8)
+
+Conventions of this implementation (all tested against a brute-force NumPy evaluation):
+
+- Every embedding is l2-normalised before use (Eq. 8 assumes unit vectors; re-normalising
+  the projection head's output is a no-op up to rounding).
+- ``P_i`` = all *other* embeddings with the same scale label (never i itself); ``N_i`` = all
+  embeddings with a different label. Note that, as written in Eq. 8, the denominator holds
+  the one positive j and the negatives only (not the other positives, unlike SupCon).
+- Anchors without positives are *excluded* from A (their 1/|P_i| is undefined). If no anchor
+  has a positive (e.g. batch of 1 in pooled mode and an empty bank) the loss is 0 (a zero that
+  is still connected to the graph). An anchor without negatives has l_ij = 0.
+- Memory bank: entries (detached embeddings of past batches, per scale, FIFO) join P_i and
+  N_i as extra positives/negatives but are never anchors, so A is the current batch only.
+
+Sampling modes (how vectors are taken from the maps (B, dim, d, h, w) of each scale):
+
+- ``"pooled"`` (the paper's reading): one vector per sample and scale, the average of the
+  projected map over the voxels where that scale's mask is set (masks reduced to the
+  embedding resolution by max-pooling: a coarse voxel counts if any of its fine voxels is
+  set). If the mask of a sample is empty at that scale, the map is averaged globally
+  (``empty="global"``, default) or the pair is dropped (``empty="skip"``). The pooled vector
+  is then l2-normalised. N = B * S vectors (fewer with "skip").
+- ``"voxel"``: for each sample and scale, up to K = ``num_samples`` voxels drawn uniformly
+  without replacement (``torch.randperm`` with the given ``torch.Generator``) among the
+  voxels where the reduced mask is set; all of them if fewer. Empty masks contribute nothing.
+
+Scale masks: a sequence of S tensors (B, 1, D, H, W) (the auxiliary targets y^s) or one
+(B, S, D, H, W) tensor, values in [0, 1] (> 0 counts as set), at the embedding resolution or
+an integer multiple of it per axis.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from vesselnet._validation import (
+    check_choice,
+    check_nonnegative_int,
+    check_positive,
+    check_tensor,
+    check_unit_interval,
+    check_volume,
+    describe,
+)
+
+__all__ = [
+    "supervised_contrastive_loss",
+    "pooled_scale_embeddings",
+    "sampled_scale_embeddings",
+    "scale_contrastive_loss",
+    "MemoryBank",
+    "ScaleContrastiveLoss",
+]
+
+
+def supervised_contrastive_loss(
+    embeddings: torch.Tensor,
+    labels: torch.Tensor,
+    tau: float = 0.94,
+    *,
+    bank_embeddings: torch.Tensor | None = None,
+    bank_labels: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Eq. 7-8 over vectors: embeddings (N, dim) with integer labels (N,) (the scale s).
+
+    ``bank_embeddings`` (M, dim) / ``bank_labels`` (M,) are extra positives/negatives, never
+    anchors (see the module docstring). Computed in float32 at least (float64 stays float64).
+    """
+    check_tensor(embeddings, "embeddings", ndim=2, floating=True)
+    check_tensor(labels, "labels", ndim=1)
+    tau = check_positive(tau, "tau")
+    if labels.shape[0] != embeddings.shape[0]:
+        raise ValueError(
+            f"labels: expected {embeddings.shape[0]} labels (one per embedding), got {describe(labels)}"
+        )
+    if labels.is_floating_point():
+        raise TypeError(f"labels: expected integer scale labels, got {describe(labels)}")
+    dtype = torch.promote_types(embeddings.dtype, torch.float32)
+    z = F.normalize(embeddings.to(dtype), dim=1)
+    lab = labels.to(device=z.device, dtype=torch.long)
+    n = z.shape[0]
+    if (bank_embeddings is None) != (bank_labels is None):
+        raise ValueError("bank_labels: give both bank_embeddings and bank_labels, or neither")
+    if bank_embeddings is not None and bank_embeddings.shape[0] > 0:
+        check_tensor(bank_embeddings, "bank_embeddings", ndim=2, floating=True)
+        check_tensor(bank_labels, "bank_labels", ndim=1)
+        if bank_embeddings.shape[1] != z.shape[1]:
+            raise ValueError(
+                f"bank_embeddings: expected dimension {z.shape[1]}, got {describe(bank_embeddings)}"
+            )
+        if bank_labels.shape[0] != bank_embeddings.shape[0]:
+            raise ValueError(
+                f"bank_labels: expected {bank_embeddings.shape[0]} labels, got {describe(bank_labels)}"
+            )
+        zb = F.normalize(bank_embeddings.detach().to(device=z.device, dtype=dtype), dim=1)
+        keys = torch.cat([z, zb], dim=0)
+        key_lab = torch.cat([lab, bank_labels.to(device=z.device, dtype=torch.long)])
+    else:
+        keys, key_lab = z, lab
+    if n == 0:
+        return embeddings.sum() * 0.0
+    sim = z @ keys.T / tau  # (N, N + M)
+    same = lab[:, None] == key_lab[None, :]
+    not_self = torch.ones_like(same)
+    not_self[:, :n].fill_diagonal_(False)
+    pos = same & not_self
+    neg = ~same
+    floor = torch.finfo(dtype).min
+    neg_lse = torch.logsumexp(sim.masked_fill(~neg, floor), dim=1, keepdim=True)
+    # l_ij = -s_ij + log(exp(s_ij) + sum_k exp(s_ik)); rows without negatives: neg_lse ~ floor
+    l = torch.logaddexp(sim, neg_lse) - sim
+    n_pos = pos.sum(dim=1)
+    anchors = n_pos > 0
+    if not bool(anchors.any()):
+        return embeddings.sum() * 0.0
+    per_anchor = torch.where(pos, l, torch.zeros_like(l)).sum(dim=1) / n_pos.clamp_min(1)
+    return per_anchor[anchors].mean()
+
+
+def _as_mask_list(scale_masks, num_scales: int, name: str = "scale_masks") -> list[torch.Tensor]:
+    if isinstance(scale_masks, torch.Tensor):
+        check_volume(scale_masks, name, channels=num_scales, floating=False)
+        masks = [scale_masks[:, s : s + 1] for s in range(num_scales)]
+    elif isinstance(scale_masks, Sequence) and not isinstance(scale_masks, str):
+        if len(scale_masks) != num_scales:
+            raise ValueError(
+                f"{name}: expected {num_scales} masks (one per scale), got {len(scale_masks)}"
+            )
+        masks = [
+            check_volume(m, f"{name}[{s}]", channels=1, floating=False)
+            for s, m in enumerate(scale_masks)
+        ]
+    else:
+        raise TypeError(
+            f"{name}: expected a (B, S, D, H, W) tensor or a sequence of S (B, 1, D, H, W) tensors, "
+            f"got {describe(scale_masks)}"
+        )
+    for s, m in enumerate(masks):
+        check_unit_interval(m, f"{name}[{s}]")
+    return masks
+
+
+def _check_maps(embeddings, name: str = "embeddings") -> list[torch.Tensor]:
+    if isinstance(embeddings, torch.Tensor) or not isinstance(embeddings, Sequence) or not embeddings:
+        raise TypeError(
+            f"{name}: expected a non-empty sequence of S tensors (B, dim, d, h, w), got "
+            f"{describe(embeddings)}"
+        )
+    maps = [check_volume(e, f"{name}[{s}]") for s, e in enumerate(embeddings)]
+    for s, e in enumerate(maps[1:], start=1):
+        if e.shape != maps[0].shape:
+            raise ValueError(
+                f"{name}[{s}]: expected the shape of {name}[0] {tuple(maps[0].shape)}, got "
+                f"{tuple(e.shape)}"
+            )
+    return maps
+
+
+def _reduce_mask(mask: torch.Tensor, size: Sequence[int], name: str) -> torch.Tensor:
+    """(B, 1, D, H, W) mask in [0, 1] -> (B, 1, d, h, w) float {0, 1} by max-pooling of (> 0)."""
+    m = (mask > 0).to(torch.float32)
+    full = tuple(mask.shape[2:])
+    if full == tuple(size):
+        return m
+    if any(f % s for f, s in zip(full, size)) or any(f < s for f, s in zip(full, size)):
+        raise ValueError(
+            f"{name}: spatial size {full} must be an integer multiple of the embedding size "
+            f"{tuple(size)} along every axis"
+        )
+    k = tuple(f // s for f, s in zip(full, size))
+    return F.max_pool3d(m, kernel_size=k, stride=k)
+
+
+def _prepare(embeddings, scale_masks) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    maps = _check_maps(embeddings)
+    masks = _as_mask_list(scale_masks, len(maps))
+    B = maps[0].shape[0]
+    out = []
+    for s, m in enumerate(masks):
+        if m.shape[0] != B:
+            raise ValueError(f"scale_masks[{s}]: expected batch size {B}, got {describe(m)}")
+        out.append(_reduce_mask(m.to(maps[0].device), maps[0].shape[2:], f"scale_masks[{s}]"))
+    return maps, out
+
+
+def pooled_scale_embeddings(
+    embeddings: Sequence[torch.Tensor], scale_masks, *, empty: str = "global"
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Pooled mode: one l2-normalised vector per (sample, scale).
+
+    Parameters
+    ----------
+    embeddings : sequence of S tensors (B, dim, d, h, w)
+        Projected maps, scale 1 first.
+    scale_masks : sequence of S tensors (B, 1, D, H, W) or tensor (B, S, D, H, W)
+    empty : {"global", "skip"}
+        What to do with an empty mask: global average pooling, or drop that (sample, scale).
+
+    Returns
+    -------
+    vectors : Tensor (N, dim)
+        Ordered scale-major: all samples of scale 1, then scale 2, ...
+    labels : Tensor (N,)
+        Scale labels 1..S (int64).
+    """
+    check_choice(empty, "empty", ("global", "skip"))
+    maps, masks = _prepare(embeddings, scale_masks)
+    vecs, labs = [], []
+    for s, (z, m) in enumerate(zip(maps, masks), start=1):
+        m = m.to(z.dtype)
+        count = m.sum(dim=(2, 3, 4))  # (B, 1)
+        masked = (z * m).sum(dim=(2, 3, 4)) / count.clamp_min(1.0)
+        has = count[:, 0] > 0
+        if empty == "global":
+            v = torch.where(has[:, None], masked, z.mean(dim=(2, 3, 4)))
+        else:
+            v = masked[has]
+        vecs.append(F.normalize(v, dim=1))
+        labs.append(torch.full((v.shape[0],), s, dtype=torch.long, device=z.device))
+    return torch.cat(vecs, 0), torch.cat(labs, 0)
+
+
+def sampled_scale_embeddings(
+    embeddings: Sequence[torch.Tensor],
+    scale_masks,
+    *,
+    num_samples: int = 64,
+    generator: torch.Generator | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Voxel mode: up to ``num_samples`` voxel vectors per (sample, scale) where the mask is set.
+
+    The voxel choice is made on the CPU with ``generator`` (a CPU ``torch.Generator``; the
+    global RNG when None), so a seeded generator gives the same voxels on any device. Order:
+    scale 1 first; within a scale, sample 0 first, voxels in draw order. Returns
+    ``(vectors (N, dim) l2-normalised, labels (N,) in 1..S)``.
+    """
+    k = check_nonnegative_int(num_samples, "num_samples", minimum=1)
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise TypeError(f"generator: expected a torch.Generator or None, got {describe(generator)}")
+    maps, masks = _prepare(embeddings, scale_masks)
+    vecs, labs = [], []
+    for s, (z, m) in enumerate(zip(maps, masks), start=1):
+        flat_mask = m.flatten(1).cpu() > 0  # (B, d*h*w)
+        for b in range(z.shape[0]):
+            idx = torch.nonzero(flat_mask[b], as_tuple=False)[:, 0]
+            if idx.numel() == 0:
+                continue
+            if idx.numel() > k:
+                idx = idx[torch.randperm(idx.numel(), generator=generator)[:k]]
+            v = z[b].flatten(1)[:, idx.to(z.device)].T  # (n, dim)
+            vecs.append(F.normalize(v, dim=1))
+            labs.append(torch.full((v.shape[0],), s, dtype=torch.long, device=z.device))
+    if not vecs:
+        dim = maps[0].shape[1]
+        return maps[0].new_zeros((0, dim)) + maps[0].sum() * 0.0, torch.zeros(
+            0, dtype=torch.long, device=maps[0].device
+        )
+    return torch.cat(vecs, 0), torch.cat(labs, 0)
+
+
+class MemoryBank(nn.Module):
+    """FIFO memory of past (detached) embeddings, ``size`` per scale (Sect. 5 future work).
+
+    Stored as buffers (they follow ``.to(device)`` and ``state_dict``): ``queue``
+    (S, size, dim), ``count`` (S,) filled entries, ``ptr`` (S,) next write position.
+    """
+
+    def __init__(self, num_scales: int, size: int, dim: int) -> None:
+        super().__init__()
+        self.num_scales = check_nonnegative_int(num_scales, "num_scales", minimum=1)
+        self.size = check_nonnegative_int(size, "size", minimum=1)
+        self.dim = check_nonnegative_int(dim, "dim", minimum=1)
+        self.register_buffer("queue", torch.zeros(self.num_scales, self.size, self.dim))
+        self.register_buffer("count", torch.zeros(self.num_scales, dtype=torch.long))
+        self.register_buffer("ptr", torch.zeros(self.num_scales, dtype=torch.long))
+
+    def __len__(self) -> int:
+        return int(self.count.sum())
+
+    @torch.no_grad()
+    def push(self, embeddings: torch.Tensor, labels: torch.Tensor) -> None:
+        """Append (N, dim) embeddings with labels in 1..S; the oldest entries are overwritten."""
+        check_tensor(embeddings, "embeddings", ndim=2, floating=True)
+        if embeddings.shape[1] != self.dim:
+            raise ValueError(f"embeddings: expected dimension {self.dim}, got {describe(embeddings)}")
+        lab = labels.to(embeddings.device)
+        if bool(((lab < 1) | (lab > self.num_scales)).any()):
+            raise ValueError(f"labels: expected scale labels in [1, {self.num_scales}]")
+        for s in range(1, self.num_scales + 1):
+            e = embeddings[lab == s].detach().to(self.queue.dtype).to(self.queue.device)
+            if e.shape[0] == 0:
+                continue
+            e = e[-self.size :]
+            n, p = e.shape[0], int(self.ptr[s - 1])
+            pos = (torch.arange(n, device=e.device) + p) % self.size
+            self.queue[s - 1, pos] = F.normalize(e, dim=1)
+            self.ptr[s - 1] = (p + n) % self.size
+            self.count[s - 1] = min(self.size, int(self.count[s - 1]) + n)
+
+    def get(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """All filled entries ``(embeddings (M, dim), labels (M,))``, scale 1 first."""
+        vecs, labs = [], []
+        for s in range(self.num_scales):
+            c = int(self.count[s])
+            vecs.append(self.queue[s, :c])
+            labs.append(torch.full((c,), s + 1, dtype=torch.long, device=self.queue.device))
+        return torch.cat(vecs, 0), torch.cat(labs, 0)
+
+    def reset(self) -> None:
+        """Empty the bank."""
+        self.queue.zero_()
+        self.count.zero_()
+        self.ptr.zero_()
+
+
+def scale_contrastive_loss(
+    embeddings: Sequence[torch.Tensor],
+    scale_masks,
+    tau: float = 0.94,
+    *,
+    mode: str = "pooled",
+    num_samples: int = 64,
+    generator: torch.Generator | None = None,
+    empty: str = "global",
+    bank: MemoryBank | None = None,
+) -> torch.Tensor:
+    """L_c (Eq. 7-8) of S projected maps (B, dim, d, h, w) against the scale masks.
+
+    ``mode`` is ``"pooled"`` or ``"voxel"`` (module docstring). ``bank`` is read, not updated
+    (the module :class:`ScaleContrastiveLoss` pushes the batch after computing the loss).
+    """
+    check_choice(mode, "mode", ("pooled", "voxel"))
+    tau = check_positive(tau, "tau")
+    if mode == "pooled":
+        vecs, labs = pooled_scale_embeddings(embeddings, scale_masks, empty=empty)
+    else:
+        vecs, labs = sampled_scale_embeddings(
+            embeddings, scale_masks, num_samples=num_samples, generator=generator
+        )
+    if bank is not None and len(bank) > 0:
+        if bank.num_scales != len(embeddings):
+            raise ValueError(
+                f"bank: expected a bank of {len(embeddings)} scales, got {bank.num_scales}"
+            )
+        be, bl = bank.get()
+        return supervised_contrastive_loss(vecs, labs, tau, bank_embeddings=be, bank_labels=bl)
+    return supervised_contrastive_loss(vecs, labs, tau)
+
+
+class ScaleContrastiveLoss(nn.Module):
+    """Module form of :func:`scale_contrastive_loss` with a seeded generator and optional bank.
+
+    Parameters
+    ----------
+    num_scales : int
+        S.
+    tau : float
+        Temperature (> 0); paper: 0.94.
+    mode : {"pooled", "voxel"}
+    num_samples : int
+        K voxels per sample and scale in voxel mode.
+    bank_size : int
+        Entries per scale in the memory bank (0: no bank). Needs ``embedding_dim``.
+    embedding_dim : int or None
+        Dimension of the embeddings (the projection heads' ``proj_dim``).
+    seed : int
+        Seed of the CPU generator used for voxel sampling.
+    empty : {"global", "skip"}
+        Pooled mode: empty-mask handling.
+
+    In training mode, ``forward`` pushes the current (detached) vectors into the bank after
+    computing the loss with the bank's previous content; in eval mode the bank is read only.
+    """
+
+    def __init__(
+        self,
+        num_scales: int = 3,
+        tau: float = 0.94,
+        *,
+        mode: str = "pooled",
+        num_samples: int = 64,
+        bank_size: int = 0,
+        embedding_dim: int | None = None,
+        seed: int = 0,
+        empty: str = "global",
+    ) -> None:
+        super().__init__()
+        self.num_scales = check_nonnegative_int(num_scales, "num_scales", minimum=1)
+        self.tau = check_positive(tau, "tau")
+        self.mode = check_choice(mode, "mode", ("pooled", "voxel"))
+        self.num_samples = check_nonnegative_int(num_samples, "num_samples", minimum=1)
+        self.empty = check_choice(empty, "empty", ("global", "skip"))
+        bank_size = check_nonnegative_int(bank_size, "bank_size")
+        self.seed = check_nonnegative_int(seed, "seed")
+        self.generator = torch.Generator().manual_seed(self.seed)
+        if bank_size:
+            if embedding_dim is None:
+                raise ValueError("embedding_dim: required when bank_size > 0, got None")
+            self.bank: MemoryBank | None = MemoryBank(self.num_scales, bank_size, embedding_dim)
+        else:
+            self.bank = None
+
+    def forward(self, embeddings: Sequence[torch.Tensor], scale_masks) -> torch.Tensor:
+        """L_c of S maps (B, dim, d, h, w) against the scale masks (see module docstring)."""
+        maps = _check_maps(embeddings)
+        if len(maps) != self.num_scales:
+            raise ValueError(
+                f"embeddings: expected {self.num_scales} maps (num_scales), got {len(maps)}"
+            )
+        if self.mode == "pooled":
+            vecs, labs = pooled_scale_embeddings(embeddings, scale_masks, empty=self.empty)
+        else:
+            vecs, labs = sampled_scale_embeddings(
+                embeddings, scale_masks, num_samples=self.num_samples, generator=self.generator
+            )
+        if self.bank is not None and len(self.bank) > 0:
+            be, bl = self.bank.get()
+            loss = supervised_contrastive_loss(vecs, labs, self.tau, bank_embeddings=be, bank_labels=bl)
+        else:
+            loss = supervised_contrastive_loss(vecs, labs, self.tau)
+        if self.bank is not None and self.training:
+            self.bank.push(vecs.detach(), labs)
+        return loss
+
+    def extra_repr(self) -> str:
+        size = 0 if self.bank is None else self.bank.size
+        return f"num_scales={self.num_scales}, tau={self.tau}, mode={self.mode!r}, bank_size={size}"

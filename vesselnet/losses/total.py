@@ -1,0 +1,171 @@
+"""Total loss, Eq. 9 of Sadikine et al. (ISBI 2023)::
+
+    L_total = L_mt + sum_{s=1..S} lambda_s L_s + lambda_c L_c      (+ w_cl L_clDice, optional)
+
+- ``L_mt``, ``L_s``: Dice + weighted cross-entropy (Eq. 5, :mod:`vesselnet.losses.multitask`);
+- ``L_c``: scale-supervised contrastive loss of the projected embeddings (Eq. 7-8,
+  :mod:`vesselnet.losses.contrastive`), pooled or voxel-sampled, optional memory bank;
+- paper defaults: lambda = (0.78, 0.48, 0.54), lambda_c = 0.53, tau = 0.94;
+- ``lambda_c = 0`` skips L_c entirely, so the result is exactly Eq. 5;
+- optional extension (not in Eq. 9, off by default): ``cldice_weight * soft-clDice`` of the
+  main task (topology prior of Shit et al. 2021, :mod:`vesselnet.losses.cldice`).
+
+Layouts: ``output`` = (main logits (B, C0, D, H, W), S aux logits (B, 1, D, H, W),
+S embeddings (B, dim, d, h, w)), i.e. a :class:`~vesselnet.models.multitask.MultiTaskOutput`;
+``scale_targets`` = S masks y^s (B, 1, D, H, W) or one (B, S, D, H, W) tensor; ``main_target``
+y (B, 1, D, H, W) or class ids / one-hot when C0 > 1; if None, y = union of the y^s (binary).
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+from torch import nn
+
+from vesselnet._validation import check_positive, check_weights, describe
+from vesselnet.losses.cldice import soft_cldice_loss
+from vesselnet.losses.contrastive import ScaleContrastiveLoss, scale_contrastive_loss
+from vesselnet.losses.multitask import PAPER_LAMBDAS, MultiTaskLoss, multitask_loss, split_scale_targets
+
+__all__ = ["PAPER_LAMBDA_C", "PAPER_TAU", "total_loss", "TotalLoss", "union_target"]
+
+#: lambda_c and tau of Eq. 9 found by the paper's Optuna search.
+PAPER_LAMBDA_C = 0.53
+PAPER_TAU = 0.94
+
+
+def union_target(scale_targets, num_scales: int) -> torch.Tensor:
+    """y = union of the S scale masks y^s, as a (B, 1, D, H, W) tensor of the masks' dtype."""
+    parts = split_scale_targets(scale_targets, num_scales)
+    y = parts[0]
+    for p in parts[1:]:
+        if p.shape != y.shape:
+            raise ValueError(f"scale_targets: expected equal shapes {tuple(y.shape)}, got {describe(p)}")
+        y = torch.maximum(y, p)
+    return y
+
+
+def _unpack(output) -> tuple:
+    try:
+        main, aux, emb = output[0], output[1], output[2]
+    except (TypeError, IndexError, KeyError) as exc:
+        raise TypeError(
+            f"output: expected (main, aux, embeddings) such as a MultiTaskOutput, got {describe(output)}"
+        ) from exc
+    return main, aux, emb
+
+
+def total_loss(
+    output,
+    main_target: torch.Tensor | None,
+    scale_targets,
+    lambdas: Sequence[float] = PAPER_LAMBDAS,
+    lambda_c: float = PAPER_LAMBDA_C,
+    tau: float = PAPER_TAU,
+    *,
+    mode: str = "pooled",
+    num_samples: int = 64,
+    generator: torch.Generator | None = None,
+    bank=None,
+    cldice_weight: float = 0.0,
+    cldice_iterations: int = 3,
+    return_terms: bool = False,
+    **dice_ce_kwargs,
+):
+    """Eq. 9 (see the module docstring). Returns a scalar, or ``(scalar, terms)``.
+
+    ``terms`` holds detached ``"mt"``, ``"s1".."sS"``, ``"contrastive"`` (when lambda_c > 0),
+    ``"cldice"`` (when cldice_weight > 0) and ``"total"``.
+    """
+    main, aux, emb = _unpack(output)
+    lam_c = check_positive(lambda_c, "lambda_c", allow_zero=True)
+    tau = check_positive(tau, "tau")
+    w_cl = check_positive(cldice_weight, "cldice_weight", allow_zero=True)
+    check_weights(lambdas, "lambdas", len(aux) if isinstance(aux, Sequence) else None)
+    if main_target is None:
+        main_target = union_target(scale_targets, len(aux))
+    loss, terms = multitask_loss(
+        main, main_target, aux, scale_targets, lambdas, return_terms=True, **dice_ce_kwargs
+    )
+    if lam_c > 0:
+        l_c = scale_contrastive_loss(
+            emb, scale_targets, tau, mode=mode, num_samples=num_samples, generator=generator, bank=bank
+        )
+        loss = loss + lam_c * l_c
+        terms["contrastive"] = l_c.detach()
+    if w_cl > 0:
+        l_cl = soft_cldice_loss(main, main_target, iterations=cldice_iterations)
+        loss = loss + w_cl * l_cl
+        terms["cldice"] = l_cl.detach()
+    terms["total"] = loss.detach()
+    return (loss, terms) if return_terms else loss
+
+
+class TotalLoss(nn.Module):
+    """Module form of Eq. 9 holding the contrastive state (generator, memory bank).
+
+    Parameters
+    ----------
+    num_scales : int
+        S (paper: 3).
+    lambdas : sequence of S floats >= 0
+        Eq. 5 weights (paper: 0.78, 0.48, 0.54).
+    lambda_c : float >= 0
+        Contrastive weight (paper: 0.53); 0 gives exactly Eq. 5.
+    tau : float > 0
+        Temperature (paper: 0.94).
+    mode, num_samples, bank_size, embedding_dim, seed, empty
+        See :class:`~vesselnet.losses.contrastive.ScaleContrastiveLoss`.
+    cldice_weight : float >= 0
+        Weight of the optional soft-clDice term on the main task (default 0: off).
+    cldice_iterations : int
+        Soft-skeleton iterations.
+    **dice_ce_kwargs
+        Options of the per-task Dice + weighted CE loss.
+
+    ``forward(output, main_target, scale_targets, return_terms=False)``.
+    """
+
+    def __init__(
+        self,
+        num_scales: int = 3,
+        lambdas: Sequence[float] = PAPER_LAMBDAS,
+        lambda_c: float = PAPER_LAMBDA_C,
+        tau: float = PAPER_TAU,
+        *,
+        mode: str = "pooled",
+        num_samples: int = 64,
+        bank_size: int = 0,
+        embedding_dim: int | None = None,
+        seed: int = 0,
+        empty: str = "global",
+        cldice_weight: float = 0.0,
+        cldice_iterations: int = 3,
+        **dice_ce_kwargs,
+    ) -> None:
+        super().__init__()
+        self.multitask = MultiTaskLoss(num_scales, lambdas, **dice_ce_kwargs)
+        self.num_scales = self.multitask.num_scales
+        self.lambda_c = check_positive(lambda_c, "lambda_c", allow_zero=True)
+        self.contrastive = ScaleContrastiveLoss(
+            self.num_scales, tau, mode=mode, num_samples=num_samples, bank_size=bank_size,
+            embedding_dim=embedding_dim, seed=seed, empty=empty,
+        )
+        self.cldice_weight = check_positive(cldice_weight, "cldice_weight", allow_zero=True)
+        self.cldice_iterations = int(cldice_iterations)
+
+    def forward(self, output, main_target, scale_targets, return_terms: bool = False):
+        main, aux, emb = _unpack(output)
+        if main_target is None:
+            main_target = union_target(scale_targets, self.num_scales)
+        loss, terms = self.multitask((main, aux), main_target, scale_targets, return_terms=True)
+        if self.lambda_c > 0:
+            l_c = self.contrastive(emb, scale_targets)
+            loss = loss + self.lambda_c * l_c
+            terms["contrastive"] = l_c.detach()
+        if self.cldice_weight > 0:
+            l_cl = soft_cldice_loss(main, main_target, iterations=self.cldice_iterations)
+            loss = loss + self.cldice_weight * l_cl
+            terms["cldice"] = l_cl.detach()
+        terms["total"] = loss.detach()
+        return (loss, terms) if return_terms else loss
