@@ -1,0 +1,245 @@
+"""Surface distances in mm: Hausdorff distance (paper Sect. 3.3), HD95 and ASSD.
+
+Definitions
+-----------
+The *surface* ``dA`` of a binary mask ``A`` is the set of its voxels with at least one
+6-connected neighbour outside ``A`` (``A`` minus its erosion by the 3D cross, voxels outside
+the array counting as background, so mask voxels on the array border are surface voxels).
+This is the edge definition of MONAI's ``get_mask_edges``. Distances are Euclidean between voxel
+centres, in mm: voxel ``(i, j, k)`` sits at ``(i * sz, j * sy, k * sx)`` with
+``spacing = (sz, sy, sx)``. For ``a`` in ``dA``, ``d(a, dB) = min_{b in dB} ||a - b||``.
+
+* **HD** (paper, Sect. 3.3): ``HD(GT, P) = max(h(GT, P), h(P, GT))`` with the directed
+  distance ``h(A, B) = max_{a in dA} d(a, dB)``. The paper writes ``h`` over the masks; over
+  the surfaces it is the same number whenever each mask's farthest voxel lies on its surface,
+  and it is what MONAI and medpy compute.
+* **HD95**: ``max(P95{d(a, dB) : a in dA}, P95{d(b, dA) : b in dB})`` where ``P95`` is the 95th
+  percentile with linear interpolation between order statistics (``numpy.percentile``'s
+  default, ``torch.quantile``'s default). This is **MONAI's** definition
+  (``compute_hausdorff_distance(percentile=95, directed=False)``). medpy's ``hd95`` instead
+  takes one percentile of the *pooled* distances of both directions, and DeepMind's
+  ``surface-distance`` weights every distance by its surfel area and takes, per direction, the
+  smallest distance reaching the 95 % area mass. We follow MONAI because (i) it reduces exactly
+  to the paper's HD at percentile 100, the max of two directed values, so one function serves
+  both, (ii) MONAI is the reference of most 3D segmentation benchmarks and of the training
+  stack this project sits in, so numbers are comparable, and (iii) it is independently
+  checkable against a pinned peer (the tests agree with MONAI 1.6.1 within 1e-6).
+* **ASSD** (average symmetric surface distance):
+  ``(sum_{a in dA} d(a, dB) + sum_{b in dB} d(b, dA)) / (|dA| + |dB|)``, the mean of the pooled
+  distances of both directions (MONAI's ``compute_average_surface_distance(symmetric=True)``,
+  medpy's ``assd`` averages the two directed means instead).
+
+All three are symmetric in ``(pred, gt)``, 0 for identical masks, and in mm.
+
+Computation
+-----------
+Never from all pairs of points: both masks are cropped to the bounding box of their union
+(plus one voxel so that the erosion sees the background), surfaces are extracted there, and an
+exact Euclidean distance transform of one surface (separable, Felzenszwalb & Huttenlocher 2012,
+anisotropic; kernel in :mod:`vesselnet.metrics._kernels`) is read at the voxels of the other
+surface. The two directions run in two threads (the kernel releases the GIL).
+
+Empty masks
+-----------
+Both empty: every distance is 0.0 (nothing to disagree about). Exactly one empty: the
+distances are undefined and returned as ``nan`` (never ``inf``, never an exception);
+:class:`vesselnet.metrics.accumulator.MetricAccumulator` counts such cases and reports them
+apart instead of averaging them.
+"""
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage as ndi
+
+from ._common import bounding_box, check_pair, check_spacing
+
+__all__ = [
+    "mask_surface",
+    "SurfaceDistances",
+    "surface_distances",
+    "compute_hausdorff",
+    "compute_hd95",
+    "compute_assd",
+    "compute_surface_metrics",
+]
+
+_CROSS = ndi.generate_binary_structure(3, 1)
+
+
+def _surface(mask: np.ndarray) -> np.ndarray:
+    return mask & ~ndi.binary_erosion(mask, structure=_CROSS, border_value=0)
+
+
+def mask_surface(mask) -> np.ndarray:
+    """Surface voxels of a binary mask: those with a 6-connected neighbour outside it.
+
+    Parameters
+    ----------
+    mask : array_like, shape (z, y, x)
+        Binary mask (bool or 0/1).
+
+    Returns
+    -------
+    numpy.ndarray of bool
+        Same shape; voxels outside the array count as background (module docstring).
+    """
+    from vesseltree._validation import check_mask
+
+    return _surface(check_mask(mask, "mask"))
+
+
+@dataclass(frozen=True)
+class SurfaceDistances:
+    """Distances (mm) from each surface voxel of one mask to the other mask's surface.
+
+    Attributes
+    ----------
+    pred_to_gt : numpy.ndarray of float64
+        ``d(p, dGT)`` for every ``p`` in ``dP``, in C order of the voxels.
+    gt_to_pred : numpy.ndarray of float64
+        ``d(g, dP)`` for every ``g`` in ``dGT``.
+    """
+
+    pred_to_gt: np.ndarray
+    gt_to_pred: np.ndarray
+
+    @property
+    def empty(self) -> str | None:
+        """``"both"``, ``"pred"``, ``"gt"`` (which mask is empty) or ``None``."""
+        p, g = self.pred_to_gt.size == 0, self.gt_to_pred.size == 0
+        if p and g:
+            return "both"
+        return "pred" if p else ("gt" if g else None)
+
+    def hausdorff(self, percentile: float | None = None) -> float:
+        """Symmetric Hausdorff distance (``percentile=None``) or its percentile variant
+        ``max(Pq(pred_to_gt), Pq(gt_to_pred))`` (MONAI's; module docstring)."""
+        empty = self.empty
+        if empty == "both":
+            return 0.0
+        if empty is not None:
+            return float("nan")
+        if percentile is None:
+            return float(max(self.pred_to_gt.max(), self.gt_to_pred.max()))
+        return float(
+            max(np.percentile(self.pred_to_gt, percentile), np.percentile(self.gt_to_pred, percentile))
+        )
+
+    def assd(self) -> float:
+        """Average symmetric surface distance: mean of the pooled distances of both directions."""
+        empty = self.empty
+        if empty == "both":
+            return 0.0
+        if empty is not None:
+            return float("nan")
+        total = self.pred_to_gt.sum() + self.gt_to_pred.sum()
+        return float(total / (self.pred_to_gt.size + self.gt_to_pred.size))
+
+
+def _check_percentile(percentile) -> float | None:
+    if percentile is None:
+        return None
+    if isinstance(percentile, bool) or not isinstance(percentile, (int, float, np.number)):
+        raise TypeError(f"percentile: expected a number in [0, 100] or None, got {percentile!r}")
+    q = float(percentile)
+    if not (0.0 <= q <= 100.0):
+        raise ValueError(f"percentile: expected a number in [0, 100] or None, got {percentile!r}")
+    return q
+
+
+def surface_distances(pred, gt, spacing=1.0, *, threads: bool = True) -> SurfaceDistances:
+    """Distances (mm) between the surfaces of ``pred`` and ``gt``, both directions.
+
+    Parameters
+    ----------
+    pred, gt : array_like, shape (z, y, x)
+        Binary masks (bool or 0/1) of the same shape.
+    spacing : float or sequence of 3 floats, default 1.0
+        Voxel size in mm along ``(z, y, x)``.
+    threads : bool, default True
+        Compute the two directions in two threads.
+
+    Returns
+    -------
+    SurfaceDistances
+        An empty array for an empty mask (its surface is empty); ``inf`` distances from a
+        non-empty surface to an empty one.
+
+    Raises
+    ------
+    ValueError, TypeError
+        Naming ``pred``, ``gt`` or ``spacing``.
+    """
+    p, g = check_pair(pred, gt)
+    sz, sy, sx = check_spacing(spacing, "spacing")
+    box = bounding_box(p | g, margin=1)
+    if box is None:
+        e = np.zeros(0, np.float64)
+        return SurfaceDistances(e, e.copy())
+    sp = _surface(np.ascontiguousarray(p[box]))
+    sg = _surface(np.ascontiguousarray(g[box]))
+    if not sp.any() or not sg.any():
+        # the distance to an empty set is +inf; the summaries turn this case into nan
+        return SurfaceDistances(
+            np.full(int(np.count_nonzero(sp)), np.inf), np.full(int(np.count_nonzero(sg)), np.inf)
+        )
+    from ._kernels import squared_edt_at
+
+    jobs = ((sg, sp), (sp, sg))  # (features, queries): pred->gt reads the EDT of dGT at dP
+    if threads:
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            futures = [pool.submit(squared_edt_at, f, q, sz, sy, sx) for f, q in jobs]
+            d2 = [fu.result() for fu in futures]
+    else:
+        d2 = [squared_edt_at(f, q, sz, sy, sx) for f, q in jobs]
+    return SurfaceDistances(np.sqrt(d2[0]), np.sqrt(d2[1]))
+
+
+def compute_hausdorff(pred, gt, spacing=1.0, percentile: float | None = None) -> float:
+    """Symmetric Hausdorff distance in mm, ``max(h(GT, P), h(P, GT))`` (paper Sect. 3.3).
+
+    Parameters
+    ----------
+    pred, gt : array_like, shape (z, y, x)
+        Binary masks (bool or 0/1) of the same shape.
+    spacing : float or sequence of 3 floats, default 1.0
+        Voxel size in mm along ``(z, y, x)``.
+    percentile : float in [0, 100], optional
+        ``None`` gives the Hausdorff distance; a value ``q`` gives
+        ``max(Pq(d(dP, dGT)), Pq(d(dGT, dP)))`` (MONAI's percentile Hausdorff; module
+        docstring).
+
+    Returns
+    -------
+    float
+        0.0 when both masks are empty, ``nan`` when exactly one is (module docstring).
+    """
+    q = _check_percentile(percentile)
+    return surface_distances(pred, gt, spacing).hausdorff(q)
+
+
+def compute_hd95(pred, gt, spacing=1.0) -> float:
+    """95th-percentile Hausdorff distance in mm, MONAI's definition (module docstring):
+    ``max(P95{d(p, dGT) : p in dP}, P95{d(g, dP) : g in dGT})``."""
+    return surface_distances(pred, gt, spacing).hausdorff(95.0)
+
+
+def compute_assd(pred, gt, spacing=1.0) -> float:
+    """Average symmetric surface distance in mm (module docstring):
+    ``(sum_p d(p, dGT) + sum_g d(g, dP)) / (|dP| + |dGT|)``."""
+    return surface_distances(pred, gt, spacing).assd()
+
+
+def compute_surface_metrics(pred, gt, spacing=1.0) -> dict[str, float]:
+    """HD, HD95 and ASSD (mm) from one pair of distance transforms.
+
+    Returns
+    -------
+    dict
+        ``{"hd": ..., "hd95": ..., "assd": ...}`` (empty-mask policy in the module docstring).
+    """
+    d = surface_distances(pred, gt, spacing)
+    return {"hd": d.hausdorff(None), "hd95": d.hausdorff(95.0), "assd": d.assd()}
