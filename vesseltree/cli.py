@@ -329,6 +329,10 @@ def _cmd_phantom(args) -> int:
     from vesseltree.synthetic import make_phantom
 
     kw = {"seed": args.seed}
+    if args.depth is not None:
+        kw["depth"] = args.depth
+    if args.loops:
+        kw["loops"] = args.loops
     if args.shape is not None:
         kw["shape"] = tuple(args.shape)
     if args.spacing is not None:
@@ -435,6 +439,10 @@ def build_parser() -> argparse.ArgumentParser:
     ph.add_argument("--spacing", nargs=3, type=_positive_float, metavar=("Z", "Y", "X"),
                     help="voxel size in mm (default: make_phantom's)")
     ph.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
+    ph.add_argument("--depth", type=int, default=None,
+                    help="bifurcation generations (default: make_phantom's)")
+    ph.add_argument("--loops", type=int, default=0,
+                    help="anastomoses (cycles) to add (default: %(default)s)")
     ph.set_defaults(func=_cmd_phantom)
     return parser
 

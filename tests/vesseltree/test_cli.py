@@ -1,0 +1,196 @@
+"""End-to-end tests of the ``vesseltree`` command line."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.image as mpimg  # noqa: E402
+import networkx as nx  # noqa: E402
+import nibabel as nib  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+
+from vesseltree.cli import main, volume_name, write_graphml  # noqa: E402
+
+SPACING = (1.5, 0.5, 0.5)  # z, y, x (mm)
+R_TRUNK_MM, R_BRANCH_MM = 2.0, 1.0
+
+
+def _cylinder(shape, spacing, p0, p1, r):
+    """Voxels whose centre lies within ``r`` mm of the segment p0-p1 (mm, z y x)."""
+    zz, yy, xx = np.meshgrid(*[np.arange(n) * s for n, s in zip(shape, spacing)], indexing="ij")
+    pts = np.stack([zz, yy, xx], -1)
+    p0, p1 = np.asarray(p0, float), np.asarray(p1, float)
+    d = p1 - p0
+    t = np.clip(((pts - p0) @ d) / (d @ d), 0.0, 1.0)
+    return np.linalg.norm(pts - (p0 + t[..., None] * d), axis=-1) <= r
+
+
+def _y_tree(shape=(24, 64, 64), spacing=SPACING):
+    """A trunk (radius 2 mm) splitting into two branches (radius 1 mm), axial-ish tubes."""
+    c = np.array([18.0, 16.0, 16.0])
+    mask = _cylinder(shape, spacing, (18.0, 2.0, 16.0), c, R_TRUNK_MM)
+    mask |= _cylinder(shape, spacing, c, (18.0, 30.0, 4.0), R_BRANCH_MM)
+    mask |= _cylinder(shape, spacing, c, (18.0, 30.0, 28.0), R_BRANCH_MM)
+    return mask
+
+
+@pytest.fixture(scope="module")
+def y_tree_run(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("cli")
+    mask = _y_tree()
+    np.save(tmp / "ytree.npy", mask)
+    out = tmp / "out"
+    rc = main(["analyze", str(tmp / "ytree.npy"), "--spacing", *map(str, SPACING),
+               "--out", str(out), "-q"])
+    return rc, mask, out / "ytree", out
+
+
+def test_analyze_npy_writes_all_outputs(y_tree_run):
+    rc, mask, d, out = y_tree_run
+    assert rc == 0
+    for f in ("branches.csv", "graph.graphml", "labels.nii.gz", "scales.nii.gz", "summary.json",
+              "radius_mip.png", "scales_mip.png"):
+        assert (d / f).is_file() and (d / f).stat().st_size > 0, f
+    assert (out / "branch_radii.png").is_file()
+    for png in (d / "radius_mip.png", d / "scales_mip.png", out / "branch_radii.png"):
+        assert mpimg.imread(png).ndim == 3
+
+
+def test_analyze_branch_table_matches_known_radii(y_tree_run):
+    _, _, d, _ = y_tree_run
+    branches = pd.read_csv(d / "branches.csv")
+    assert "radius_mm" in branches.columns
+    assert len(branches) >= 3
+    radii = np.sort(branches["radius_mm"].to_numpy())
+    # the two thin branches and the trunk: within one voxel (0.5 mm in-plane) of the truth
+    assert abs(radii[-1] - R_TRUNK_MM) <= 0.5
+    assert abs(radii[0] - R_BRANCH_MM) <= 0.5
+
+
+def test_analyze_volumes_keep_geometry_and_cover_mask(y_tree_run):
+    _, mask, d, _ = y_tree_run
+    labels_img = nib.load(str(d / "labels.nii.gz"))
+    np.testing.assert_allclose(labels_img.header.get_zooms(), SPACING[::-1], rtol=1e-6)
+    labels = np.asanyarray(labels_img.dataobj).transpose(2, 1, 0)
+    assert labels.shape == mask.shape and labels.dtype == np.int32
+    np.testing.assert_array_equal(labels > 0, mask)  # Eq. 3 labels cover the mask exactly
+    branches = pd.read_csv(d / "branches.csv")
+    ids = branches["branch_id"] if "branch_id" in branches else branches.index + 1
+    assert set(np.unique(labels[labels > 0])) <= set(ids.astype(int))
+    scales_img = nib.load(str(d / "scales.nii.gz"))
+    np.testing.assert_allclose(scales_img.affine, labels_img.affine)
+    scales = np.asanyarray(scales_img.dataobj).transpose(2, 1, 0)
+    np.testing.assert_array_equal(scales > 0, mask)
+    assert set(np.unique(scales)) <= {0, 1, 2, 3}
+    # the trunk's voxels sit at a scale >= the thin branches' voxels
+    assert scales[18, 4, 32] >= scales[18, 56, 9]
+
+
+def test_analyze_summary_and_graphml(y_tree_run):
+    _, mask, d, _ = y_tree_run
+    summary = json.loads((d / "summary.json").read_text())
+    assert summary["shape"] == list(mask.shape)
+    assert summary["spacing_mm"] == list(SPACING)
+    assert sum(summary["scale_voxels"]) == int(mask.sum())
+    g = nx.read_graphml(d / "graph.graphml", force_multigraph=True)
+    branches = pd.read_csv(d / "branches.csv")
+    assert g.number_of_edges() == len(branches)
+
+
+def test_write_graphml_converts_arrays(tmp_path):
+    g = nx.MultiGraph(spacing=(1.0, 2.0, 3.0))
+    g.add_node(np.int64(1), coords=(1, 2, 3), kind="end")
+    g.add_node(2, coords=np.array([4, 5, 6]))
+    g.add_edge(1, 2, key=7, path=np.array([[1, 2, 3], [4, 5, 6]]), length=np.float64(2.5),
+               radius=np.nan)
+    write_graphml(g, tmp_path / "g.graphml")
+    back = nx.read_graphml(tmp_path / "g.graphml", force_multigraph=True)
+    (_, _, data), = back.edges(data=True)
+    assert json.loads(data["path"]) == [[1, 2, 3], [4, 5, 6]]
+    assert data["length"] == 2.5 and "radius" not in data
+    assert json.loads(back.nodes["1"]["coords"]) == [1, 2, 3]
+    assert json.loads(back.graph["spacing"]) == [1.0, 2.0, 3.0]
+
+
+def test_analyze_several_inputs_one_box_each(tmp_path):
+    mask = _y_tree(shape=(20, 40, 40))
+    np.save(tmp_path / "a.npy", mask)
+    np.savez(tmp_path / "b.npz", mask=mask[:, ::-1], spacing=np.array(SPACING))
+    out = tmp_path / "out"
+    rc = main(["analyze", str(tmp_path / "a.npy"), str(tmp_path / "b.npz"), "--spacing",
+               *map(str, SPACING), "--out", str(out), "--no-figures", "-q"])
+    assert rc == 0
+    assert (out / "a" / "branches.csv").is_file() and (out / "b" / "branches.csv").is_file()
+    assert not (out / "a" / "scales_mip.png").exists()
+
+
+def test_analyze_errors_exit_2_without_traceback(tmp_path, capsys):
+    np.save(tmp_path / "labels.npy", np.arange(27).reshape(3, 3, 3))
+    (tmp_path / "vol.mha").write_bytes(b"x")
+    (tmp_path / "MASKS_DICOM.zip").write_bytes(b"not a zip")
+    cases = [
+        (["analyze", str(tmp_path / "missing.nii.gz")], "no such file"),
+        (["analyze", str(tmp_path / "vol.mha")], "supported:"),
+        (["analyze", str(tmp_path / "labels.npy")], "binary mask"),
+        (["analyze", str(tmp_path / "MASKS_DICOM.zip")], "not a readable zip"),
+        (["analyze", str(tmp_path / "labels.npy"), "--spacing", "1", "0", "1"], "positive"),
+        (["analyze", str(tmp_path / "labels.npy"), "--liver-only"], "DICOM masks only"),
+        (["analyze"], "required"),
+        (["frobnicate"], "invalid choice"),
+    ]
+    for argv, message in cases:
+        rc = main([*argv, "--out", str(tmp_path / "o")] if argv[0] == "analyze" and len(argv) > 1 else argv)
+        err = capsys.readouterr().err
+        assert rc == 2, argv
+        assert message in err, (argv, err)
+        assert "Traceback" not in err
+
+
+def test_module_entry_point_runs(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "vesseltree", "analyze", str(tmp_path / "x.npy")],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert "no such file" in proc.stderr and "Traceback" not in proc.stderr
+    assert volume_name("/data/3Dircadb1.4/MASKS_DICOM.zip") == "3Dircadb1.4"
+    assert volume_name("scan.nii.gz") == "scan"
+
+
+def test_phantom_command(tmp_path):
+    out = tmp_path / "ph.nii.gz"
+    rc = main(["phantom", str(out), "--shape", "32", "48", "48", "--spacing", "1.2", "0.8", "0.8",
+               "--seed", "3", "-q"])
+    assert rc == 0
+    img = nib.load(str(out))
+    data = np.asanyarray(img.dataobj).transpose(2, 1, 0)
+    assert data.shape == (32, 48, 48) and data.any()
+    np.testing.assert_allclose(img.header.get_zooms(), (0.8, 0.8, 1.2), rtol=1e-6)
+    again = tmp_path / "ph2.npy"
+    assert main(["phantom", str(again), "--shape", "32", "48", "48", "--spacing", "1.2", "0.8",
+                 "0.8", "--seed", "3", "-q"]) == 0
+    np.testing.assert_array_equal(np.load(again) != 0, data != 0)  # same seed, same phantom
+
+
+@pytest.mark.data
+def test_analyze_real_patient(ircadb, tmp_path):
+    """Patient 1.18 (fewest slices: 74), hepatic vessels inside the liver, end to end."""
+    out = tmp_path / "out"
+    rc = main(["analyze", str(ircadb / "3Dircadb1.18"), "--liver-only", "--out", str(out), "-q"])
+    assert rc == 0
+    d = out / "3Dircadb1.18"
+    summary = json.loads((d / "summary.json").read_text())
+    assert summary["shape"][0] == 74 and summary["shape"][1:] == [512, 512]
+    branches = pd.read_csv(d / "branches.csv")
+    assert len(branches) > 10
+    r = branches["radius_mm"].to_numpy()
+    # hepatic vessel radii: sub-millimetre to about a centimetre
+    assert np.all(r > 0) and 0.3 < np.median(r) < 5.0 and r.max() < 15.0
+    labels = np.asanyarray(nib.load(str(d / "labels.nii.gz")).dataobj)
+    assert int((labels > 0).sum()) == sum(summary["scale_voxels"])
+    assert (out / "branch_radii.png").is_file()
