@@ -1,0 +1,175 @@
+"""Numba kernels: exact nearest-neighbour searches between voxel sets, on a bucket grid.
+
+Both searches work on *integer voxel coordinates* (z, y, x) and measure distances in mm
+with a per-axis ``spacing``. Reference points are bucketed into a coarse grid of cells;
+a query scans cells ring by ring (Chebyshev rings in cell units) and stops as soon as the
+lower bound on the distance to any point in the next ring exceeds the best distance found.
+Only the reference set and the query set are touched: no dense volume, no distance
+transform. Results are exact, deterministic and independent of thread scheduling.
+
+Preconditions (the friendly layers in ``vesseltree.labels`` / ``vesseltree.radius``
+check them, the kernels trust them):
+
+- ``query`` and ``ref`` are C-contiguous ``int64`` arrays of shape (n, 3), coordinates
+  ``>= 0`` and ``< shape``; ``ref`` is not empty.
+- ``spacing`` is a C-contiguous ``float64`` array of 3 finite positive values.
+- ``order``/``start``/``cell``/``gshape`` come from :func:`build_grid` on the same ``ref``.
+"""
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+__all__ = ["unit_spacing", "build_grid", "nearest_keyed", "knn"]
+
+
+def unit_spacing(spacing) -> tuple[np.ndarray, float]:
+    """``spacing / min(spacing)`` and ``min(spacing)``.
+
+    The kernels run on the normalised spacing so that axes with the smallest spacing have
+    a weight of exactly 1.0: squared distances along them are exact integers and ties at
+    equal distance are exact ties (no rounding noise), whatever the voxel size. Multiply
+    the kernels' distances by the returned scale to get mm.
+    """
+    sp = np.asarray(spacing, dtype=np.float64)
+    s = float(sp.min())
+    return np.ascontiguousarray(sp / s), s
+
+
+def build_grid(ref: np.ndarray, spacing: np.ndarray, shape, cell_mm: float | None = None):
+    """Bucket ``ref`` voxels into a grid of cells (numpy, O(n log n)).
+
+    Returns ``order`` (ref indices sorted by cell, stable so that indices rise within a
+    cell), ``start`` (CSR offsets, length n_cells + 1), ``cell`` (cell size in voxels per
+    axis, int64) and ``gshape`` (grid shape, int64).
+    """
+    spacing = np.asarray(spacing, dtype=np.float64)
+    if cell_mm is None:
+        cell_mm = 6.0 * float(spacing.min())
+    cell = np.maximum(1, np.round(cell_mm / spacing)).astype(np.int64)
+    gshape = (np.asarray(shape, dtype=np.int64) + cell - 1) // cell
+    c = ref // cell
+    cid = (c[:, 0] * gshape[1] + c[:, 1]) * gshape[2] + c[:, 2]
+    order = np.argsort(cid, kind="stable").astype(np.int64)
+    counts = np.bincount(cid, minlength=int(np.prod(gshape)))
+    start = np.zeros(counts.size + 1, dtype=np.int64)
+    np.cumsum(counts, out=start[1:])
+    return order, start, cell, gshape
+
+
+@njit(cache=True, inline="always")
+def _ring_bound(r, cell, spacing):
+    # smallest possible distance (mm) from a query to any voxel of a cell at ring r >= 1
+    best = np.inf
+    for a in range(3):
+        v = ((r - 1) * cell[a] + 1) * spacing[a]
+        if v < best:
+            best = v
+    return best
+
+
+@njit(cache=True, parallel=True)
+def nearest_keyed(query, ref, key, spacing, order, start, cell, gshape):
+    """Index (into ``ref``) of the nearest reference voxel of each query voxel, and its
+    squared distance (mm^2). Ties at equal distance go to the smallest ``key``
+    (``key``: int64 per ref voxel, all distinct).
+    """
+    n = query.shape[0]
+    out_idx = np.empty(n, dtype=np.int64)
+    out_d2 = np.empty(n, dtype=np.float64)
+    gz, gy, gx = gshape[0], gshape[1], gshape[2]
+    rmax = max(gz, max(gy, gx))
+    for i in prange(n):
+        qz, qy, qx = query[i, 0], query[i, 1], query[i, 2]
+        cz, cy, cx = qz // cell[0], qy // cell[1], qx // cell[2]
+        best_d2 = np.inf
+        best_j = -1
+        best_k = np.int64(0)
+        for r in range(rmax + 1):
+            if r > 0:
+                lb = _ring_bound(r, cell, spacing)
+                if best_j >= 0 and best_d2 < lb * lb:
+                    break
+            for dz in range(-r, r + 1):
+                z = cz + dz
+                if z < 0 or z >= gz:
+                    continue
+                for dy in range(-r, r + 1):
+                    y = cy + dy
+                    if y < 0 or y >= gy:
+                        continue
+                    inner = abs(dz) < r and abs(dy) < r
+                    step = 2 * r if (inner and r > 0) else 1
+                    for dx in range(-r, r + 1, step):
+                        x = cx + dx
+                        if x < 0 or x >= gx:
+                            continue
+                        c = (z * gy + y) * gx + x
+                        for p in range(start[c], start[c + 1]):
+                            j = order[p]
+                            a = (qz - ref[j, 0]) * spacing[0]
+                            b = (qy - ref[j, 1]) * spacing[1]
+                            e = (qx - ref[j, 2]) * spacing[2]
+                            d2 = a * a + b * b + e * e
+                            if d2 < best_d2 or (d2 == best_d2 and key[j] < best_k):
+                                best_d2 = d2
+                                best_j = j
+                                best_k = key[j]
+        out_idx[i] = best_j
+        out_d2[i] = best_d2
+    return out_idx, out_d2
+
+
+@njit(cache=True, parallel=True)
+def knn(query, ref, k, spacing, order, start, cell, gshape):
+    """The ``k`` nearest reference voxels of each query voxel, sorted by (distance, index).
+
+    Returns ``idx`` (n, k) int64 and ``d2`` (n, k) float64 squared distances in mm^2; when
+    ``ref`` holds fewer than ``k`` voxels the missing slots hold -1 and ``inf``.
+    """
+    n = query.shape[0]
+    out_idx = np.full((n, k), -1, dtype=np.int64)
+    out_d2 = np.full((n, k), np.inf, dtype=np.float64)
+    gz, gy, gx = gshape[0], gshape[1], gshape[2]
+    rmax = max(gz, max(gy, gx))
+    for i in prange(n):
+        bd = out_d2[i]
+        bi = out_idx[i]
+        qz, qy, qx = query[i, 0], query[i, 1], query[i, 2]
+        cz, cy, cx = qz // cell[0], qy // cell[1], qx // cell[2]
+        for r in range(rmax + 1):
+            if r > 0:
+                lb = _ring_bound(r, cell, spacing)
+                if bd[k - 1] < lb * lb:
+                    break
+            for dz in range(-r, r + 1):
+                z = cz + dz
+                if z < 0 or z >= gz:
+                    continue
+                for dy in range(-r, r + 1):
+                    y = cy + dy
+                    if y < 0 or y >= gy:
+                        continue
+                    inner = abs(dz) < r and abs(dy) < r
+                    step = 2 * r if (inner and r > 0) else 1
+                    for dx in range(-r, r + 1, step):
+                        x = cx + dx
+                        if x < 0 or x >= gx:
+                            continue
+                        c = (z * gy + y) * gx + x
+                        for p in range(start[c], start[c + 1]):
+                            j = order[p]
+                            a = (qz - ref[j, 0]) * spacing[0]
+                            b = (qy - ref[j, 1]) * spacing[1]
+                            e = (qx - ref[j, 2]) * spacing[2]
+                            d2 = a * a + b * b + e * e
+                            if d2 < bd[k - 1] or (d2 == bd[k - 1] and j < bi[k - 1]):
+                                # insertion into the sorted list
+                                t = k - 1
+                                while t > 0 and (d2 < bd[t - 1] or (d2 == bd[t - 1] and j < bi[t - 1])):
+                                    bd[t] = bd[t - 1]
+                                    bi[t] = bi[t - 1]
+                                    t -= 1
+                                bd[t] = d2
+                                bi[t] = j
+    return out_idx, out_d2

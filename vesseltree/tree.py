@@ -1,0 +1,393 @@
+"""One call for the whole vessel-tree pipeline of Sadikine et al. (ISBI 2023), Sect. 2.1.
+
+``analyze(mask, spacing)`` runs, with arrays in and arrays out at each step:
+
+1. thinning (:func:`vesseltree.skeletonize`, Lee 1994),
+2. branch graph (:func:`vesseltree.build_graph`), spur pruning,
+3. ownership of junction voxels (:func:`vesseltree.labels.skeleton_owner`: nearest branch
+   voxel, ties to the smallest branch id), giving the labelled skeleton Gamma',
+4. Eq. 3 labels (:mod:`vesseltree.labels`: every vessel voxel -> nearest Gamma' voxel),
+5. Eq. 1 local radii, both the paper's estimator and the corrected one
+   (:mod:`vesseltree.radius`), Eq. 2 branch radii (medians over Gamma'),
+6. morphometry (:mod:`vesseltree.morphometry`): volumes, generation, Strahler order,
+7. scales (:mod:`vesseltree.scales`): S - 1 thresholds on the branch radii, S masks.
+
+and returns a :class:`VesselTree`.
+"""
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from . import morphometry, scales
+from .graph import BranchGraph, build_graph
+from .labels import nearest_seed, skeleton_owner
+from .radius import _check_method, branch_radius, corrected_radius_at, paper_radius_at
+from .skeleton import skeletonize
+from ._validation import check_mask, check_nonnegative_int, check_positive, check_spacing
+
+__all__ = ["analyze", "VesselTree"]
+
+_ORDER_COLUMNS = ["generation", "strahler", "parent", "root_node", "in_tree"]
+
+
+@dataclass(eq=False)
+class VesselTree:
+    """Result of :func:`analyze`.
+
+    Attributes
+    ----------
+    mask : bool array (z, y, x)
+        The vessel mask (a copy of the input).
+    spacing : tuple of 3 floats
+        Voxel size in mm.
+    branch_graph : BranchGraph
+        The (pruned) branch graph; its ``branches`` carry the radius columns.
+    branches : pandas.DataFrame
+        Indexed by ``branch_id`` (1..n): the graph's columns (src, dst, kind, n_voxels,
+        length_mm, euclidean_mm, tortuosity, component) plus ``radius_mm`` (Eq. 2 with the
+        chosen ``radius_method``), ``radius_paper_mm`` (Eq. 2 over Eq. 1 exactly),
+        ``radius_corrected_mm``, ``n_skeleton_voxels`` (Gamma' voxels, junction voxels
+        included), ``volume_mm3`` (mm^3 of the vessel voxels labelled with the branch by
+        Eq. 3), ``generation``, ``strahler``, ``parent``, ``root_node``, ``in_tree``
+        (:mod:`vesseltree.morphometry`) and ``scale`` (1..S at ``n_scales``, 0 when the
+        volume has fewer branches than scales).
+    labels : int32 array (z, y, x)
+        Eq. 3: branch id of the nearest labelled skeleton voxel on every vessel voxel, 0
+        elsewhere (all 0, with a warning, when the skeleton has no branch).
+    skeleton_coords : (n, 3) int64 array
+        Skeleton voxels (raster order) of the pruned skeleton.
+    skeleton_branch : (n,) int64 array
+        Branch owning each skeleton voxel (Gamma'); junction voxels included.
+    radius_paper, radius_corrected : (n,) float64 arrays
+        Local radius (mm) of each skeleton voxel, Eq. 1 and corrected estimator.
+    radius_method : str
+        ``"corrected"`` or ``"paper"``: what ``radius_mm`` and :attr:`local_radius` use.
+    n_scales : int
+        Default number of scales of :meth:`scale_masks`.
+    thresholds : array or None
+        Scale thresholds (mm) at ``n_scales``, None when there are fewer branches than scales.
+    options : dict
+        The options :func:`analyze` ran with.
+    """
+
+    mask: np.ndarray
+    spacing: tuple[float, float, float]
+    branch_graph: BranchGraph
+    branches: pd.DataFrame
+    labels: np.ndarray
+    skeleton_coords: np.ndarray
+    skeleton_branch: np.ndarray
+    radius_paper: np.ndarray
+    radius_corrected: np.ndarray
+    radius_method: str = "corrected"
+    n_scales: int = 3
+    thresholds: np.ndarray | None = None
+    options: dict = field(default_factory=dict)
+    n_vessel_voxels: int = 0
+
+    # -------------------------------------------------------------- volumes
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return tuple(self.mask.shape)
+
+    def _scatter(self, values, dtype) -> np.ndarray:
+        out = np.zeros(self.shape, dtype=dtype)
+        c = self.skeleton_coords
+        if len(c):
+            out[c[:, 0], c[:, 1], c[:, 2]] = values
+        return out
+
+    @property
+    def skeleton(self) -> np.ndarray:
+        """bool volume of the (pruned) skeleton."""
+        return self._scatter(True, bool)
+
+    @property
+    def skeleton_labels(self) -> np.ndarray:
+        """int32 volume: the labelled skeleton Gamma' (branch id on every skeleton voxel)."""
+        return self._scatter(self.skeleton_branch, np.int32)
+
+    @property
+    def local_radius(self) -> np.ndarray:
+        """float32 volume: local radius (mm, ``radius_method``) on skeleton voxels, 0 elsewhere."""
+        v = self.radius_corrected if self.radius_method == "corrected" else self.radius_paper
+        return self._scatter(v, np.float32)
+
+    def local_radius_volume(self, method: Literal["paper", "corrected"] | None = None) -> np.ndarray:
+        """Like :attr:`local_radius`, for either estimator."""
+        method = _check_method(method or self.radius_method)
+        return self._scatter(self.radius_corrected if method == "corrected" else self.radius_paper,
+                             np.float32)
+
+    # -------------------------------------------------------------- graph
+    @cached_property
+    def graph(self):
+        """networkx MultiGraph (nodes: graph nodes; edges keyed by branch id) whose edge
+        attributes include every column of :attr:`branches` (radius_mm, ...)."""
+        cols = {c: self.branches[c] for c in self.branches.columns
+                if c not in self.branch_graph.branches.columns}
+        return self.branch_graph.with_branch_columns(**cols).to_networkx()
+
+    # -------------------------------------------------------------- scales
+    def _radius_lut(self, radius: str | None) -> np.ndarray:
+        col = {None: "radius_mm", "paper": "radius_paper_mm",
+               "corrected": "radius_corrected_mm"}.get(radius)
+        if col is None:
+            raise ValueError(f"radius: expected None, 'paper' or 'corrected', got {radius!r}")
+        n = len(self.branches)
+        lut = np.full(n + 1, np.nan)
+        if n:
+            lut[self.branches.index.to_numpy()] = self.branches[col].to_numpy(dtype=float)
+        return lut
+
+    def scale_thresholds(self, n_scales: int | None = None, method="quantile", *,
+                         quantiles=None, radius: str | None = None) -> np.ndarray:
+        """S - 1 thresholds (mm) on the branch radii, see :func:`vesseltree.scales.scale_thresholds`."""
+        n_scales = self.n_scales if n_scales is None else check_nonnegative_int(
+            n_scales, "n_scales", minimum=2)
+        lut = self._radius_lut(radius)
+        return scales.scale_thresholds(lut[1:], n_scales, method, quantiles=quantiles)
+
+    def scale_labels(self, n_scales: int | None = None, method="quantile", thresholds=None, *,
+                     quantiles=None, radius: str | None = None) -> np.ndarray:
+        """uint8 volume: 0 background, 1..S the scale of each vessel voxel (1 = smallest).
+
+        ``thresholds`` (mm) overrides ``n_scales``/``method``. An empty mask gives all zeros;
+        a mask with fewer branches than scales raises ``ValueError`` with quantile thresholds.
+        """
+        lut = self._radius_lut(radius)
+        if thresholds is None:
+            n = self.n_scales if n_scales is None else check_nonnegative_int(
+                n_scales, "n_scales", minimum=2)
+            if not len(self.branches) and not self.n_vessel_voxels:
+                return np.zeros(self.shape, dtype=np.uint8)
+            thresholds = scales.scale_thresholds(lut[1:], n, method, quantiles=quantiles)
+        else:
+            thresholds = scales.scale_thresholds(None, method=thresholds)
+        if not len(self.branches):
+            return np.zeros(self.shape, dtype=np.uint8)
+        return scales.scale_labels(self.labels, lut, thresholds)
+
+    def scale_masks(self, n_scales: int | None = None, method="quantile", thresholds=None, *,
+                    quantiles=None, radius: str | None = None) -> np.ndarray:
+        """The S scale masks y^1..y^S, bool array (S, z, y, x); they partition the mask."""
+        sl = self.scale_labels(n_scales, method, thresholds, quantiles=quantiles, radius=radius)
+        s = (len(np.atleast_1d(thresholds)) + 1 if thresholds is not None
+             else (self.n_scales if n_scales is None else n_scales) if quantiles is None
+             else len(quantiles) + 1)
+        return np.stack([sl == k for k in range(1, s + 1)])
+
+    # -------------------------------------------------------------- summary
+    def summary(self) -> dict[str, Any]:
+        """Per-volume summary, see :func:`vesseltree.morphometry.summarize`."""
+        return morphometry.summarize(self)
+
+    def __repr__(self) -> str:
+        return (f"VesselTree(shape={self.shape}, spacing={self.spacing}, "
+                f"n_branches={len(self.branches)}, vessel_voxels={self.n_vessel_voxels}, "
+                f"radius_method={self.radius_method!r})")
+
+
+def _empty_branches(graph: BranchGraph) -> pd.DataFrame:
+    br = graph.branches.copy()
+    for c in ("radius_mm", "radius_paper_mm", "radius_corrected_mm", "volume_mm3"):
+        br[c] = np.zeros(0, dtype=float)
+    br["n_skeleton_voxels"] = np.zeros(0, dtype=np.int64)
+    for c in _ORDER_COLUMNS:
+        br[c] = np.zeros(0, dtype=bool if c == "in_tree" else np.int64)
+    br["scale"] = np.zeros(0, dtype=np.uint8)
+    return br
+
+
+def _junction_radius(graph: BranchGraph, coords, radius, shape) -> np.ndarray:
+    """Radius (mm) at each node: the largest local radius over the voxels it owns
+    (0 for nodes owning no voxel)."""
+    out = np.zeros(graph.n_nodes)
+    if not len(coords):
+        return out
+    lin = np.ravel_multi_index(coords.T, shape)
+    order = np.argsort(lin)
+    slin = lin[order]
+    for nid, vox in enumerate(graph.node_voxels):
+        if len(vox):
+            pos = np.searchsorted(slin, np.ravel_multi_index(vox.T, shape))
+            out[nid] = radius[order[pos]].max()
+    return out
+
+
+def _skeleton_points(graph: BranchGraph) -> tuple[np.ndarray, np.ndarray]:
+    """All skeleton voxels of ``graph`` in raster order, with their branch id (0: node voxel)."""
+    parts, labs = [], []
+    for bid, p in graph.paths.items():
+        parts.append(p)
+        labs.append(np.full(len(p), bid, dtype=np.int64))
+    for v in graph.node_voxels:
+        if len(v):
+            parts.append(v)
+            labs.append(np.zeros(len(v), dtype=np.int64))
+    if not parts:
+        return np.zeros((0, 3), dtype=np.int64), np.zeros(0, dtype=np.int64)
+    c = np.concatenate(parts).astype(np.int64)
+    b = np.concatenate(labs)
+    o = np.lexsort((c[:, 2], c[:, 1], c[:, 0]))
+    return np.ascontiguousarray(c[o]), b[o]
+
+
+def analyze(
+    mask,
+    spacing=(1.0, 1.0, 1.0),
+    *,
+    m: int = 8,
+    radius_method: Literal["corrected", "paper"] = "corrected",
+    window: int = 5,
+    prune: bool = True,
+    prune_length_factor: float = 1.0,
+    prune_min_length_mm: float | None = None,
+    n_scales: int = 3,
+    root=None,
+    skeleton=None,
+) -> VesselTree:
+    """Analyse a binary vessel mask: skeleton, branches, radii, labels, orders, scales.
+
+    Parameters
+    ----------
+    mask : array_like of bool or 0/1, shape (z, y, x)
+        Vessel mask; not modified.
+    spacing : float or 3 floats
+        Voxel size in mm (z, y, x).
+    m : int
+        Number of nearest surface voxels in Eq. 1 (8, as the paper).
+    radius_method : {"corrected", "paper"}
+        Estimator behind ``radius_mm``, :attr:`VesselTree.local_radius` and the scales.
+        Both are always computed (``radius_paper_mm``, ``radius_corrected_mm``).
+    window : int
+        Skeleton voxels averaged by the corrected estimator (:mod:`vesseltree.radius`).
+    prune : bool
+        Remove spurs: terminal branches shorter than ``prune_length_factor`` times the
+        radius at their junction (the largest Eq. 1 radius over the junction's voxels, read
+        high by one voxel to undo Eq. 1's bias) or than ``prune_min_length_mm``.
+    prune_length_factor : float
+        See ``prune``.
+    prune_min_length_mm : float, optional
+        See ``prune``.
+    n_scales : int
+        Number of scales S for the ``scale`` column and the default of
+        :meth:`VesselTree.scale_masks` (quantile thresholds, Q1/Q3 for S = 3).
+    root : int or sequence of int, optional
+        Root node id(s) of the pruned graph for generation/Strahler orders (default: the
+        largest-radius endpoint of each component). Node ids are only known after a first
+        run: ``tree.branch_graph.nodes``.
+    skeleton : array_like, optional
+        A precomputed skeleton (subset of ``mask``) instead of thinning.
+
+    Returns
+    -------
+    VesselTree
+
+    Warns
+    -----
+    UserWarning
+        Empty mask (empty results), no branch at all (labels all 0), fewer branches than
+        scales (``scale`` column 0, :attr:`VesselTree.thresholds` None).
+    """
+    msk = check_mask(mask, "mask")
+    sp_t = check_spacing(spacing, "spacing")
+    sp = np.asarray(sp_t, dtype=np.float64)
+    m = check_nonnegative_int(m, "m", minimum=1)
+    window = check_nonnegative_int(window, "window", minimum=1)
+    radius_method = _check_method(radius_method)
+    n_scales = check_nonnegative_int(n_scales, "n_scales", minimum=2)
+    if not isinstance(prune, (bool, np.bool_)):
+        raise TypeError(f"prune: expected a bool, got {prune!r}")
+    plf = check_positive(prune_length_factor, "prune_length_factor", allow_zero=True)
+    pml = (None if prune_min_length_mm is None
+           else check_positive(prune_min_length_mm, "prune_min_length_mm", allow_zero=True))
+    options = dict(m=m, radius_method=radius_method, window=window, prune=bool(prune),
+                   prune_length_factor=plf, prune_min_length_mm=pml, n_scales=n_scales,
+                   root=root)
+    shape = msk.shape
+    vc = np.ascontiguousarray(np.argwhere(msk), dtype=np.int64)
+    voxvol = float(np.prod(sp))
+
+    if skeleton is None:
+        skel = skeletonize(msk)
+    else:
+        skel = check_mask(skeleton, "skeleton")
+        if skel.shape != shape:
+            raise ValueError(f"skeleton: expected the shape of mask {shape}, got {skel.shape}")
+        if (skel & ~msk).any():
+            raise ValueError("skeleton: expected a subset of mask, got voxels outside it")
+
+    def _empty(graph: BranchGraph, why: str) -> VesselTree:
+        warnings.warn(why, UserWarning, stacklevel=3)
+        sc, sb = _skeleton_points(graph)
+        return VesselTree(
+            mask=msk, spacing=sp_t, branch_graph=graph, branches=_empty_branches(graph),
+            labels=np.zeros(shape, dtype=np.int32), skeleton_coords=sc, skeleton_branch=sb,
+            radius_paper=paper_radius_at(msk, vc, sc, sp, m) if len(vc) else np.zeros(len(sc)),
+            radius_corrected=np.zeros(len(sc)), radius_method=radius_method, n_scales=n_scales,
+            thresholds=None, options=options, n_vessel_voxels=len(vc))
+
+    if not len(vc):
+        return _empty(BranchGraph.empty(shape, sp_t), "mask is empty: no skeleton, no branch")
+
+    graph = build_graph(skel, sp_t)
+    if prune and graph.n_branches and (plf > 0 or pml):
+        sc0, _ = _skeleton_points(graph)
+        r0 = paper_radius_at(msk, vc, sc0, sp, m) + float(sp.max())
+        jr = _junction_radius(graph, sc0, r0, shape)
+        graph = graph.prune(length_factor=plf if plf > 0 else None,
+                            min_length_mm=pml, junction_radius=jr if plf > 0 else None)
+    if graph.n_branches == 0:
+        return _empty(graph, "the skeleton has no branch (the mask thins to isolated points): "
+                             "labels are all 0 and the branch table is empty")
+
+    # Gamma': every skeleton voxel gets one branch (junction voxels: nearest branch voxel)
+    sc, sb = _skeleton_points(graph)
+    owner = skeleton_owner(sc, sb, sp_t, shape)
+    # Eq. 3 and the Voronoi partition used by the corrected radius
+    nearest, _ = nearest_seed(vc, sc, owner, sp, shape)
+    lab_v = owner[nearest]
+    labels = np.zeros(shape, dtype=np.int32)
+    labels[vc[:, 0], vc[:, 1], vc[:, 2]] = lab_v
+    owned = np.bincount(nearest, minlength=len(sc)) * voxvol
+    # Eq. 1 (both estimators) and Eq. 2
+    r_paper = paper_radius_at(msk, vc, sc, sp, m)
+    r_corr = corrected_radius_at(sc, owned, sp, shape, window)
+    nb = graph.n_branches
+    ids = graph.branches.index.to_numpy()
+    rb_paper = branch_radius(r_paper, owner, nb)[ids]
+    rb_corr = branch_radius(r_corr, owner, nb)[ids]
+    br = graph.branches.copy()
+    br["radius_mm"] = rb_corr if radius_method == "corrected" else rb_paper
+    br["radius_paper_mm"] = rb_paper
+    br["radius_corrected_mm"] = rb_corr
+    br["n_skeleton_voxels"] = np.bincount(owner, minlength=nb + 1)[ids]
+    br["volume_mm3"] = np.bincount(lab_v, minlength=nb + 1)[ids] * voxvol
+    orders = morphometry.branch_orders(graph.nodes, br, root=root, radius="radius_mm")
+    for c in _ORDER_COLUMNS:
+        br[c] = orders[c].to_numpy()
+    thresholds = None
+    if nb >= n_scales:
+        thresholds = scales.scale_thresholds(br["radius_mm"].to_numpy(), n_scales)
+        br["scale"] = scales.assign_scales(br["radius_mm"].to_numpy(), thresholds)
+    else:
+        warnings.warn(
+            f"n_scales: {n_scales} scales need at least {n_scales} branches, got {nb}; "
+            "the 'scale' column is 0 and scale_masks() needs fewer scales or fixed thresholds",
+            UserWarning, stacklevel=2)
+        br["scale"] = np.zeros(nb, dtype=np.uint8)
+    graph = graph.with_branch_columns(
+        radius_mm=br["radius_mm"].to_numpy(), radius_paper_mm=rb_paper,
+        radius_corrected_mm=rb_corr)
+    return VesselTree(
+        mask=msk, spacing=sp_t, branch_graph=graph, branches=br, labels=labels,
+        skeleton_coords=sc, skeleton_branch=owner, radius_paper=r_paper,
+        radius_corrected=r_corr, radius_method=radius_method, n_scales=n_scales,
+        thresholds=thresholds, options=options, n_vessel_voxels=len(vc))
