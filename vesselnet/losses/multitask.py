@@ -80,7 +80,10 @@ def multitask_loss(
     aux = _check_aux_logits(aux_logits)
     lam = check_weights(lambdas, "lambdas", len(aux))
     targets = split_scale_targets(scale_targets, len(aux))
-    l_mt = dice_ce_loss(main_logits, main_target, **dice_ce_kwargs)
+    try:
+        l_mt = dice_ce_loss(main_logits, main_target, **dice_ce_kwargs)
+    except (TypeError, ValueError) as exc:
+        raise type(exc)(f"main task (main_logits / main_target): {exc}") from exc
     total = l_mt
     terms = {"mt": l_mt.detach()}
     for s, (lg, tg, w) in enumerate(zip(aux, targets, lam), start=1):

@@ -22,7 +22,13 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from vesselnet._validation import check_positive, check_weights, describe
+from vesselnet._validation import (
+    check_positive,
+    check_unit_interval,
+    check_volume,
+    check_weights,
+    describe,
+)
 from vesselnet.losses.cldice import soft_cldice_loss
 from vesselnet.losses.contrastive import ScaleContrastiveLoss, scale_contrastive_loss
 from vesselnet.losses.multitask import PAPER_LAMBDAS, MultiTaskLoss, multitask_loss, split_scale_targets
@@ -37,10 +43,16 @@ PAPER_TAU = 0.94
 def union_target(scale_targets, num_scales: int) -> torch.Tensor:
     """y = union of the S scale masks y^s, as a (B, 1, D, H, W) tensor of the masks' dtype."""
     parts = split_scale_targets(scale_targets, num_scales)
+    for s, p in enumerate(parts):
+        check_volume(p, f"scale_targets[{s}]", channels=1, floating=False)
+        check_unit_interval(p, f"scale_targets[{s}]")
+        if p.shape != parts[0].shape:
+            raise ValueError(
+                f"scale_targets[{s}]: expected the shape of scale_targets[0] "
+                f"{tuple(parts[0].shape)}, got {describe(p)}"
+            )
     y = parts[0]
     for p in parts[1:]:
-        if p.shape != y.shape:
-            raise ValueError(f"scale_targets: expected equal shapes {tuple(y.shape)}, got {describe(p)}")
         y = torch.maximum(y, p)
     return y
 
