@@ -212,8 +212,13 @@ def analyze_file(
     from vesseltree.tree import analyze
 
     t0 = time.perf_counter()
-    tree = analyze(data, vol.spacing, radius_method=radius_method)
+    tree = analyze(data, vol.spacing, radius_method=radius_method, n_scales=n_scales)
     seconds = time.perf_counter() - t0
+    # scales first: with fewer branches than scales this raises before anything is written
+    try:
+        scales = np.asarray(tree.scale_labels(n_scales=n_scales), dtype=np.uint8)
+    except ValueError as exc:
+        raise UserError(f"{p}: {exc} (--n-scales)") from exc
     out = Path(out_dir) / name
     out.mkdir(parents=True, exist_ok=True)
     branches = tree.branches
@@ -223,7 +228,6 @@ def analyze_file(
     write_graphml(tree.graph, out / "graph.graphml")
     labels = np.asarray(tree.labels, dtype=np.int32)
     save_volume(out / "labels.nii.gz", labels, vol.spacing, vol.affine)
-    scales = np.asarray(tree.scale_labels(n_scales=n_scales), dtype=np.uint8)
     save_volume(out / "scales.nii.gz", scales, vol.spacing, vol.affine)
     summary = dict(_plain(tree.summary()))
     summary.update(
@@ -376,18 +380,21 @@ def _positive_float(text: str) -> float:
     return v
 
 
-def _scales(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}")
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}")
-    return v
+def _int_at_least(minimum: int):
+    def parse(text: str) -> int:
+        try:
+            v = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {minimum}, got {text!r}")
+        if v < minimum:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {minimum}, got {text!r}")
+        return v
+
+    return parse
 
 
-def _positive_int(text: str) -> int:
-    return _scales(text)
+_scales = _int_at_least(2)
+_positive_int = _int_at_least(1)
 
 
 def build_parser() -> argparse.ArgumentParser:

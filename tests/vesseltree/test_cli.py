@@ -120,15 +120,31 @@ def test_write_graphml_converts_arrays(tmp_path):
 
 
 def test_analyze_several_inputs_one_box_each(tmp_path):
-    mask = _y_tree(shape=(20, 40, 40))
+    mask = _y_tree()
     np.save(tmp_path / "a.npy", mask)
     np.savez(tmp_path / "b.npz", mask=mask[:, ::-1], spacing=np.array(SPACING))
     out = tmp_path / "out"
     rc = main(["analyze", str(tmp_path / "a.npy"), str(tmp_path / "b.npz"), "--spacing",
                *map(str, SPACING), "--out", str(out), "--no-figures", "-q"])
     assert rc == 0
-    assert (out / "a" / "branches.csv").is_file() and (out / "b" / "branches.csv").is_file()
+    a = pd.read_csv(out / "a" / "branches.csv")
+    b = pd.read_csv(out / "b" / "branches.csv")
+    # the mirrored copy has the same branch radii
+    np.testing.assert_allclose(np.sort(a["radius_mm"]), np.sort(b["radius_mm"]), atol=0.05)
     assert not (out / "a" / "scales_mip.png").exists()
+    assert not (out / "branch_radii.png").exists()
+
+
+def test_analyze_too_few_branches_for_scales(tmp_path, capsys):
+    mask = _cylinder((10, 20, 20), (1.0, 1.0, 1.0), (5.0, 2.0, 10.0), (5.0, 17.0, 10.0), 2.0)
+    np.save(tmp_path / "tube.npy", mask)
+    out = tmp_path / "out"
+    rc = main(["analyze", str(tmp_path / "tube.npy"), "--out", str(out), "-q"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "--n-scales" in err and "Traceback" not in err
+    assert not (out / "tube").exists()  # nothing half-written
+    assert main(["analyze", str(tmp_path / "tube.npy"), "--n-scales", "1"]) == 2
+    assert "expected an integer >= 2" in capsys.readouterr().err
 
 
 def test_analyze_errors_exit_2_without_traceback(tmp_path, capsys):
