@@ -340,7 +340,7 @@ class ScaleRecallMetric(MetricAccumulator):
     def __init__(self, n_scales: int = 3, **analyze_options) -> None:
         from vesseltree._validation import check_nonnegative_int
 
-        self.n_scales = check_nonnegative_int(n_scales, "n_scales", minimum=1)
+        self.n_scales = check_nonnegative_int(n_scales, "n_scales", minimum=2)
         self.analyze_options = dict(analyze_options)
         self.columns = tuple(f"recall_s{k}" for k in range(1, self.n_scales + 1))
         super().__init__()
@@ -433,7 +433,7 @@ class CaseEvaluator(MetricAccumulator):
                  **analyze_options) -> None:
         from vesseltree._validation import check_nonnegative_int
 
-        self.n_scales = check_nonnegative_int(n_scales, "n_scales", minimum=1)
+        self.n_scales = check_nonnegative_int(n_scales, "n_scales", minimum=2)
         self.vessel = bool(vessel)
         self.min_fraction = min_fraction
         self.analyze_options = dict(analyze_options)

@@ -14,7 +14,8 @@ prediction loses, typically the small ones that DSC hardly notices.
 
 Empty masks
 -----------
-A scale whose mask ``y^s`` is empty has an undefined recall, returned as ``nan``; a ground truth
+A scale whose mask ``y^s`` is empty has an undefined recall, returned as ``nan``, and so are all
+scales of a ground truth with fewer branches than scales (no quantile thresholds); a ground truth
 without any labelled branch (in particular an empty one, for which :func:`vesseltree.analyze`
 is not called) has an undefined detection rate, ``nan``. An empty prediction gives 0.0
 wherever the value is defined. The accumulators count ``nan`` cases apart instead of averaging
@@ -180,8 +181,9 @@ def vessel_metrics(pred, gt, spacing=1.0, *, n_scales: int = 3, tree=None,
         Binary masks of the same shape.
     spacing : float or 3 floats, default 1.0
         Voxel size in mm (z, y, x), used by :func:`vesseltree.analyze`.
-    n_scales : int, default 3
-        Number of scales ``S`` of the ground truth.
+    n_scales : int >= 2, default 3
+        Number of scales ``S`` of the ground truth (quantile thresholds of
+        :meth:`vesseltree.VesselTree.scale_masks`).
     tree : vesseltree.VesselTree, optional
         ``vesseltree.analyze(gt, spacing)`` computed beforehand (it is the expensive part; the
         same ground truth is often compared with several predictions).
@@ -191,7 +193,7 @@ def vessel_metrics(pred, gt, spacing=1.0, *, n_scales: int = 3, tree=None,
         Passed to :func:`vesseltree.analyze` when ``tree`` is not given.
     """
     p, g = check_pair(pred, gt)
-    s = check_nonnegative_int(n_scales, "n_scales", minimum=1)
+    s = check_nonnegative_int(n_scales, "n_scales", minimum=2)
     _check_fraction(min_fraction)
     if tree is None:
         tree = analyze_reference(g, spacing, **analyze_options)
@@ -200,7 +202,10 @@ def vessel_metrics(pred, gt, spacing=1.0, *, n_scales: int = 3, tree=None,
     labels = np.asarray(tree.labels)
     if labels.shape != g.shape:
         raise ValueError(f"tree: its labels have shape {labels.shape}, expected {g.shape} (the shape of gt)")
-    recall = scale_recall(p, tree.scale_masks(n_scales=s))
+    if len(tree.branches) < s:  # too few branches for S quantile scales: undefined
+        recall = np.full(s, np.nan)
+    else:
+        recall = scale_recall(p, tree.scale_masks(n_scales=s))
     return VesselMetrics(recall, branch_detection(p, labels, min_fraction))
 
 
