@@ -11,7 +11,9 @@ step 2, which here re-evaluates the full simple-point condition (one 26-componen
 26-neighbourhood and Euler invariance) and the endpoint condition against the current image.
 That fixes scikit-image issue 3757 (bars and cylinders vanishing, trunks shortened) and makes
 every deletion a simple-point deletion: the number of 26-connected components, tunnels and
-cavities of the input are preserved exactly. See ``docs/skeleton.md``.
+cavities of the input are preserved exactly. Two tip repairs (on by default) also keep a
+curve or a thin ribbon from being eaten from its end within one sub-iteration, the cause of
+the "trunk loses half its length" fault. See ``docs/skeleton.md``.
 
 References
 ----------
@@ -40,7 +42,7 @@ def _bounding_box(mask: np.ndarray) -> tuple[slice, slice, slice] | None:
     return tuple(slices)
 
 
-_MODES = {"skimage": 0, "topology": 1, "tips": 2}
+_MODES = {"skimage": 0, "topology": 1, "tips": 2, "length": 3}
 
 
 def _skeletonize(mask, mode: int) -> tuple[np.ndarray, np.ndarray]:
@@ -48,25 +50,27 @@ def _skeletonize(mask, mode: int) -> tuple[np.ndarray, np.ndarray]:
     out = np.zeros(arr.shape, dtype=bool)
     box = _bounding_box(arr)
     if box is None:
-        return out, np.zeros(6, dtype=np.int64)
+        return out, np.zeros(7, dtype=np.int64)
     work = np.pad(arr[box].view(np.uint8), 1)  # new C-contiguous uint8 array, zero shell
     stats = _thin(work, mode)
     out[box] = work[1:-1, 1:-1, 1:-1].view(bool)
     return out, stats
 
 
-def skeletonize(mask, *, keep_tips: bool = True) -> np.ndarray:
+def skeletonize(mask, *, preserve_length: bool = True) -> np.ndarray:
     """Thin a 3D binary mask to a one-voxel-wide curve skeleton, keeping its topology.
 
     Parameters
     ----------
     mask : array-like, shape (z, y, x)
         Binary volume: bool, or numbers that are all 0 or 1. Not modified.
-    keep_tips : bool
-        Re-check Lee's endpoint condition when a candidate is finally deleted (default), so
-        that a curve cannot be eaten from its tip within one sub-iteration (the "trunk loses
-        half its length" fault). ``False`` keeps only the topology repairs: the result is
-        then identical to scikit-image wherever scikit-image keeps the topology.
+    preserve_length : bool
+        Also apply the two tip repairs (default): a candidate that has become an endpoint,
+        or that has become the tip of a one-voxel-thick ribbon during the current
+        sub-iteration, is kept. They stop a curve or a thin ribbon being eaten from its end
+        within one sub-iteration ("a trunk loses half its length"). ``False`` keeps only the
+        topology repairs: the result is then identical, voxel for voxel, to
+        ``skimage.morphology.skeletonize`` wherever scikit-image keeps the topology.
 
     Returns
     -------
@@ -79,17 +83,17 @@ def skeletonize(mask, *, keep_tips: bool = True) -> np.ndarray:
     Raises
     ------
     TypeError, ValueError
-        If ``mask`` is not a 3D binary array (message names ``mask``).
+        If ``mask`` is not a 3D binary array (message names ``mask``), or
+        ``preserve_length`` is not a bool.
 
     Notes
     -----
     Same algorithm and visiting order as ``skimage.morphology.skeletonize`` (3D, Lee's
-    method). A voxel that Lee's first step selected is deleted at the sequential re-check only
-    if it is still a simple point (exactly one 26-component in its neighbourhood, Euler
-    invariance) and, with ``keep_tips``, not an endpoint; scikit-image only checks "at most
-    one component". Work is proportional to the number of foreground voxels, not to the
-    volume: the mask is cropped to its bounding box and only current foreground voxels are
-    visited. See ``docs/skeleton.md``.
+    method). A voxel selected by Lee's first step is deleted at the sequential re-check only
+    if it is still a simple point (exactly one 26-component in its 26-neighbourhood and Euler
+    invariance); scikit-image only checks "at most one component". Work is proportional to
+    the number of foreground voxels, not to the volume: the mask is cropped to its bounding
+    box and only current foreground voxels are visited. See ``docs/skeleton.md``.
 
     Examples
     --------
@@ -99,36 +103,39 @@ def skeletonize(mask, *, keep_tips: bool = True) -> np.ndarray:
     >>> int(skeletonize(bar).sum())
     16
     """
-    if not isinstance(keep_tips, (bool, np.bool_)):
-        raise TypeError(f"keep_tips: expected True or False, got {keep_tips!r}")
-    return _skeletonize(mask, _MODES["tips" if keep_tips else "topology"])[0]
+    if not isinstance(preserve_length, (bool, np.bool_)):
+        raise TypeError(f"preserve_length: expected True or False, got {preserve_length!r}")
+    return _skeletonize(mask, _MODES["length" if preserve_length else "topology"])[0]
 
 
-def skeletonize_with_stats(mask, *, rule: str = "tips") -> tuple[np.ndarray, dict[str, int]]:
+def skeletonize_with_stats(mask, *, rule: str = "length") -> tuple[np.ndarray, dict[str, int]]:
     """Like :func:`skeletonize`, also returning what the sequential re-check refused.
 
     Parameters
     ----------
     mask : array-like, shape (z, y, x)
         Binary volume (see :func:`skeletonize`).
-    rule : {"tips", "topology", "skimage"}
-        Re-check rule: ``"tips"`` is ``skeletonize(mask)``, ``"topology"`` is
-        ``skeletonize(mask, keep_tips=False)``, ``"skimage"`` is scikit-image 0.26's exact
-        rule, faults included (for comparisons and tests).
+    rule : {"length", "tips", "topology", "skimage"}
+        Re-check rule, each adding to the previous one from the right:
+        ``"skimage"``: scikit-image 0.26 exactly, faults included (for comparisons);
+        ``"topology"``: the full simple-point test (``skeletonize(mask,
+        preserve_length=False)``); ``"tips"``: also Lee's endpoint test;
+        ``"length"``: also the ribbon-tip test (``skeletonize(mask)``).
 
     Returns
     -------
     skeleton : ndarray of bool
     stats : dict
-        Voxels that passed Lee's first step but were kept by the re-check, by reason:
-        ``refused_isolated`` (would delete the last voxel of a component),
-        ``refused_euler`` (would open a tunnel or cavity), ``refused_endpoint`` (a curve tip);
-        scikit-image deletes all of these. ``refused_split`` (would split the neighbourhood;
-        scikit-image refuses these too), ``deleted`` and ``subiterations``.
+        Candidates of Lee's first step that the re-check kept, by reason:
+        ``refused_isolated`` (the last voxel of a component), ``refused_euler`` (would open
+        a tunnel or a cavity), ``refused_endpoint`` (had become a curve tip),
+        ``refused_ribbon_tip`` (had become the tip of a one-voxel-thick ribbon); scikit-image
+        deletes all of these. ``refused_split`` (would split its neighbourhood; scikit-image
+        keeps these too), ``deleted`` and ``subiterations``.
     """
     if rule not in _MODES:
         raise ValueError(f"rule: expected one of {sorted(_MODES)}, got {rule!r}")
     skel, raw = _skeletonize(mask, _MODES[rule])
     keys = ("refused_isolated", "refused_split", "refused_euler", "refused_endpoint",
-            "deleted", "subiterations")
+            "deleted", "subiterations", "refused_ribbon_tip")
     return skel, {k: int(v) for k, v in zip(keys, raw)}

@@ -19,10 +19,17 @@ Fiji re-check only "at most one component in the 26-neighbourhood": a voxel that
 isolated (zero components) is deleted, which empties whole components, and neither Euler
 invariance nor the endpoint condition is re-evaluated, so a line can be eaten from its end
 within one sub-iteration (scikit-image issue 3757: bars vanish, trunks lose half their
-length). Here step 2 requires, against the current image, exactly one 26-component, Euler
-invariance (mode >= 1) and "not an endpoint" (mode 2, the default). One 26-component plus Euler invariance is exactly the
-(26, 6) simple-point condition, so every deletion is a simple deletion and the number of
-26-components, tunnels and cavities of the input is preserved.
+length). Step 2 here requires, against the current image:
+
+* mode >= 1: exactly one 26-component and Euler invariance. Together these are exactly the
+  (26, 6) simple-point condition, so every deletion is a simple deletion and the number of
+  26-components, tunnels and cavities of the input is preserved;
+* mode >= 2: not an endpoint (Lee's end-point condition, re-evaluated);
+* mode 3: not a "ribbon tip": a voxel that is one voxel thick across the current direction
+  (its opposite neighbour is background), whose neighbours all lie on one side of it (one
+  3x3 face slab of its 3x3x3 cube), and that was not such a tip when it was selected. This
+  is how a two-voxel-wide ribbon is eaten row by row along the sweep within one
+  sub-iteration, which an endpoint test cannot see.
 
 Work is proportional to the object: a list of current foreground voxels (kept in raster
 order) replaces the full-volume scan, and a per-voxel "dirty" bit per direction skips voxels
@@ -48,6 +55,7 @@ DEF CENTER = 13
 cdef uint32_t ADJ[27]            # 26-adjacency inside the 3x3x3 cube, centre excluded
 cdef uint32_t OCT_BITS[8][8]     # for each octant, the cube bits of its 8 voxels (index a*4+b*2+c)
 cdef int EULER_DELTA[256]        # 8 x local Euler change of deleting the centre, per octant config
+cdef uint32_t SLAB[6]            # the 9 neighbours on one side of the centre (dz, dy or dx = -1 / +1)
 
 
 def _init_tables():
@@ -65,6 +73,16 @@ def _init_tables():
             ez, ey, ex = j // 9 - 1, (j // 3) % 3 - 1, j % 3 - 1
             if abs(ez - dz) <= 1 and abs(ey - dy) <= 1 and abs(ex - dx) <= 1:
                 ADJ[k] |= (<uint32_t>1) << j
+    for j in range(6):
+        SLAB[j] = 0
+    for k in range(27):
+        dz, dy, dx = k // 9 - 1, (k // 3) % 3 - 1, k % 3 - 1
+        if dz == -1: SLAB[0] |= (<uint32_t>1) << k
+        if dz == 1: SLAB[1] |= (<uint32_t>1) << k
+        if dy == -1: SLAB[2] |= (<uint32_t>1) << k
+        if dy == 1: SLAB[3] |= (<uint32_t>1) << k
+        if dx == -1: SLAB[4] |= (<uint32_t>1) << k
+        if dx == 1: SLAB[5] |= (<uint32_t>1) << k
     # octants: signs (sz, sy, sx); voxel (a, b, c) of the octant sits at (a*sz, b*sy, c*sx)
     i = 0
     for sz in (-1, 1):
@@ -119,6 +137,18 @@ cdef inline bint is_endpoint(uint32_t m) noexcept nogil:
     return vt_popcount32(m & ~((<uint32_t>1) << CENTER)) == 1
 
 
+cdef inline bint is_slab_tip(uint32_t m) noexcept nogil:
+    """All (>= 1) neighbours lie on one side of the centre: a curve or ribbon tip."""
+    cdef uint32_t rest = m & ~((<uint32_t>1) << CENTER)
+    cdef int j
+    if rest == 0:
+        return False
+    for j in range(6):
+        if (rest & ~SLAB[j]) == 0:
+            return True
+    return False
+
+
 cdef inline int euler_change8(uint32_t m) noexcept nogil:
     """8 x (change of the Euler characteristic when the centre is deleted)."""
     cdef int o, j, cfg, s = 0
@@ -164,7 +194,7 @@ cdef int thin_kernel(uint8_t* img, Py_ssize_t nz, Py_ssize_t ny, Py_ssize_t nx,
 
     Preconditions: ``img`` is C-contiguous (nz, ny, nx), holds only 0 and 1, and its
     outer one-voxel shell is 0 (the caller pads), so no neighbour access leaves the array.
-    ``stats`` has room for 6 counters (see ``thin``).
+    ``stats`` has room for 7 counters (see ``thin``).
     """
     cdef Py_ssize_t sy = nx, sz = ny * nx, total = nz * ny * nx
     cdef Py_ssize_t offs[27]
@@ -177,6 +207,7 @@ cdef int thin_kernel(uint8_t* img, Py_ssize_t nz, Py_ssize_t ny, Py_ssize_t nx,
     cdef int unchanged
     cdef Py_ssize_t* fg
     cdef Py_ssize_t* cand
+    cdef uint32_t* cand_m
     cdef uint8_t* dirty
 
     for k in range(27):
@@ -194,8 +225,10 @@ cdef int thin_kernel(uint8_t* img, Py_ssize_t nz, Py_ssize_t ny, Py_ssize_t nx,
             n += 1
     fg = <Py_ssize_t*> malloc((n + 1) * sizeof(Py_ssize_t))
     cand = <Py_ssize_t*> malloc((n + 1) * sizeof(Py_ssize_t))
+    cand_m = <uint32_t*> malloc((n + 1) * sizeof(uint32_t))
     dirty = <uint8_t*> malloc(total * sizeof(uint8_t))
-    if fg == NULL or cand == NULL or dirty == NULL:
+    if fg == NULL or cand == NULL or dirty == NULL or cand_m == NULL:
+        free(cand_m)
         free(fg)
         free(cand)
         free(dirty)
@@ -224,6 +257,7 @@ cdef int thin_kernel(uint8_t* img, Py_ssize_t nz, Py_ssize_t ny, Py_ssize_t nx,
                     if (not is_endpoint(m) and euler_change8(m) == 0
                             and n_components(m) <= 1):
                         cand[ncand] = v
+                        cand_m[ncand] = m
                         ncand += 1
                         continue
                 dirty[v] &= ~bit
@@ -246,6 +280,10 @@ cdef int thin_kernel(uint8_t* img, Py_ssize_t nz, Py_ssize_t ny, Py_ssize_t nx,
                 if mode >= 2 and is_endpoint(m):
                     stats[3] += 1
                     continue
+                if (mode >= 3 and img[v - border[j]] == 0 and is_slab_tip(m)
+                        and not is_slab_tip(cand_m[i])):
+                    stats[6] += 1
+                    continue
                 img[v] = 0
                 stats[4] += 1
                 mark_dirty(dirty, v, offs)
@@ -261,11 +299,12 @@ cdef int thin_kernel(uint8_t* img, Py_ssize_t nz, Py_ssize_t ny, Py_ssize_t nx,
                 unchanged += 1
     free(fg)
     free(cand)
+    free(cand_m)
     free(dirty)
     return 0
 
 
-def thin(uint8_t[:, :, ::1] img not None, int mode=2):
+def thin(uint8_t[:, :, ::1] img not None, int mode=3):
     """Thin a padded binary volume in place (Lee et al. 1994).
 
     Parameters
@@ -276,19 +315,20 @@ def thin(uint8_t[:, :, ::1] img not None, int mode=2):
     mode : int
         Step-2 re-check. 0: scikit-image 0.26 exactly ("<= 1 component in the
         26-neighbourhood"), faults included. 1: the full simple-point condition (exactly one
-        component and Euler invariance): every deletion keeps the topology. 2 (default): 1,
-        and the voxel must not have become an endpoint (curve tips are kept).
+        component and Euler invariance): every deletion keeps the topology. 2: 1, and the
+        voxel must not have become an endpoint. 3: 2, and it must not have become a ribbon
+        tip (see the module notes).
 
     Returns
     -------
-    stats : int64 array (6,)
+    stats : int64 array (7,)
         Re-check refusals because the voxel had become isolated, would split its
         neighbourhood (scikit-image refuses these too), would change the Euler
         characteristic, had become an endpoint; number of deleted voxels; number of
-        sub-iterations.
+        sub-iterations; refusals because it had become a ribbon tip.
     """
     cdef Py_ssize_t nz = img.shape[0], ny = img.shape[1], nx = img.shape[2]
-    stats_arr = np.zeros(6, dtype=np.int64)
+    stats_arr = np.zeros(7, dtype=np.int64)
     cdef int64_t[::1] stats = stats_arr
     cdef int rc = 0
     if nz < 3 or ny < 3 or nx < 3:
