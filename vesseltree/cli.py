@@ -102,9 +102,6 @@ def _graphml_value(value):
 def write_graphml(graph, path) -> Path:
     """Write a networkx graph as GraphML (atomic), converting array/list attributes such as
     branch paths to JSON strings and dropping ``None``/NaN values."""
-    import os
-    import tempfile
-
     import networkx as nx
 
     g = graph.__class__()
@@ -125,30 +122,19 @@ def write_graphml(graph, path) -> Path:
             g.add_edge(_graphml_value(u), _graphml_value(v), **clean)
         else:
             g.add_edge(_graphml_value(u), _graphml_value(v), key=_graphml_value(k), **clean)
-    p = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
-    os.close(fd)
-    try:
+    from vesseltree.io import atomic_write
+
+    with atomic_write(path) as tmp:
         nx.write_graphml(g, tmp)
-        os.replace(tmp, p)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    p = Path(path)
     return p
 
 
 def _write_text(path: Path, text: str) -> None:
-    import os
-    import tempfile
+    from vesseltree.io import atomic_write
 
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_write(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
 
 
 def _branch_radius_volume(labels: np.ndarray, branches) -> np.ndarray:
@@ -222,9 +208,11 @@ def analyze_file(
     out = Path(out_dir) / name
     out.mkdir(parents=True, exist_ok=True)
     branches = tree.branches
-    tmp_csv = out / ".branches.csv.tmp"
-    branches.to_csv(tmp_csv, index=False)
-    tmp_csv.replace(out / "branches.csv")
+    from vesseltree.io import atomic_write
+
+    with atomic_write(out / "branches.csv") as tmp:
+        # the index is the branch id (from 1), the key of labels.nii.gz
+        branches.to_csv(tmp, index=True, index_label=branches.index.name or "branch_id")
     write_graphml(tree.graph, out / "graph.graphml")
     labels = np.asarray(tree.labels, dtype=np.int32)
     save_volume(out / "labels.nii.gz", labels, vol.spacing, vol.affine)

@@ -33,6 +33,7 @@ keeps only the voxels inside the liver mask, the usual hepatic-vessel ground tru
 """
 from __future__ import annotations
 
+import contextlib
 import io as _io
 import os
 import re
@@ -53,6 +54,7 @@ __all__ = [
     "list_structures",
     "SUPPORTED_EXTENSIONS",
     "DEFAULT_VESSEL_STRUCTURES",
+    "atomic_write",
 ]
 
 #: file kinds understood by :func:`load_volume`
@@ -98,6 +100,34 @@ class Volume:
             f"Volume(shape={self.data.shape}, dtype={self.data.dtype}, spacing=({sp}) mm, "
             f"source={self.source!r})"
         )
+
+
+# --------------------------------------------------------------------------------------------
+# atomic writes
+
+
+@contextlib.contextmanager
+def atomic_write(path, suffix: str = ""):
+    """Yield a temporary path in ``path``'s folder; on success move it over ``path``.
+
+    The temporary file ends with ``suffix`` (writers that pick the format from the name, such
+    as nibabel, need the real extension). On error it is removed and ``path`` is untouched.
+    The final file gets the usual permissions (``0o666`` minus the umask).
+    """
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp" + suffix, dir=p.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        mask = os.umask(0)
+        os.umask(mask)
+        os.chmod(tmp, 0o666 & ~mask)
+        os.replace(tmp, p)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
 
 
 # --------------------------------------------------------------------------------------------
@@ -261,10 +291,7 @@ def save_volume(path, data, spacing, affine=None) -> Path:
             f"path: unsupported extension {suffix or '(none)'!r} for writing {str(p)!r}; "
             "supported: .nii, .nii.gz, .npy, .npz"
         )
-    p.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp" + suffix, dir=p.parent)
-    os.close(fd)
-    try:
+    with atomic_write(p, suffix) as tmp:
         if suffix in {".nii", ".nii.gz"}:
             import nibabel as nib
 
@@ -275,20 +302,13 @@ def save_volume(path, data, spacing, affine=None) -> Path:
             img.set_sform(nifti_affine, code=1)
             img.header.set_zooms(sp[::-1])
             img.header.set_xyzt_units("mm")
-            nib.save(img, tmp)
+            nib.save(img, str(tmp))
         elif suffix == ".npy":
             with open(tmp, "wb") as fh:
                 np.save(fh, arr)
         else:
             with open(tmp, "wb") as fh:
                 np.savez_compressed(fh, data=arr, spacing=np.asarray(sp), affine=aff)
-        os.replace(tmp, p)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
     return p
 
 

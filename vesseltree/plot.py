@@ -16,8 +16,6 @@ from pyplot's registry and returns it. Pixels are drawn with their physical aspe
 """
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Mapping, Sequence
 
@@ -41,20 +39,12 @@ def _pyplot():
 
 
 def _save(fig, path) -> Path:
+    from vesseltree.io import atomic_write
+
     p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
     fmt = p.suffix.lstrip(".").lower() or "png"
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
-    os.close(fd)
-    try:
+    with atomic_write(p) as tmp:
         fig.savefig(tmp, format=fmt, dpi=fig.dpi, bbox_inches="tight")
-        os.replace(tmp, p)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
     return p
 
 
