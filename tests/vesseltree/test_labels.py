@@ -1,0 +1,123 @@
+"""Eq. 3: nearest-branch labels, against a brute-force numpy distance matrix and scipy."""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+from hypothesis import given, strategies as st
+from scipy import ndimage as ndi
+from scipy.spatial import cKDTree
+
+from vesseltree._kernels import labels_nb
+from vesseltree.labels import nearest_branch_labels, skeleton_owner
+
+
+def _brute(mask, seeds, spacing):
+    sp = np.asarray(spacing, float)
+    s = np.argwhere(seeds > 0)
+    lab = seeds[tuple(s.T)]
+    q = np.argwhere(mask)
+    # exact squared distances in units of the smallest spacing (integers when isotropic)
+    w = (sp / sp.min()) ** 2
+    d = (((q[:, None, :] - s[None]) ** 2) * w).sum(-1)
+    dm = d.min(1, keepdims=True)
+    tie = np.isclose(d, dm, rtol=1e-12, atol=0)
+    best = np.where(tie, lab[None], np.iinfo(np.int64).max).min(1)
+    out = np.zeros(mask.shape, np.int32)
+    out[tuple(q.T)] = best
+    return out
+
+
+@given(seed=st.integers(0, 100_000),
+       spacing=st.sampled_from([(1.0, 1.0, 1.0), (0.7, 0.7, 0.7), (2.5, 0.7, 0.9), (1.0, 3.0, 1.0)]),
+       n_seeds=st.integers(1, 40), n_labels=st.integers(1, 6))
+def test_labels_match_brute_force_with_tie_rule(seed, spacing, n_seeds, n_labels):
+    rng = np.random.default_rng(seed)
+    shape = tuple(rng.integers(3, 14, 3))
+    mask = rng.random(shape) < rng.uniform(0.05, 0.9)
+    seeds = np.zeros(shape, np.int64)
+    idx = rng.choice(seeds.size, min(n_seeds, seeds.size), replace=False)
+    seeds.flat[idx] = rng.integers(1, n_labels + 1, idx.size)
+    before = mask.copy(), seeds.copy()
+    got = nearest_branch_labels(mask, seeds, spacing)
+    assert got.dtype == np.int32
+    np.testing.assert_array_equal(got, _brute(mask, seeds, spacing))
+    # covers the mask exactly, inputs unchanged
+    np.testing.assert_array_equal(got > 0, mask)
+    np.testing.assert_array_equal(mask, before[0])
+    np.testing.assert_array_equal(seeds, before[1])
+
+
+def test_labels_agree_with_scipy_edt_away_from_ties():
+    """scipy's EDT with indices (the dense peer) gives the same label wherever the nearest
+    seed is unique."""
+    rng = np.random.default_rng(3)
+    shape = (20, 30, 25)
+    sp = (1.5, 0.8, 1.1)
+    mask = ndi.binary_dilation(rng.random(shape) < 0.02, iterations=3)
+    seeds = np.zeros(shape, np.int32)
+    pts = np.argwhere(mask)[rng.choice(mask.sum(), 60, replace=False)]
+    seeds[tuple(pts.T)] = rng.integers(1, 9, 60)
+    got = nearest_branch_labels(mask, seeds, sp)
+    _, ind = ndi.distance_transform_edt(seeds == 0, sampling=sp, return_indices=True)
+    peer = seeds[ind[0], ind[1], ind[2]]
+    d, _ = cKDTree(pts * sp).query(np.argwhere(mask) * sp, k=2)
+    unique = np.zeros(shape, bool)
+    unique[tuple(np.argwhere(mask).T)] = d[:, 1] - d[:, 0] > 1e-9
+    assert unique.sum() > 0.9 * mask.sum()
+    np.testing.assert_array_equal(got[unique], peer[unique])
+
+
+def test_knn_kernel_matches_ckdtree():
+    rng = np.random.default_rng(5)
+    shape = (30, 40, 50)
+    ref = np.ascontiguousarray(np.argwhere(rng.random(shape) < 0.01), dtype=np.int64)
+    q = np.ascontiguousarray(np.argwhere(rng.random(shape) < 0.02), dtype=np.int64)
+    sp = np.array([2.0, 0.5, 0.75])
+    unit, scale = labels_nb.unit_spacing(sp)
+    grid = labels_nb.build_grid(ref, unit, shape)
+    idx, d2 = labels_nb.knn(q, ref, 8, unit, *grid)
+    dref, _ = cKDTree(ref * sp).query(q * sp, k=8)
+    np.testing.assert_allclose(np.sqrt(d2) * scale, dref, rtol=1e-9)
+    np.testing.assert_allclose(np.linalg.norm((q[:, None] - ref[idx]) * sp, axis=-1), dref, rtol=1e-9)
+    # fewer references than k: missing slots are -1 / inf
+    idx, d2 = labels_nb.knn(q[:3], ref[:2], 4, unit, *labels_nb.build_grid(ref[:2], unit, shape))
+    assert (idx[:, 2:] == -1).all() and np.isinf(d2[:, 2:]).all()
+
+
+def test_skeleton_owner_nearest_branch_smallest_id_on_ties():
+    coords = np.array([[0, 0, 0], [0, 0, 1], [0, 0, 2], [0, 0, 3], [0, 0, 4]])
+    branch = np.array([3, 0, 0, 0, 2])
+    got = skeleton_owner(coords, branch, 1.0, (1, 1, 5))
+    # voxel 2 is 2 away from both branches: the smaller id (2) wins
+    np.testing.assert_array_equal(got, [3, 3, 2, 2, 2])
+    np.testing.assert_array_equal(skeleton_owner(coords, np.zeros(5, int), 1.0, (1, 1, 5)), 0)
+
+
+def test_bad_input_and_edge_cases():
+    mask = np.zeros((4, 4, 4), bool)
+    mask[1:3, 1:3, 1:3] = True
+    seeds = np.zeros((4, 4, 4), np.int32)
+    with pytest.warns(UserWarning, match="no seed"):
+        out = nearest_branch_labels(mask, seeds, 1.0)
+    assert not out.any()
+    seeds[1, 1, 1] = 4
+    assert (nearest_branch_labels(np.zeros_like(mask), seeds, 1.0) == 0).all()
+    np.testing.assert_array_equal(nearest_branch_labels(mask, seeds, 1.0), mask * 4)
+    with pytest.raises(TypeError, match="seed_labels"):
+        nearest_branch_labels(mask, seeds.astype(float), 1.0)
+    with pytest.raises(TypeError, match="seed_labels"):
+        nearest_branch_labels(mask, seeds > 0, 1.0)
+    with pytest.raises(ValueError, match="seed_labels"):
+        nearest_branch_labels(mask, -seeds, 1.0)
+    with pytest.raises(ValueError, match="seed_labels"):
+        nearest_branch_labels(mask, seeds[:2], 1.0)
+    with pytest.raises(ValueError, match="spacing"):
+        nearest_branch_labels(mask, seeds, (1.0, 0.0, 1.0))
+    with pytest.raises(ValueError, match="spacing"):
+        nearest_branch_labels(mask, seeds, (1.0, 1.0))
+    with pytest.raises(ValueError, match="mask"):
+        nearest_branch_labels(mask * 3, seeds, 1.0)
+    with pytest.raises(ValueError, match="mask"):
+        nearest_branch_labels(mask[0], seeds, 1.0)
