@@ -122,13 +122,36 @@ def letter_value_plot(
     return fig
 
 
-def _projection_extent(shape, spacing, axis):
-    """Rows/cols of the projected image and an imshow extent in mm (physical aspect)."""
-    keep = [a for a in range(3) if a != axis]
-    rows_ax, cols_ax = keep
-    height = shape[rows_ax] * spacing[rows_ax]
-    width = shape[cols_ax] * spacing[cols_ax]
-    return (rows_ax, cols_ax), (0.0, width, height, 0.0)
+def _projection(volume: np.ndarray, spacing, axis: int, crop: bool, margin_mm: float):
+    """Max projection along ``axis``, optionally cropped to the non-zero part plus a margin.
+
+    Returns the 2D image, the two kept axes (rows, cols) and an imshow extent in mm
+    (left, right, bottom, top) placing pixel centres at ``index * spacing``.
+    """
+    rows_ax, cols_ax = [a for a in range(3) if a != axis]
+    proj = volume.max(axis=axis) if volume.size else np.zeros(
+        [s for a, s in enumerate(volume.shape) if a != axis], dtype=volume.dtype
+    )
+    r0, r1, c0, c1 = 0, proj.shape[0], 0, proj.shape[1]
+    if crop and proj.size and (proj > 0).any():
+        rr = np.flatnonzero((proj > 0).any(axis=1))
+        cc = np.flatnonzero((proj > 0).any(axis=0))
+        mr = int(np.ceil(margin_mm / spacing[rows_ax]))
+        mc = int(np.ceil(margin_mm / spacing[cols_ax]))
+        r0, r1 = max(rr[0] - mr, 0), min(rr[-1] + 1 + mr, proj.shape[0])
+        c0, c1 = max(cc[0] - mc, 0), min(cc[-1] + 1 + mc, proj.shape[1])
+        proj = proj[r0:r1, c0:c1]
+    sr, sc = spacing[rows_ax], spacing[cols_ax]
+    extent = ((c0 - 0.5) * sc, (c1 - 0.5) * sc, (r1 - 0.5) * sr, (r0 - 0.5) * sr)
+    return proj, (rows_ax, cols_ax), extent
+
+
+def _figure_for(extent, extra_width: float):
+    plt = _pyplot()
+    w_mm = abs(extent[1] - extent[0])
+    h_mm = abs(extent[2] - extent[3])
+    scale = 6.0 / max(h_mm, w_mm, 1e-9)
+    return plt.subplots(figsize=(max(2.5, w_mm * scale) + extra_width, max(2.5, h_mm * scale)), dpi=120)
 
 
 def scale_mip(
@@ -140,6 +163,8 @@ def scale_mip(
     n_scales: int | None = None,
     title: str | None = None,
     cmap: str = "viridis",
+    crop: bool = True,
+    margin_mm: float = 5.0,
 ):
     """Maximum-intensity projection of a scale label volume, coloured by scale (paper Fig. 2b).
 
@@ -161,6 +186,10 @@ def scale_mip(
     title : str, optional
     cmap : str
         Matplotlib colormap sampled at S evenly spaced colours for scales 1..S.
+    crop : bool
+        Show only the vessels' bounding box plus ``margin_mm`` (axes keep the volume's mm
+        coordinates, voxel ``i`` centred at ``i * spacing``).
+    margin_mm : float
 
     Returns
     -------
@@ -184,15 +213,12 @@ def scale_mip(
     from matplotlib.patches import Patch
 
     plt = _pyplot()
-    proj = lab.max(axis=ax_) if lab.size else np.zeros([s for a, s in enumerate(lab.shape) if a != ax_])
-    (rows_ax, cols_ax), extent = _projection_extent(lab.shape, sp, ax_)
+    proj, (rows_ax, cols_ax), extent = _projection(lab, sp, ax_, crop, margin_mm)
     base = colormaps[cmap]
     colours = [(1.0, 1.0, 1.0, 1.0)] + [base(v) for v in np.linspace(0.0, 0.9, S)]
     cm = ListedColormap(colours)
     norm = BoundaryNorm(np.arange(-0.5, S + 1.5), cm.N)
-    h_mm, w_mm = extent[2], extent[1]
-    scale = 6.0 / max(h_mm, w_mm, 1e-9)
-    fig, ax = plt.subplots(figsize=(max(2.5, w_mm * scale) + 1.6, max(2.5, h_mm * scale)), dpi=120)
+    fig, ax = _figure_for(extent, 1.6)
     ax.imshow(proj, cmap=cm, norm=norm, extent=extent, interpolation="nearest", aspect="equal")
     ax.set_xlabel(f"{_AXIS_NAMES[cols_ax]} (mm)")
     ax.set_ylabel(f"{_AXIS_NAMES[rows_ax]} (mm)")
@@ -220,6 +246,8 @@ def radius_mip(
     unit: str = "mm",
     title: str | None = None,
     cmap: str = "magma",
+    crop: bool = True,
+    margin_mm: float = 5.0,
 ):
     """Maximum-intensity projection of a per-voxel radius volume (e.g. each vessel voxel given
     its branch's radius), with a colour bar. Voxels <= 0 or NaN count as background.
@@ -232,6 +260,9 @@ def radius_mip(
     spacing : float or 3 floats
         Voxel size (mm, z, y, x) for the physical aspect ratio.
     unit, title, cmap : str
+    crop : bool
+        Show only the vessels' bounding box plus ``margin_mm`` (see :func:`scale_mip`).
+    margin_mm : float
 
     Returns
     -------
@@ -244,12 +275,9 @@ def radius_mip(
     sp = check_spacing(spacing, "spacing")
     plt = _pyplot()
     clean = np.where(np.isfinite(vol) & (vol > 0), vol, 0.0)
-    proj = clean.max(axis=ax_) if clean.size else np.zeros([s for a, s in enumerate(vol.shape) if a != ax_])
+    proj, (rows_ax, cols_ax), extent = _projection(clean, sp, ax_, crop, margin_mm)
     shown = np.ma.masked_less_equal(proj, 0.0)
-    (rows_ax, cols_ax), extent = _projection_extent(vol.shape, sp, ax_)
-    h_mm, w_mm = extent[2], extent[1]
-    scale = 6.0 / max(h_mm, w_mm, 1e-9)
-    fig, ax = plt.subplots(figsize=(max(2.5, w_mm * scale) + 1.4, max(2.5, h_mm * scale)), dpi=120)
+    fig, ax = _figure_for(extent, 1.4)
     ax.set_facecolor("white")
     vmax = float(proj.max()) if proj.size and proj.max() > 0 else 1.0
     im = ax.imshow(shown, cmap=cmap, vmin=0.0, vmax=vmax, extent=extent,

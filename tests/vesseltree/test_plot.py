@@ -49,7 +49,7 @@ def test_scale_mip_shows_largest_scale_with_physical_aspect(tmp_path):
     lab[1, 5, 20] = 2  # medium, hidden behind nothing larger on its ray along y
     spacing = (2.0, 0.5, 0.8)
     path = tmp_path / "s.png"
-    fig = scale_mip(lab, path, axis=1, spacing=spacing)
+    fig = scale_mip(lab, path, axis=1, spacing=spacing, crop=False)
     _image(path)
     ax = fig.axes[0]
     shown = ax.images[0].get_array()
@@ -60,6 +60,14 @@ def test_scale_mip_shows_largest_scale_with_physical_aspect(tmp_path):
     np.testing.assert_array_equal(np.asarray(shown), expected)
     left, right, bottom, top = ax.images[0].get_extent()
     assert right - left == pytest.approx(30 * 0.8) and bottom - top == pytest.approx(10 * 2.0)
+    assert left == pytest.approx(-0.4) and top == pytest.approx(-1.0)  # voxel i centred at i*s
+    # cropped: the vessels' bounding box plus 2 mm, same pixels, same mm coordinates
+    fig = scale_mip(lab, path, axis=1, spacing=spacing, margin_mm=2.0)
+    cropped = np.asarray(fig.axes[0].images[0].get_array())
+    z0, z1, x0, x1 = 0, 9, 3 - 3, 25 + 3  # z: 1..7 +- 1 voxel, x: 3..24 +- 3 voxels (2 mm)
+    np.testing.assert_array_equal(cropped, expected[z0:z1, x0:x1])
+    left, right, bottom, top = fig.axes[0].images[0].get_extent()
+    assert left == pytest.approx((x0 - 0.5) * 0.8) and right == pytest.approx((x1 - 0.5) * 0.8)
     assert ax.get_xlabel().startswith("x") and ax.get_ylabel().startswith("z")
     assert [t.get_text() for t in ax.get_legend().get_texts()] == [
         "scale 1 (small)", "scale 2", "scale 3 (large)"
@@ -83,7 +91,7 @@ def test_radius_mip(tmp_path):
     r[2, 3, 2] = 4.0
     r[0, 0, 0] = np.nan  # ignored
     path = tmp_path / "r.png"
-    fig = radius_mip(r, path, axis=0, spacing=(3.0, 1.0, 1.0))
+    fig = radius_mip(r, path, axis=0, spacing=(3.0, 1.0, 1.0), crop=False)
     _image(path)
     shown = fig.axes[0].images[0].get_array()
     assert float(shown[3, 2]) == pytest.approx(4.0)
