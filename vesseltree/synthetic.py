@@ -297,3 +297,757 @@ def rasterize_segments(
             )
     labels = np.arange(1, n + 1, dtype=np.int32)
     return _rasterize(shape, spacing, a, b, r0, r1, labels, flat, s)
+
+
+# --------------------------------------------------------------------------- the tree
+_SEGMENT_COLUMNS = [
+    "segment_id", "parent_id", "generation", "start_node", "end_node",
+    "z0", "y0", "x0", "z1", "y1", "x1",
+    "radius_start_mm", "radius_end_mm", "length_mm", "n_pieces", "terminal", "loop",
+]
+_PIECE_COLUMNS = ["segment_id", "z0", "y0", "x0", "z1", "y1", "x1", "radius_start_mm", "radius_end_mm"]
+
+
+@dataclass(frozen=True, eq=False)
+class Phantom:
+    """A rasterized vessel tree with its ground truth.
+
+    Attributes
+    ----------
+    mask : bool array (z, y, x)
+        Vessel voxels.
+    spacing : tuple of 3 floats
+        Voxel size in mm (z, y, x); voxel ``i`` has its centre at ``i * spacing``.
+    segments : pandas.DataFrame
+        One row per segment (a vessel between two nodes): ``segment_id`` (from 1),
+        ``parent_id`` (0 for the root; for a loop, the segment whose end it leaves from),
+        ``generation`` (0 for the root), ``start_node`` / ``end_node`` (node ``0`` is the
+        root's start, node ``k`` the end of tree segment ``k``; loops join two existing
+        nodes), end points ``z0, y0, x0, z1, y1, x1`` in mm, ``radius_start_mm``,
+        ``radius_end_mm``, ``length_mm`` (arc length of the centre line), ``n_pieces``
+        (straight pieces of a curved segment), ``terminal`` (no children) and ``loop``
+        (an anastomosis added by ``loops``).
+    segment_id : int32 array (z, y, x)
+        Per voxel, the segment whose tube covers it with the deepest penetration
+        (see :func:`rasterize_segments`), 0 on the background.
+    radius : float32 array (z, y, x)
+        Per voxel, the true radius (mm) of that segment at the centre-line point nearest to
+        the voxel, 0 on the background.
+    seed : int
+        Seed that generated it.
+    pieces : pandas.DataFrame
+        The straight pieces actually rasterized (several per curved segment, consecutive
+        pieces share end points): ``segment_id, z0, y0, x0, z1, y1, x1, radius_start_mm,
+        radius_end_mm``.
+    """
+
+    mask: np.ndarray
+    spacing: tuple
+    segments: pd.DataFrame
+    segment_id: np.ndarray
+    radius: np.ndarray
+    seed: int
+    pieces: pd.DataFrame = field(repr=False)
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """Shape (z, y, x) of the volume."""
+        return tuple(self.mask.shape)
+
+    def axis_points(self, step_mm: float | None = None) -> pd.DataFrame:
+        """Points sampled along every segment's centre line.
+
+        Parameters
+        ----------
+        step_mm : float, optional
+            Distance between consecutive points along a piece; default half the smallest
+            voxel size. Both ends of every piece are included.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``segment_id``, ``z, y, x`` (mm) and ``radius_mm`` (true radius there).
+        """
+        step = 0.5 * min(self.spacing) if step_mm is None else check_positive(step_mm, "step_mm")
+        p = self.pieces
+        a = p[["z0", "y0", "x0"]].to_numpy()
+        b = p[["z1", "y1", "x1"]].to_numpy()
+        lengths = np.linalg.norm(b - a, axis=1)
+        counts = np.maximum(np.ceil(lengths / step).astype(int), 1) + 1
+        t = np.concatenate([np.linspace(0.0, 1.0, c) for c in counts])
+        idx = np.repeat(np.arange(len(p)), counts)
+        pts = a[idx] + t[:, None] * (b - a)[idx]
+        r0 = p["radius_start_mm"].to_numpy()[idx]
+        r1 = p["radius_end_mm"].to_numpy()[idx]
+        return pd.DataFrame({
+            "segment_id": p["segment_id"].to_numpy()[idx],
+            "z": pts[:, 0], "y": pts[:, 1], "x": pts[:, 2],
+            "radius_mm": r0 + t * (r1 - r0),
+        })
+
+    def graph(self):
+        """Ground-truth graph as a :class:`networkx.MultiGraph`.
+
+        Nodes are the root start (0) and segment ends (``k`` = end of segment ``k``), with
+        attributes ``pos`` (mm, z, y, x); one edge per segment (keyed by its id) with the
+        segment's row as attributes. A tree phantom (``loops=0``) gives a tree.
+        """
+        import networkx as nx
+
+        g = nx.MultiGraph()
+        seg = self.segments
+        root = seg.loc[seg["parent_id"] == 0].iloc[0]
+        g.add_node(0, pos=(root["z0"], root["y0"], root["x0"]))
+        for row in seg.itertuples(index=False):
+            if not row.loop:
+                g.add_node(int(row.end_node), pos=(row.z1, row.y1, row.x1))
+        for row in seg.itertuples(index=False):
+            g.add_edge(int(row.start_node), int(row.end_node), key=int(row.segment_id), **row._asdict())
+        return g
+
+
+def _rotate(v: np.ndarray, axis: np.ndarray, angle: float) -> np.ndarray:
+    """Rodrigues rotation of ``v`` about unit ``axis`` by ``angle`` radians."""
+    c, s = np.cos(angle), np.sin(angle)
+    return v * c + np.cross(axis, v) * s + axis * np.dot(axis, v) * (1.0 - c)
+
+
+def _unit_perpendicular(d: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A random unit vector perpendicular to unit ``d``."""
+    while True:
+        w = rng.normal(size=3)
+        w -= np.dot(w, d) * d
+        n = np.linalg.norm(w)
+        if n > 1e-6:
+            return w / n
+
+
+class _Pieces:
+    """Growing store of straight pieces (for collision checks and rasterization)."""
+
+    def __init__(self):
+        self.a: list[np.ndarray] = []
+        self.b: list[np.ndarray] = []
+        self.r0: list[float] = []
+        self.r1: list[float] = []
+        self.seg: list[int] = []
+
+    def add(self, seg_id, pts, radii):
+        for k in range(len(pts) - 1):
+            self.a.append(pts[k])
+            self.b.append(pts[k + 1])
+            self.r0.append(radii[k])
+            self.r1.append(radii[k + 1])
+            self.seg.append(seg_id)
+
+    def arrays(self):
+        if not self.a:
+            z = np.zeros((0, 3))
+            return z, z, np.zeros(0), np.zeros(0), np.zeros(0, dtype=np.int32)
+        return (np.array(self.a), np.array(self.b), np.array(self.r0), np.array(self.r1),
+                np.array(self.seg, dtype=np.int32))
+
+    def collides(self, pts, radii, clearance, exempt, step):
+        """True if the polyline ``pts`` (radii per vertex) comes closer than ``clearance``
+        (surface to surface) to a stored piece. ``exempt`` is a list of
+        ``(segment_ids, anchor, distance)``: pieces of those segments are ignored for
+        sample points within ``distance`` of ``anchor``."""
+        if not self.a:
+            return False
+        a, b, r0, r1, seg = self.arrays()
+        samples, srad = [], []
+        for k in range(len(pts) - 1):
+            n = max(int(np.ceil(np.linalg.norm(pts[k + 1] - pts[k]) / step)), 1)
+            t = np.linspace(0.0, 1.0, n + 1)
+            samples.append(pts[k] + t[:, None] * (pts[k + 1] - pts[k]))
+            srad.append(radii[k] + t * (radii[k + 1] - radii[k]))
+        p = np.concatenate(samples)
+        rp = np.concatenate(srad)
+        # keep the pieces whose box, grown by the radii and clearance, meets the samples' box
+        reach = np.maximum(r0, r1) + rp.max() + clearance
+        keep = np.all((np.minimum(a, b) - reach[:, None] <= p.max(axis=0))
+                      & (np.maximum(a, b) + reach[:, None] >= p.min(axis=0)), axis=1)
+        if not keep.any():
+            return False
+        a, b, r0, r1, seg = a[keep], b[keep], r0[keep], r1[keep], seg[keep]
+        v = b - a
+        vv = np.maximum(np.einsum("ij,ij->i", v, v), 1e-12)
+        t = np.clip(np.einsum("pij,ij->pi", p[:, None, :] - a[None], v) / vv, 0.0, 1.0)
+        closest = a[None] + t[..., None] * v[None]
+        d = np.linalg.norm(p[:, None, :] - closest, axis=-1)
+        gap = d - (r0 + t * (r1 - r0))[...] - rp[:, None]
+        bad = gap < clearance
+        for seg_ids, anchor, dist in exempt:
+            near = np.linalg.norm(p - anchor, axis=1) <= dist
+            bad[np.ix_(near, np.isin(seg, list(seg_ids)))] = False
+        return bool(bad.any())
+
+
+def _free_space(point, lo, hi, pieces) -> float:
+    """Distance from ``point`` to the box boundary or to the nearest stored centre line."""
+    d = float(min(np.min(point - lo), np.min(hi - point)))
+    if pieces.a:
+        a, b = np.asarray(pieces.a), np.asarray(pieces.b)
+        v = b - a
+        vv = np.maximum(np.einsum("ij,ij->i", v, v), 1e-12)
+        t = np.clip(np.einsum("ij,ij->i", point - a, v) / vv, 0.0, 1.0)
+        d = min(d, float(np.min(np.linalg.norm(point - a - t[:, None] * v, axis=1))))
+    return d
+
+
+def _polyline(start, direction, length, turn, rng, curvature_on):
+    """Vertices of an arc-like chain of straight pieces turning by ``turn`` radians."""
+    if not curvature_on or turn == 0.0:
+        return np.array([start, start + direction * length]), direction
+    n = int(min(12, max(2, np.ceil(np.degrees(turn) / 6.0))))
+    axis = _unit_perpendicular(direction, rng)
+    step_angle = turn / n
+    pts = [start]
+    d = direction.copy()
+    # rotate half a step first so that the chord keeps the requested mean direction
+    d = _rotate(d, axis, -turn / 2 + step_angle / 2)
+    for _ in range(n):
+        pts.append(pts[-1] + d * (length / n))
+        d = _rotate(d, axis, step_angle)
+    d = _rotate(d, axis, -step_angle)  # direction of the last piece
+    return np.array(pts), d / np.linalg.norm(d)
+
+
+def _clip_to_box(pts, radius_at, lo, hi):
+    """Cut the polyline where it leaves the box shrunk by the local radius.
+
+    Returns (vertices, reached_boundary)."""
+    out = [pts[0]]
+    for k in range(1, len(pts)):
+        a, b = out[-1], pts[k]
+        r = radius_at(k)
+        if np.all(b >= lo + r) and np.all(b <= hi - r):
+            out.append(b)
+            continue
+        v = b - a
+        tmax = 1.0
+        for ax in range(3):
+            if v[ax] > 0:
+                tmax = min(tmax, (hi[ax] - r - a[ax]) / v[ax])
+            elif v[ax] < 0:
+                tmax = min(tmax, (lo[ax] + r - a[ax]) / v[ax])
+        if tmax > 0:
+            out.append(a + max(tmax, 0.0) * v)
+        return np.array(out), True
+    return np.array(out), False
+
+
+def make_phantom(
+    shape: Sequence[int] = (128, 256, 256),
+    spacing=(1.0, 1.0, 1.0),
+    *,
+    seed: int = 0,
+    root_radius: float | None = None,
+    depth: int = 7,
+    murray_exponent: float = 3.0,
+    asymmetry: float = 0.4,
+    branch_angle: float | None = None,
+    angle_jitter: float = 8.0,
+    curvature: float = 20.0,
+    taper: float = 0.05,
+    length_ratio: tuple[float, float] = (5.0, 10.0),
+    loops: int = 0,
+    min_radius: float | None = None,
+    clearance: float | None = None,
+    supersample: int = 2,
+    max_tries: int = 12,
+) -> Phantom:
+    """Generate a seeded branching vessel tree and rasterize it with ground truth.
+
+    The root enters the volume at the middle of the low face of its longest physical axis
+    and grows inwards. Every segment is a tube whose radius decreases linearly by the
+    fraction ``taper``; unless it is terminal it splits into two children whose radii obey
+    Murray's law ``R**g = r1**g + r2**g`` (``R`` the parent's end radius,
+    ``g = murray_exponent``) with the flow split ``q = r1**g / R**g`` drawn uniformly in
+    ``[0.5 - asymmetry / 2, 0.5 + asymmetry / 2]``.
+
+    Parameters
+    ----------
+    shape : 3 ints
+        Volume shape (z, y, x).
+    spacing : float or 3 floats
+        Voxel size in mm (z, y, x).
+    seed : int
+        Seed of the only random generator used: same seed, same arrays.
+    root_radius : float, optional
+        Root radius in mm; default 5% of the smallest physical extent of the volume
+        (``(n - 1) * spacing`` along each axis, from the first to the last voxel centre).
+    depth : int >= 0
+        Number of bifurcation generations (0: the root alone).
+    murray_exponent : float > 0
+        Exponent ``g`` of Murray's law (3: Murray 1926; ~2.7 observed in large vessels).
+    asymmetry : float in [0, 1]
+        Spread of the flow split between the two children (0: symmetric).
+    branch_angle : float, optional
+        Opening angle between the two children in degrees, shared in inverse proportion to
+        their cross-sections (the larger child deviates less). Default: Murray's optimum,
+        ``cos(theta1) = (R**4 + r1**4 - r2**4) / (2 R**2 r1**2)`` and symmetrically.
+    angle_jitter : float >= 0
+        Standard deviation (degrees) of a random perturbation of each branching angle.
+    curvature : float in [0, 180)
+        Mean total turn (degrees) of a segment along its length; the segment is an arc of
+        ``ceil(turn / 6 deg)`` (2 to 12) straight pieces in a random plane, the turn drawn
+        uniformly in ``[0.5, 1.5] * curvature``. 0: straight segments (one piece).
+    taper : float in [0, 1)
+        Fraction of its start radius a segment loses along its length.
+    length_ratio : (float, float)
+        A segment's length is its start radius times a ratio drawn uniformly in this range.
+    loops : int >= 0
+        Number of anastomoses to add: straight tubes joining a terminal node to a nearby
+        node of another branch (not a parent, child or sibling), radius the smaller of the
+        two nodes' radii. Each adds one cycle to the graph (and one tunnel to the mask).
+        Fewer are added, with a warning, when too few pairs fit.
+    min_radius : float, optional
+        Children whose end radius (after taper) would be thinner than this (mm) are not
+        grown; default the largest voxel size
+        (one voxel along the coarsest axis), so every tube is at least a voxel thick.
+    clearance : float, optional
+        Minimum surface-to-surface gap (mm) between non-adjacent tubes (branches are
+        re-oriented up to ``max_tries`` times to respect it); default twice the largest
+        voxel size, so that ``loops=0`` gives a mask without spurious contacts.
+    supersample : int in [1, 4]
+        Partial-volume sub-samples per axis (see :func:`rasterize_segments`).
+    max_tries : int >= 1
+        Random orientations tried for a bifurcation before the parent is made terminal.
+
+    Returns
+    -------
+    Phantom
+
+    Notes
+    -----
+    A bifurcation is kept only if both children fit: each must be at least
+    ``min_radius`` thick along its whole length, at least 3 radii long once cut at the volume boundary (shrunk by
+    its radius) and clear of the other tubes; otherwise the parent is terminal. A segment
+    cut at the boundary is terminal. Every bifurcation of the table is therefore a true
+    three-way junction.
+    """
+    shape = as_shape3(shape)
+    spacing = check_spacing(spacing)
+    seed = check_nonnegative_int(seed, "seed")
+    depth = check_nonnegative_int(depth, "depth")
+    loops = check_nonnegative_int(loops, "loops")
+    max_tries = check_nonnegative_int(max_tries, "max_tries", minimum=1)
+    s = _check_supersample(supersample)
+    sp = np.asarray(spacing, dtype=np.float64)
+    extent = (np.asarray(shape) - 1) * sp  # voxel centres span [0, extent]
+    if min(shape) < 2:
+        raise ValueError(f"shape: expected at least 2 voxels along each axis, got {shape}")
+    if root_radius is None:
+        root_radius = 0.05 * float(np.min(extent))
+    root_radius = check_positive(root_radius, "root_radius")
+    min_radius = float(np.max(sp)) if min_radius is None else check_positive(min_radius, "min_radius")
+    clearance = 2.0 * float(np.max(sp)) if clearance is None else check_positive(clearance, "clearance", allow_zero=True)
+    gamma = check_positive(murray_exponent, "murray_exponent")
+    asymmetry = check_positive(asymmetry, "asymmetry", allow_zero=True)
+    if asymmetry > 1:
+        raise ValueError(f"asymmetry: expected a number in [0, 1], got {asymmetry!r}")
+    if branch_angle is not None:
+        branch_angle = check_positive(branch_angle, "branch_angle")
+        if branch_angle >= 180:
+            raise ValueError(f"branch_angle: expected degrees in (0, 180), got {branch_angle!r}")
+    angle_jitter = check_positive(angle_jitter, "angle_jitter", allow_zero=True)
+    curvature = check_positive(curvature, "curvature", allow_zero=True)
+    if curvature >= 180:
+        raise ValueError(f"curvature: expected degrees in [0, 180), got {curvature!r}")
+    taper = check_positive(taper, "taper", allow_zero=True)
+    if taper >= 1:
+        raise ValueError(f"taper: expected a fraction in [0, 1), got {taper!r}")
+    try:
+        lr_lo, lr_hi = (float(v) for v in length_ratio)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"length_ratio: expected (low, high) positive numbers, got {length_ratio!r}") from exc
+    if not (np.isfinite(lr_lo) and np.isfinite(lr_hi) and 0 < lr_lo <= lr_hi):
+        raise ValueError(f"length_ratio: expected 0 < low <= high, got {length_ratio!r}")
+    if root_radius * (1.0 - taper) < min_radius:
+        raise ValueError(
+            f"root_radius: expected a radius with root_radius * (1 - taper) >= min_radius "
+            f"({min_radius} mm), got {root_radius!r}"
+        )
+
+    rng = np.random.default_rng(seed)
+    lo = np.zeros(3)
+    hi = extent
+    main = int(np.argmax(extent))
+    step = 0.5 * min_radius  # collision sampling: physical, so trees do not depend on spacing
+    pieces = _Pieces()
+    rows: list[dict] = []
+    children: dict[int, list[int]] = {}
+
+    def segment_geometry(start, direction, r_start):
+        length = r_start * rng.uniform(lr_lo, lr_hi)
+        turn = np.radians(curvature * rng.uniform(0.5, 1.5)) if curvature > 0 else 0.0
+        pts, d_end = _polyline(start, direction, length, turn, rng, curvature > 0)
+        r_end_full = r_start * (1.0 - taper)
+        cum = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(pts, axis=0), axis=1))])
+
+        def radius_at(k):
+            return r_start + (r_end_full - r_start) * cum[k] / length
+
+        pts, cut = _clip_to_box(pts, radius_at, lo, hi)
+        cum = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(pts, axis=0), axis=1))])
+        radii = r_start + (r_end_full - r_start) * cum / length
+        if len(pts) >= 2:
+            dv = pts[-1] - pts[-2]
+            d_end = dv / max(np.linalg.norm(dv), 1e-12)
+        return pts, radii, float(cum[-1]), cut, d_end
+
+    # ---- root
+    start = extent / 2.0
+    start[main] = root_radius + min_radius
+    for ax in range(3):
+        if ax != main:
+            start[ax] += rng.uniform(-0.1, 0.1) * extent[ax]
+    direction = np.zeros(3)
+    direction[main] = 1.0
+    direction = _rotate(direction, _unit_perpendicular(direction, rng), np.radians(rng.uniform(0, 10)))
+    if np.any(start < lo + root_radius) or np.any(start > hi - root_radius):
+        raise ValueError(
+            f"root_radius: expected a radius that fits in the volume (extent {extent.tolist()} mm), "
+            f"got {root_radius!r}"
+        )
+    pts, radii, length, cut, d_end = segment_geometry(start, direction, root_radius)
+    if length < 3 * root_radius:
+        raise ValueError(
+            f"root_radius: expected a radius small enough for a root of >= 3 radii inside the "
+            f"volume (extent {extent.tolist()} mm), got {root_radius!r}"
+        )
+    queue = []
+
+    def add_segment(parent_id, generation, pts, radii, length, cut, d_end):
+        sid = len(rows) + 1
+        rows.append(dict(
+            segment_id=sid, parent_id=parent_id, generation=generation,
+            start_node=parent_id, end_node=sid,
+            z0=pts[0][0], y0=pts[0][1], x0=pts[0][2], z1=pts[-1][0], y1=pts[-1][1], x1=pts[-1][2],
+            radius_start_mm=float(radii[0]), radius_end_mm=float(radii[-1]), length_mm=length,
+            n_pieces=len(pts) - 1, terminal=True, loop=False,
+        ))
+        pieces.add(sid, pts, radii)
+        children[sid] = []
+        if not cut and generation < depth:
+            queue.append((sid, generation, pts, radii, d_end))
+        return sid
+
+    add_segment(0, 0, pts, radii, length, cut, d_end)
+
+    # ---- bifurcations, breadth first (generation by generation)
+    qi = 0
+    while qi < len(queue):
+        pid, gen, ppts, pradii, pdir = queue[qi]
+        qi += 1
+        big_r = float(pradii[-1])
+        q = 0.5 + asymmetry * rng.uniform(-0.5, 0.5)
+        r1 = big_r * q ** (1.0 / gamma)
+        r2 = big_r * (1.0 - q) ** (1.0 / gamma)
+        if min(r1, r2) * (1.0 - taper) < min_radius:  # thinnest point of the children
+            continue
+        if branch_angle is None:
+            c1 = (big_r ** 4 + r1 ** 4 - r2 ** 4) / (2 * big_r ** 2 * r1 ** 2)
+            c2 = (big_r ** 4 + r2 ** 4 - r1 ** 4) / (2 * big_r ** 2 * r2 ** 2)
+            th1, th2 = np.arccos(np.clip(c1, -1, 1)), np.arccos(np.clip(c2, -1, 1))
+        else:
+            total = np.radians(branch_angle)
+            th1 = total * r2 ** 2 / (r1 ** 2 + r2 ** 2)
+            th2 = total - th1
+        node = ppts[-1]
+        sibling_ids = [pid] + children.get(rows[pid - 1]["parent_id"], [])
+        # draw max_tries orientations, then keep the most space-filling one that is clear
+        # of the other tubes (children pointing to free space: a greedy, seeded stand-in
+        # for VascuSynth's demand map)
+        cands = []
+        for _ in range(max_tries):
+            a1 = max(th1 + np.radians(rng.normal(0, angle_jitter)), 0.0)
+            a2 = max(th2 + np.radians(rng.normal(0, angle_jitter)), 0.0)
+            n = _unit_perpendicular(pdir, rng)
+            rot_axis = np.cross(pdir, n)
+            g1 = segment_geometry(node, _rotate(pdir, rot_axis, a1), r1)
+            g2 = segment_geometry(node, _rotate(pdir, rot_axis, -a2), r2)
+            if g1[2] < 3 * r1 or g2[2] < 3 * r2:
+                continue
+            score = sum(_free_space(g[0][-1], lo, hi, pieces) for g in (g1, g2))
+            opening = max(a1 + a2, np.radians(15.0))
+            near = (big_r + r1 + r2 + clearance) / np.sin(min(opening, np.pi / 2)) + big_r
+            cands.append((score, len(cands), g1, g2, near))
+        cands.sort(key=lambda c: (-c[0], c[1]))
+        for _, _, g1, g2, near in cands:
+            exempt = [(set(sibling_ids), node, near)]
+            if pieces.collides(g1[0], g1[1], clearance, exempt, step):
+                continue
+            # the sibling is exempt from the first child's pieces near the node only
+            tmp = _Pieces()
+            tmp.add(-1, g1[0], g1[1])
+            if tmp.collides(g2[0], g2[1], clearance, [({-1}, node, near)], step):
+                continue
+            if pieces.collides(g2[0], g2[1], clearance, exempt, step):
+                continue
+            rows[pid - 1]["terminal"] = False
+            k1 = add_segment(pid, gen + 1, *g1)
+            k2 = add_segment(pid, gen + 1, *g2)
+            children[pid] = [k1, k2]
+            break
+
+    # ---- loops (anastomoses) between a terminal node and a nearby non-adjacent node
+    if loops:
+        _add_loops(rows, pieces, loops, rng, clearance, step, min_radius)
+
+    a, b, r0, r1, lab = pieces.arrays()
+    mask, label, radius = _rasterize(shape, spacing, a, b, r0, r1, lab, False, s)
+    segments = pd.DataFrame(rows, columns=_SEGMENT_COLUMNS)
+    for col in ("segment_id", "parent_id", "generation", "start_node", "end_node", "n_pieces"):
+        segments[col] = segments[col].astype(np.int64)
+    segments["terminal"] = segments["terminal"].astype(bool)
+    segments["loop"] = segments["loop"].astype(bool)
+    piece_table = pd.DataFrame({
+        "segment_id": lab.astype(np.int64),
+        "z0": a[:, 0], "y0": a[:, 1], "x0": a[:, 2],
+        "z1": b[:, 0], "y1": b[:, 1], "x1": b[:, 2],
+        "radius_start_mm": r0, "radius_end_mm": r1,
+    }, columns=_PIECE_COLUMNS)
+    for arr in (mask, label, radius):
+        arr.setflags(write=False)
+    return Phantom(mask=mask, spacing=tuple(spacing), segments=segments, segment_id=label,
+                   radius=radius, seed=seed, pieces=piece_table)
+
+
+def _add_loops(rows, pieces, loops, rng, clearance, step, min_radius):
+    """Append up to ``loops`` anastomosis segments to ``rows`` / ``pieces``."""
+    import warnings
+
+    pos = {0: np.array([rows[0]["z0"], rows[0]["y0"], rows[0]["x0"]])}
+    rad = {0: rows[0]["radius_start_mm"]}
+    adj: dict[int, set] = {0: set()}
+    seg_at: dict[int, set] = {0: set()}
+    for r in rows:
+        k = r["end_node"]
+        pos[k] = np.array([r["z1"], r["y1"], r["x1"]])
+        rad[k] = r["radius_end_mm"]
+        adj.setdefault(k, set())
+        seg_at.setdefault(k, set())
+        adj[k].add(r["start_node"])
+        adj[r["start_node"]].add(k)
+        seg_at[k].add(r["segment_id"])
+        seg_at[r["start_node"]].add(r["segment_id"])
+    tips = [r["end_node"] for r in rows if r["terminal"]]
+    nodes = sorted(pos)
+    cands = []
+    for u in tips:
+        near2 = set(adj[u])
+        for w in adj[u]:
+            near2 |= adj[w]
+        for v in nodes:
+            if v == u or v == 0 or v in near2:
+                continue
+            d = float(np.linalg.norm(pos[u] - pos[v]))
+            rc = min(rad[u], rad[v])
+            if d > 3 * (rad[u] + rad[v]):
+                cands.append((d, u, v, rc))
+    cands.sort()
+    added = 0
+    used = set()
+    order = list(range(len(cands)))
+    # prefer short connections, with a seeded shuffle among similar lengths
+    order.sort(key=lambda i: cands[i][0] * rng.uniform(1.0, 1.5))
+    for i in order:
+        if added >= loops:
+            break
+        d, u, v, rc = cands[i]
+        if (min(u, v), max(u, v)) in used or rc < min_radius:
+            continue
+        pts = np.array([pos[u], pos[v]])
+        radii = np.array([rc, rc])
+        exempt = [(seg_at[u], pos[u], 2 * (rad[u] + rc + clearance)),
+                  (seg_at[v], pos[v], 2 * (rad[v] + rc + clearance))]
+        if pieces.collides(pts, radii, clearance, exempt, step):
+            continue
+        sid = len(rows) + 1
+        # u is a terminal node, i.e. the end of tree segment u
+        rows.append(dict(
+            segment_id=sid, parent_id=u, generation=rows[u - 1]["generation"] + 1,
+            start_node=u, end_node=v,
+            z0=pts[0][0], y0=pts[0][1], x0=pts[0][2], z1=pts[1][0], y1=pts[1][1], x1=pts[1][2],
+            radius_start_mm=rc, radius_end_mm=rc, length_mm=d, n_pieces=1, terminal=False, loop=True,
+        ))
+        pieces.add(sid, pts, radii)
+        used.add((min(u, v), max(u, v)))
+        added += 1
+    if added < loops:
+        warnings.warn(
+            f"loops: {loops} requested, only {added} anastomoses fit this tree", RuntimeWarning,
+            stacklevel=3,
+        )
+
+
+# --------------------------------------------------------------------------- CT rendering
+@dataclass(frozen=True, eq=False)
+class CT:
+    """A CT-like image rendered from a vessel mask, with its masks.
+
+    Attributes
+    ----------
+    image : float32 array (z, y, x)
+        Hounsfield units, after blur and noise.
+    liver, body, tumours, vessels : bool arrays (z, y, x)
+        Regions as painted before blur: ``body`` (soft tissue, contains the liver),
+        ``liver`` (parenchyma, tumours and the vessels inside it), ``tumours`` (voxels
+        painted at ``tumour_hu``: tumour spheres in the liver, vessels excluded),
+        ``vessels`` (the input mask, painted last, on top of everything).
+    spacing : tuple of 3 floats
+        Voxel size in mm (z, y, x).
+    seed : int
+        Seed of the tumour placement and of the noise.
+    """
+
+    image: np.ndarray
+    liver: np.ndarray
+    body: np.ndarray
+    tumours: np.ndarray
+    vessels: np.ndarray
+    spacing: tuple
+    seed: int
+
+
+def _check_finite(value, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{name}: expected a number, got {value!r}")
+    v = float(value)
+    if not np.isfinite(v):
+        raise ValueError(f"{name}: expected a finite number, got {value!r}")
+    return v
+
+
+def _ellipsoid(shape, spacing, center, semi) -> np.ndarray:
+    z, y, x = (np.arange(n) * s for n, s in zip(shape, spacing))
+    dz = ((z - center[0]) / semi[0]) ** 2
+    dy = ((y - center[1]) / semi[1]) ** 2
+    dx = ((x - center[2]) / semi[2]) ** 2
+    return (dz[:, None, None] + dy[None, :, None] + dx[None, None, :]) <= 1.0
+
+
+def render_ct(
+    phantom_or_mask,
+    spacing=None,
+    *,
+    seed: int = 0,
+    parenchyma_hu: float = 100.0,
+    vessel_hu: float = 180.0,
+    body_hu: float = 40.0,
+    air_hu: float = -1000.0,
+    tumours: int = 0,
+    tumour_hu: float = 40.0,
+    tumour_radius: tuple[float, float] = (4.0, 10.0),
+    blur_mm: float = 0.7,
+    noise_sd: float = 12.0,
+) -> CT:
+    """Render a contrast-enhanced, CT-like image of a vessel mask.
+
+    Painting order: air everywhere; a body (an elliptic cylinder along z filling 94% of
+    each in-plane axis) at ``body_hu``; a liver-like ellipsoid at ``parenchyma_hu``, centred
+    on the vessels' bounding box with semi-axes 1.25 times its half extents plus 3 mm,
+    clipped to an elliptic cylinder of 80% of each in-plane axis (a rim of body remains;
+    a centred ellipsoid of 70% of each axis when there are no vessels); ``tumours``
+    hypodense balls inside the liver at ``tumour_hu``; the vessels at ``vessel_hu``. The
+    image is then blurred by a Gaussian point-spread function of standard deviation
+    ``blur_mm`` (mm, so ``blur_mm / spacing`` voxels per axis: partial volume) and white
+    Gaussian noise of standard deviation ``noise_sd`` HU is added.
+
+    Parameters
+    ----------
+    phantom_or_mask : Phantom or 3D binary array
+        The vessels. A :class:`Phantom` brings its spacing.
+    spacing : float or 3 floats, optional
+        Voxel size in mm (z, y, x); default the phantom's, or 1 mm for a bare mask.
+    seed : int
+        Seed of tumour placement and noise.
+    parenchyma_hu, vessel_hu, body_hu, air_hu, tumour_hu : float
+        Intensities (HU) of the regions before blur and noise.
+    tumours : int >= 0
+        Number of tumour balls.
+    tumour_radius : (float, float)
+        Range (mm) of the tumours' radii, drawn uniformly.
+    blur_mm : float >= 0
+        Standard deviation (mm) of the Gaussian blur; 0 disables it.
+    noise_sd : float >= 0
+        Standard deviation (HU) of the additive noise; 0 disables it.
+
+    Returns
+    -------
+    CT
+    """
+    from scipy import ndimage
+
+    if isinstance(phantom_or_mask, Phantom):
+        vessels = np.array(phantom_or_mask.mask, dtype=bool, order="C")
+        own = phantom_or_mask.spacing
+        if spacing is not None and tuple(check_spacing(spacing)) != tuple(own):
+            raise ValueError(
+                f"spacing: expected None or the phantom's spacing {tuple(own)}, got {spacing!r}"
+            )
+        spacing = tuple(own)
+    else:
+        from vesseltree._validation import check_mask
+
+        vessels = check_mask(phantom_or_mask, "phantom_or_mask")
+        spacing = check_spacing((1.0, 1.0, 1.0) if spacing is None else spacing)
+    seed = check_nonnegative_int(seed, "seed")
+    levels = {name: _check_finite(v, name) for name, v in dict(
+        parenchyma_hu=parenchyma_hu, vessel_hu=vessel_hu, body_hu=body_hu,
+        air_hu=air_hu, tumour_hu=tumour_hu).items()}
+    n_tumours = check_nonnegative_int(tumours, "tumours")
+    blur_mm = check_positive(blur_mm, "blur_mm", allow_zero=True)
+    noise_sd = check_positive(noise_sd, "noise_sd", allow_zero=True)
+    try:
+        t_lo, t_hi = (float(v) for v in tumour_radius)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"tumour_radius: expected (low, high) in mm, got {tumour_radius!r}") from exc
+    if not (np.isfinite(t_lo) and np.isfinite(t_hi) and 0 < t_lo <= t_hi):
+        raise ValueError(f"tumour_radius: expected 0 < low <= high (mm), got {tumour_radius!r}")
+
+    shape = vessels.shape
+    sp = np.asarray(spacing, dtype=np.float64)
+    extent = (np.asarray(shape) - 1) * sp
+    rng = np.random.default_rng(seed)
+
+    centre = extent / 2.0
+    body = _ellipsoid(shape, spacing, centre, np.array([np.inf, 0.47 * (extent[1] + sp[1]),
+                                                        0.47 * (extent[2] + sp[2])]))
+    if vessels.any():
+        idx = [np.flatnonzero(vessels.any(axis=tuple(a for a in range(3) if a != ax))) for ax in range(3)]
+        v_lo = np.array([i[0] for i in idx]) * sp
+        v_hi = np.array([i[-1] for i in idx]) * sp
+        liver = _ellipsoid(shape, spacing, (v_lo + v_hi) / 2, 1.25 * (v_hi - v_lo) / 2 + 3.0)
+    else:
+        liver = _ellipsoid(shape, spacing, centre, 0.35 * (extent + sp))
+    # keep a rim of body tissue around the liver
+    liver &= _ellipsoid(shape, spacing, centre, np.array([np.inf, 0.4 * (extent[1] + sp[1]),
+                                                          0.4 * (extent[2] + sp[2])]))
+
+    tumour = np.zeros(shape, dtype=bool)
+    if n_tumours:
+        where = np.flatnonzero(liver)
+        if where.size == 0:
+            raise ValueError("tumours: expected 0 when the liver region is empty, got "
+                             f"{n_tumours}")
+        centres = np.stack(np.unravel_index(rng.choice(where, n_tumours), shape), axis=1) * sp
+        radii = rng.uniform(t_lo, t_hi, n_tumours)
+        balls, _, _ = _rasterize(shape, spacing, np.ascontiguousarray(centres),
+                                 np.ascontiguousarray(centres), radii, radii,
+                                 np.ones(n_tumours, dtype=np.int32), False, 2)
+        tumour = balls & liver & ~vessels
+
+    image = np.full(shape, levels["air_hu"], dtype=np.float32)
+    image[body] = levels["body_hu"]
+    image[liver] = levels["parenchyma_hu"]
+    image[tumour] = levels["tumour_hu"]
+    image[vessels] = levels["vessel_hu"]
+    if blur_mm > 0:
+        image = ndimage.gaussian_filter(image, sigma=tuple(blur_mm / sp), mode="nearest")
+    if noise_sd > 0:
+        image += rng.standard_normal(shape, dtype=np.float32) * np.float32(noise_sd)
+    return CT(image=image, liver=liver, body=body, tumours=tumour, vessels=vessels,
+              spacing=tuple(spacing), seed=seed)

@@ -220,3 +220,350 @@ def test_inputs_not_modified():
     s0, e0 = starts.copy(), ends.copy()
     rasterize_segments((10, 10, 10), starts, ends, 1.5, 1.5)
     assert np.array_equal(starts, s0) and np.array_equal(ends, e0)
+
+
+# ----------------------------------------------------------------------------- phantom
+from scipy import ndimage  # noqa: E402
+from skimage.measure import euler_number, label  # noqa: E402
+
+from vesseltree.synthetic import Phantom, make_phantom, render_ct  # noqa: E402
+
+SMALL = (40, 64, 64)
+
+
+@pytest.fixture(scope="module")
+def phantom() -> Phantom:
+    return make_phantom(SMALL, (1.0, 0.8, 0.8), seed=4, root_radius=3.0)
+
+
+@pytest.fixture(scope="module")
+def straight() -> Phantom:
+    return make_phantom(SMALL, (1.0, 0.8, 0.8), seed=2, taper=0.0, curvature=0.0, root_radius=3.0)
+
+
+def test_phantom_table_and_arrays(phantom):
+    seg = phantom.segments
+    assert len(seg) >= 7  # at least 3 generations on this volume
+    assert list(seg["segment_id"]) == list(range(1, len(seg) + 1))
+    assert (seg["parent_id"] == 0).sum() == 1
+    assert phantom.mask.dtype == bool and phantom.mask.shape == SMALL
+    assert phantom.segment_id.dtype == np.int32 and phantom.radius.dtype == np.float32
+    # every segment owns voxels, ids are those of the table, background is 0 everywhere
+    assert set(np.unique(phantom.segment_id[phantom.mask])) == set(seg["segment_id"])
+    assert np.all(phantom.segment_id[~phantom.mask] == 0)
+    assert np.all(phantom.radius[~phantom.mask] == 0)
+    # end points inside the volume, radii above min_radius (default: largest voxel size)
+    ext = (np.array(SMALL) - 1) * np.array(phantom.spacing)
+    for cols in (["z0", "y0", "x0"], ["z1", "y1", "x1"]):
+        pts = seg[cols].to_numpy()
+        assert np.all(pts >= 0) and np.all(pts <= ext)
+    assert seg[["radius_start_mm", "radius_end_mm"]].to_numpy().min() >= 1.0 - 1e-9
+
+
+def test_murray_law_and_generations(phantom):
+    seg = phantom.segments.set_index("segment_id")
+    internal = seg.index[~seg["terminal"]]
+    assert len(internal) >= 3
+    for k in internal:
+        kids = seg[seg["parent_id"] == k]
+        assert len(kids) == 2
+        np.testing.assert_allclose(
+            (kids["radius_start_mm"] ** 3).sum(), seg.loc[k, "radius_end_mm"] ** 3, rtol=1e-9
+        )
+        assert np.all(kids["generation"] == seg.loc[k, "generation"] + 1)
+        # children start where the parent ends
+        for _, kid in kids.iterrows():
+            np.testing.assert_allclose(kid[["z0", "y0", "x0"]].to_numpy(float),
+                                       seg.loc[k, ["z1", "y1", "x1"]].to_numpy(float))
+    # taper (default 5%) over the planned length; segments cut at the boundary lose less
+    inner = seg.loc[internal]
+    np.testing.assert_allclose(inner["radius_end_mm"], inner["radius_start_mm"] * 0.95, rtol=1e-9)
+    assert np.all(seg["radius_end_mm"] <= seg["radius_start_mm"])
+    assert np.all(seg["radius_end_mm"] >= seg["radius_start_mm"] * 0.95 * (1 - 1e-9))
+
+
+def test_murray_exponent_and_asymmetry_configurable():
+    p = make_phantom(SMALL, seed=1, murray_exponent=2.5, asymmetry=0.0, depth=2)
+    seg = p.segments.set_index("segment_id")
+    for k in seg.index[~seg["terminal"]]:
+        kids = seg[seg["parent_id"] == k]["radius_start_mm"].to_numpy()
+        np.testing.assert_allclose(kids[0], kids[1])  # symmetric split
+        np.testing.assert_allclose((kids ** 2.5).sum(), seg.loc[k, "radius_end_mm"] ** 2.5)
+    assert seg["generation"].max() <= 2
+
+
+def test_axis_points_lie_in_mask(phantom):
+    pts = phantom.axis_points()
+    idx = np.rint(pts[["z", "y", "x"]].to_numpy() / np.array(phantom.spacing)).astype(int)
+    inside = phantom.mask[idx[:, 0], idx[:, 1], idx[:, 2]]
+    assert inside.all(), pts[~inside].head()
+    # and the voxel holding an axis point belongs to that segment or one meeting it there
+    sid = phantom.segment_id[idx[:, 0], idx[:, 1], idx[:, 2]]
+    assert np.mean(sid == pts["segment_id"].to_numpy()) > 0.9
+
+
+def test_axis_points_in_mask_anisotropic_thin():
+    p = make_phantom((24, 80, 80), (2.0, 0.6, 0.6), seed=5, root_radius=4.0)
+    pts = p.axis_points()
+    idx = np.rint(pts[["z", "y", "x"]].to_numpy() / np.array(p.spacing)).astype(int)
+    assert p.mask[idx[:, 0], idx[:, 1], idx[:, 2]].all()
+    assert p.segments["radius_end_mm"].min() < 3.0  # thin vessels (< 1.5 z-voxels) present
+
+
+def _voxel_truth(p: Phantom):
+    """Brute force: for each mask voxel, the radius of its segment at the nearest axis point
+    (deepest penetration among that segment's pieces, as documented)."""
+    zz, yy, xx = np.nonzero(p.mask)
+    pts = np.stack([zz, yy, xx], axis=1) * np.array(p.spacing)
+    sid = p.segment_id[zz, yy, xx]
+    out = np.full(len(pts), np.nan)
+    for k, grp in p.pieces.groupby("segment_id"):
+        sel = sid == k
+        q = pts[sel]
+        best_f = np.full(len(q), np.inf)
+        best_r = np.zeros(len(q))
+        for row in grp.itertuples(index=False):
+            a = np.array([row.z0, row.y0, row.x0])
+            b = np.array([row.z1, row.y1, row.x1])
+            v = b - a
+            L = np.linalg.norm(v)
+            t = np.clip((q - a) @ v / (L * L), 0, 1)
+            r = row.radius_start_mm + t * (row.radius_end_mm - row.radius_start_mm)
+            f = np.linalg.norm(q - a - t[:, None] * v, axis=1) - r
+            better = f < best_f
+            best_f[better], best_r[better] = f[better], r[better]
+        out[sel] = best_r
+    return sid, out
+
+
+def test_voxel_radius_matches_segment_table(phantom):
+    seg = phantom.segments.set_index("segment_id")
+    sid, truth = _voxel_truth(phantom)
+    got = phantom.radius[phantom.mask]
+    np.testing.assert_allclose(got, truth, rtol=1e-5, atol=1e-5)
+    lo = np.minimum(seg["radius_start_mm"], seg["radius_end_mm"]).reindex(sid).to_numpy()
+    hi = np.maximum(seg["radius_start_mm"], seg["radius_end_mm"]).reindex(sid).to_numpy()
+    assert np.all(got >= lo - 1e-5) and np.all(got <= hi + 1e-5)
+
+
+def test_depth_zero_straight_root_volume_is_analytic():
+    spacing = (0.9, 0.7, 0.8)
+    for seed in range(3):
+        p = make_phantom((40, 60, 70), spacing, seed=seed, depth=0, taper=0.0, curvature=0.0,
+                         root_radius=4.0)
+        row = p.segments.iloc[0]
+        r, L = row["radius_start_mm"], row["length_mm"]
+        analytic = np.pi * r * r * L + 4 / 3 * np.pi * r ** 3  # capsule
+        assert abs(p.mask.sum() * np.prod(spacing) / analytic - 1) < 0.03
+
+
+def test_straight_tree_volume_matches_monte_carlo_union(straight):
+    """Mask volume of a whole tree (junction overlaps included) against a Monte-Carlo
+    estimate of the union of its capsules (independent numpy code)."""
+    pcs = straight.pieces
+    a = pcs[["z0", "y0", "x0"]].to_numpy()
+    b = pcs[["z1", "y1", "x1"]].to_numpy()
+    r = pcs["radius_start_mm"].to_numpy()
+    lo = np.minimum(a, b).min(axis=0) - r.max()
+    hi = np.maximum(a, b).max(axis=0) + r.max()
+    rng = np.random.default_rng(0)
+    n = 400_000
+    q = rng.uniform(lo, hi, (n, 3))
+    inside = np.zeros(n, dtype=bool)
+    for k in range(len(a)):
+        v = b[k] - a[k]
+        t = np.clip((q - a[k]) @ v / (v @ v), 0, 1)
+        inside |= np.linalg.norm(q - a[k] - t[:, None] * v, axis=1) <= r[k]
+    mc = inside.mean() * np.prod(hi - lo)
+    se = np.sqrt(inside.mean() * (1 - inside.mean()) / n) * np.prod(hi - lo)
+    vol = straight.mask.sum() * np.prod(straight.spacing)
+    assert abs(vol - mc) < 0.03 * mc + 3 * se
+
+
+def test_per_segment_voxel_counts_for_isolated_thick_segments():
+    """Voxel counts of each straight segment of radius >= 2 voxels, rasterized in isolation
+    from the phantom's own table, within a few percent of the analytic capsule volume."""
+    p = make_phantom((48, 72, 72), (1.2, 0.8, 0.8), seed=3, taper=0.0, curvature=0.0,
+                     root_radius=5.0)
+    seg = p.segments
+    thick = seg[seg["radius_start_mm"] >= 2 * max(p.spacing)]
+    assert len(thick) >= 3
+    for row in thick.itertuples(index=False):
+        m = tube(p.shape, (row.z0, row.y0, row.x0), (row.z1, row.y1, row.x1),
+                 row.radius_start_mm, p.spacing, caps="round", supersample=2)
+        analytic = np.pi * row.radius_start_mm ** 2 * row.length_mm + 4 / 3 * np.pi * row.radius_start_mm ** 3
+        assert abs(m.sum() * np.prod(p.spacing) / analytic - 1) < 0.04
+        # the phantom's segment owns most of that tube (the rest goes to its neighbours)
+        own = np.count_nonzero(p.segment_id[m] == row.segment_id) / m.sum()
+        assert own > 0.7
+
+
+def test_tree_topology_without_loops(phantom):
+    g = phantom.graph()
+    import networkx as nx
+
+    assert nx.is_tree(nx.Graph(g)) and g.number_of_edges() == len(phantom.segments)
+    degrees = dict(g.degree())
+    assert set(degrees.values()) <= {1, 3}
+    # the mask itself: one 26-connected component, no tunnel, no cavity (skimage)
+    assert label(phantom.mask, connectivity=3).max() == 1
+    assert euler_number(phantom.mask, connectivity=3) == 1
+
+
+def test_loops_add_tunnels():
+    p = make_phantom((48, 80, 80), seed=3, loops=2, curvature=30.0)
+    seg = p.segments
+    assert seg["loop"].sum() == 2
+    import networkx as nx
+
+    g = nx.Graph(p.graph())
+    assert g.number_of_edges() - g.number_of_nodes() + 1 == 2  # cycle rank
+    assert euler_number(p.mask, connectivity=3) == 1 - 2
+
+
+def test_determinism_and_seed_dependence():
+    a = make_phantom(SMALL, seed=11)
+    b = make_phantom(SMALL, seed=11)
+    c = make_phantom(SMALL, seed=12)
+    assert np.array_equal(a.mask, b.mask)
+    assert np.array_equal(a.segment_id, b.segment_id)
+    assert np.array_equal(a.radius, b.radius)
+    pd_equal = a.segments.equals(b.segments)
+    assert pd_equal
+    assert not np.array_equal(a.mask, c.mask)
+    ca, cb = render_ct(a, seed=1), render_ct(b, seed=1)
+    assert np.array_equal(ca.image, cb.image)
+    assert not np.array_equal(ca.image, render_ct(a, seed=2).image)
+
+
+def test_spacing_honoured_same_physical_phantom():
+    kw = dict(seed=6, root_radius=3.0, min_radius=1.2, clearance=2.0, depth=3)
+    coarse = make_phantom((25, 41, 41), (1.0, 1.0, 1.0), **kw)  # extent 24 x 40 x 40 mm
+    fine = make_phantom((49, 81, 61), (0.5, 0.5, 2.0 / 3.0), **kw)  # same extent
+    cols = ["z0", "y0", "x0", "z1", "y1", "x1", "radius_start_mm", "radius_end_mm"]
+    np.testing.assert_allclose(coarse.segments[cols], fine.segments[cols], atol=1e-9)
+    v_coarse = coarse.mask.sum() * 1.0
+    v_fine = fine.mask.sum() * 0.5 * 0.5 * (2.0 / 3.0)
+    assert abs(v_fine / v_coarse - 1) < 0.04
+    # per thick segment too
+    for k in coarse.segments.loc[coarse.segments["radius_start_mm"] >= 2.0, "segment_id"]:
+        vc = np.count_nonzero(coarse.segment_id == k) * 1.0
+        vf = np.count_nonzero(fine.segment_id == k) * 0.5 * 0.5 * (2.0 / 3.0)
+        assert abs(vf / vc - 1) < 0.1
+
+
+def test_phantom_is_read_only_and_frozen(phantom):
+    with pytest.raises(ValueError):
+        phantom.mask[0, 0, 0] = True
+    with pytest.raises(AttributeError):
+        phantom.seed = 3
+
+
+@pytest.mark.parametrize(
+    "kwargs, name",
+    [
+        (dict(shape=(10, 10)), "shape"),
+        (dict(shape=(10, -1, 10)), "shape"),
+        (dict(spacing=(1.0, 0.0, 1.0)), "spacing"),
+        (dict(spacing=(1.0, 1.0, 1.0, 1.0)), "spacing"),
+        (dict(depth=-1), "depth"),
+        (dict(root_radius=0.0), "root_radius"),
+        (dict(root_radius=-2.0), "root_radius"),
+        (dict(root_radius=100.0), "root_radius"),
+        (dict(min_radius=0.0), "min_radius"),
+        (dict(supersample=0), "supersample"),
+        (dict(asymmetry=1.5), "asymmetry"),
+        (dict(taper=1.0), "taper"),
+        (dict(curvature=200.0), "curvature"),
+        (dict(branch_angle=0.0), "branch_angle"),
+        (dict(loops=-1), "loops"),
+        (dict(length_ratio=(5.0, 1.0)), "length_ratio"),
+        (dict(murray_exponent=0.0), "murray_exponent"),
+        (dict(seed=-1), "seed"),
+    ],
+)
+def test_make_phantom_rejects_bad_input(kwargs, name):
+    args = dict(shape=(20, 30, 30))
+    args.update(kwargs)
+    with pytest.raises(ValueError, match=name) as err:
+        make_phantom(**args)
+    assert "expected" in str(err.value) and "got" in str(err.value)
+
+
+# ----------------------------------------------------------------------------- CT
+def test_ct_levels_in_vessels_and_parenchyma():
+    p = make_phantom((40, 72, 72), (1.0, 0.8, 0.8), seed=1, root_radius=5.0)
+    levels = dict(parenchyma_hu=95.0, vessel_hu=210.0, body_hu=30.0, air_hu=-900.0)
+    ct = render_ct(p, seed=3, blur_mm=0.6, noise_sd=15.0, tumours=2, tumour_hu=45.0,
+                   tumour_radius=(5.0, 6.0), **levels)
+    sp = np.array(p.spacing)
+    far = 3.5 * 0.6  # mm away from any edge: the blur leaks < 0.03% of a step there
+
+    def interior(region):
+        return ndimage.distance_transform_edt(region, sampling=sp) > far
+
+    def check(region, level):
+        vals = ct.image[region]
+        assert vals.size > 30
+        se = 15.0 / np.sqrt(vals.size)
+        assert abs(vals.mean() - level) < 5 * se + 0.5, (vals.mean(), level)
+        if vals.size > 500:
+            assert abs(vals.std() / 15.0 - 1) < 0.1
+
+    check(interior(p.mask), levels["vessel_hu"])
+    parenchyma = ct.liver & ~ct.tumours & ~p.mask
+    check(interior(parenchyma), levels["parenchyma_hu"])
+    check(interior(ct.body & ~ct.liver), levels["body_hu"])
+    check(interior(~ct.body), levels["air_hu"])
+    assert ct.tumours.any() and not (ct.tumours & ~ct.liver).any() and not (ct.tumours & p.mask).any()
+    check(interior(ct.tumours), 45.0)
+    assert ct.image.dtype == np.float32 and ct.image.shape == p.shape
+    assert not (ct.liver & ~ct.body).any()
+
+
+@pytest.mark.parametrize("axis", [1, 2])
+def test_ct_blur_is_in_mm_on_anisotropic_grid(axis):
+    """A step edge blurred by a Gaussian of sigma mm has a 10-90% rise of 2.563 sigma mm,
+    whatever the voxel size (erf profile)."""
+    spacing = (1.0, 0.4, 0.7)
+    shape = (9, 120, 80)
+    mask = np.zeros(shape, dtype=bool)
+    sl = [slice(None)] * 3
+    sl[axis] = slice(shape[axis] // 2, None)
+    mask[tuple(sl)] = True
+    sigma = 1.5
+    ct = render_ct(mask, spacing, blur_mm=sigma, noise_sd=0.0, parenchyma_hu=0.0,
+                   vessel_hu=100.0, body_hu=0.0, air_hu=0.0)
+    centre = [s // 2 for s in shape]
+    line = [slice(c, c + 1) for c in centre]
+    line[axis] = slice(None)
+    prof = ct.image[tuple(line)].ravel().astype(float)
+    x = np.arange(shape[axis]) * spacing[axis]
+    x10 = np.interp(10.0, prof, x)
+    x90 = np.interp(90.0, prof, x)
+    assert abs((x90 - x10) / (2.5631 * sigma) - 1) < 0.05
+    # the 50% level sits half a voxel before the first vessel voxel centre
+    x50 = np.interp(50.0, prof, x)
+    assert abs(x50 - (shape[axis] // 2 - 0.5) * spacing[axis]) < 0.05
+
+
+def test_ct_from_mask_and_validation(phantom):
+    with pytest.raises(ValueError, match="spacing"):
+        render_ct(phantom, spacing=(2.0, 2.0, 2.0))
+    with pytest.raises(ValueError, match="phantom_or_mask"):
+        render_ct(np.zeros((4, 4)))
+    with pytest.raises(ValueError, match="noise_sd"):
+        render_ct(phantom, noise_sd=-1.0)
+    with pytest.raises(ValueError, match="blur_mm"):
+        render_ct(phantom, blur_mm=-0.5)
+    with pytest.raises(ValueError, match="tumours"):
+        render_ct(phantom, tumours=-1)
+    with pytest.raises(ValueError, match="vessel_hu"):
+        render_ct(phantom, vessel_hu=float("nan"))
+    with pytest.raises(ValueError, match="tumour_radius"):
+        render_ct(phantom, tumour_radius=(3.0, 1.0))
+    mask = np.array(phantom.mask, dtype=np.uint8)
+    before = mask.copy()
+    ct = render_ct(mask, phantom.spacing, seed=0)
+    assert np.array_equal(mask, before)
+    assert np.array_equal(ct.image, render_ct(phantom, seed=0).image)
