@@ -157,9 +157,9 @@ def corrected_radius_at(skel_coords: np.ndarray, owned_volume: np.ndarray, spaci
     return out
 
 
-def _check_method(method) -> str:
-    if method not in _METHODS:
-        raise ValueError(f"method: expected one of {_METHODS}, got {method!r}")
+def _check_method(method, name: str = "method") -> str:
+    if not isinstance(method, str) or method not in _METHODS:
+        raise ValueError(f"{name}: expected one of {_METHODS}, got {method!r}")
     return method
 
 

@@ -301,7 +301,7 @@ def analyze(
     sp = np.asarray(sp_t, dtype=np.float64)
     m = check_nonnegative_int(m, "m", minimum=1)
     window = check_nonnegative_int(window, "window", minimum=1)
-    radius_method = _check_method(radius_method)
+    radius_method = _check_method(radius_method, "radius_method")
     n_scales = check_nonnegative_int(n_scales, "n_scales", minimum=2)
     if not isinstance(prune, (bool, np.bool_)):
         raise TypeError(f"prune: expected a bool, got {prune!r}")
