@@ -196,6 +196,7 @@ def vessel_metrics(pred, gt, spacing=1.0, *, n_scales: int = 3, tree=None,
     s = check_nonnegative_int(n_scales, "n_scales", minimum=2)
     _check_fraction(min_fraction)
     if tree is None:
+        analyze_options.setdefault("n_scales", s)
         tree = analyze_reference(g, spacing, **analyze_options)
     if tree is None:  # empty ground truth
         return VesselMetrics(np.full(s, np.nan), _empty_detection())

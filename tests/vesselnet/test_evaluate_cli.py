@@ -1,0 +1,212 @@
+"""``vesselnet evaluate``: pairing, outputs, figures, errors (exit code 2), no torch import."""
+from __future__ import annotations
+
+import subprocess
+import sys
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from vesseltree.io import save_volume
+from vesselnet.cli import evaluate_paths, main, match_pairs
+from vesselnet.metrics import compute_dice, compute_hausdorff
+
+
+@pytest.fixture(scope="module")
+def phantoms():
+    from vesseltree.synthetic import make_phantom
+
+    out = []
+    for seed in (0, 1):
+        ph = make_phantom((40, 72, 72), (1.0, 0.7, 0.7), seed=seed, depth=5)
+        pred = ph.mask & (ph.radius >= np.quantile(ph.radius[ph.mask], 0.3))
+        out.append((f"case{seed}", ph, pred))
+    return out
+
+
+@pytest.fixture()
+def folders(tmp_path, phantoms):
+    pdir, gdir = tmp_path / "pred", tmp_path / "gt"
+    pdir.mkdir()
+    gdir.mkdir()
+    for name, ph, pred in phantoms:
+        save_volume(gdir / f"{name}.nii.gz", ph.mask.astype(np.uint8), ph.spacing)
+        np.save(pdir / f"{name}.npy", pred)  # .npy: no spacing, taken from the ground truth
+    np.save(pdir / "orphan.npy", np.zeros((3, 3, 3), np.uint8))
+    (gdir / "notes.txt").write_text("not a volume")
+    return pdir, gdir
+
+
+def test_folders_csv_markdown_and_unmatched(folders, phantoms, tmp_path, capsys):
+    pdir, gdir = folders
+    out = tmp_path / "out"
+    rc = main(["evaluate", str(pdir), str(gdir), "--out", str(out), "--quiet"])
+    captured = capsys.readouterr()
+    assert rc == 0, captured.err
+    assert "orphan.npy" in captured.err  # unmatched files are listed...
+    assert "orphan.npy" in (out / "summary.md").read_text()  # ...and in the summary
+    assert "| prediction |" in captured.out and "DSC" in captured.out
+    df = pd.read_csv(out / "metrics.csv", index_col="case")
+    assert list(df.index) == ["case0", "case1"]
+    for name, ph, pred in phantoms:
+        assert df.loc[name, "dsc"] == pytest.approx(compute_dice(pred, ph.mask), rel=1e-5)
+        # the ground truth's NIfTI voxel size is used for the .npy prediction
+        assert df.loc[name, "hd"] == pytest.approx(compute_hausdorff(pred, ph.mask, ph.spacing), rel=1e-5)
+    assert {"recall_s1", "recall_s3", "branch_detection"} <= set(df.columns)
+    summary = pd.read_csv(out / "summary.csv", index_col="metric")
+    assert summary.loc["dsc", "mean"] == pytest.approx(df["dsc"].mean(), rel=1e-5)
+    assert (summary["n"] == 2).all()
+
+
+def test_single_files_spacing_override_and_figures(tmp_path, phantoms, capsys):
+    name, ph, pred = phantoms[0]
+    pf, gf = tmp_path / "p.npy", tmp_path / "g.npy"
+    np.save(pf, pred.astype(np.uint8))
+    np.save(gf, ph.mask)
+    out = tmp_path / "o"
+    rc = main(["evaluate", str(pf), str(gf), "--spacing", "2.0", "0.5", "0.5", "--out", str(out),
+               "--figures", "--quiet", "--n-scales", "2"])
+    assert rc == 0, capsys.readouterr().err
+    df = pd.read_csv(out / "metrics.csv", index_col="case")
+    assert df.loc["g", "hd"] == pytest.approx(compute_hausdorff(pred, ph.mask, (2.0, 0.5, 0.5)), rel=1e-5)
+    assert {"recall_s1", "recall_s2"} <= set(df.columns) and "recall_s3" not in df.columns
+    for f in ("g_slices.png", "g_mip.png", "scale_recall.png"):
+        data = (out / "figures" / f).read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 1000
+
+
+def test_no_out_prints_summary_only(tmp_path, phantoms, capsys):
+    _, ph, pred = phantoms[1]
+    np.save(tmp_path / "a.npy", pred)
+    np.save(tmp_path / "b.npy", ph.mask)
+    rc = main(["evaluate", str(tmp_path / "a.npy"), str(tmp_path / "b.npy"), "--no-vessel", "--quiet"])
+    captured = capsys.readouterr()
+    assert rc == 0
+    assert "HD95" in captured.out and "Recall" not in captured.out
+    assert "1 mm" in captured.err  # .npy without spacing: warned
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.npy", "b.npy"]
+
+
+def test_match_pairs(folders):
+    pdir, gdir = folders
+    pairs, up, ug = match_pairs(pdir, gdir)
+    assert [n for n, _, _ in pairs] == ["case0", "case1"]
+    assert [p.name for p in up] == ["orphan.npy"] and ug == []
+
+
+# ------------------------------------------------------------------------------- errors
+def _run_err(argv, capsys):
+    rc = main(argv)
+    return rc, capsys.readouterr().err
+
+
+def test_shape_mismatch_names_both_files(tmp_path, capsys):
+    np.save(tmp_path / "p.npy", np.zeros((4, 5, 6), bool))
+    np.save(tmp_path / "g.npy", np.zeros((4, 5, 7), bool))
+    rc, err = _run_err(["evaluate", str(tmp_path / "p.npy"), str(tmp_path / "g.npy"), "--quiet"], capsys)
+    assert rc == 2 and "p.npy" in err and "g.npy" in err and "shape" in err
+
+
+def test_non_binary_names_the_file(tmp_path, capsys):
+    np.save(tmp_path / "p.npy", np.full((4, 5, 6), 0.7))
+    np.save(tmp_path / "g.npy", np.zeros((4, 5, 6), bool))
+    rc, err = _run_err(["evaluate", str(tmp_path / "p.npy"), str(tmp_path / "g.npy"), "--quiet"], capsys)
+    assert rc == 2 and "p.npy" in err and "binary" in err
+    with pytest.raises(ValueError, match="p.npy"):
+        evaluate_paths(tmp_path / "p.npy", tmp_path / "g.npy", progress=False)
+
+
+def test_unreadable_file_names_the_file(tmp_path, capsys):
+    (tmp_path / "p.npy").write_bytes(b"this is not numpy")
+    np.save(tmp_path / "g.npy", np.zeros((4, 5, 6), bool))
+    rc, err = _run_err(["evaluate", str(tmp_path / "p.npy"), str(tmp_path / "g.npy"), "--quiet"], capsys)
+    assert rc == 2 and "p.npy" in err
+    (tmp_path / "g.nii.gz").write_bytes(b"garbage")
+    with pytest.raises(ValueError, match="g.nii.gz"):
+        evaluate_paths(tmp_path / "g.npy", tmp_path / "g.nii.gz", progress=False)
+
+
+@pytest.mark.parametrize("spacing", [["0", "1", "1"], ["-1", "1", "1"], ["1", "nan", "1"], ["a", "1", "1"]])
+def test_bad_spacing(tmp_path, capsys, spacing):
+    np.save(tmp_path / "g.npy", np.zeros((4, 5, 6), bool))
+    rc, err = _run_err(["evaluate", str(tmp_path / "g.npy"), str(tmp_path / "g.npy"), "--spacing", *spacing], capsys)
+    assert rc == 2 and "--spacing" in err
+    with pytest.raises(ValueError, match="spacing"):
+        evaluate_paths(tmp_path / "g.npy", tmp_path / "g.npy", spacing=(1.0, 0.0, 1.0))
+
+
+def test_other_errors(tmp_path, folders, capsys):
+    pdir, gdir = folders
+    f = tmp_path / "x.npy"
+    np.save(f, np.zeros((2, 2, 2), bool))
+    rc, err = _run_err(["evaluate", str(tmp_path / "missing"), str(gdir)], capsys)
+    assert rc == 2 and "pred" in err and "missing" in err
+    rc, err = _run_err(["evaluate", str(f), str(gdir)], capsys)
+    assert rc == 2 and "two files or two folders" in err
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    rc, err = _run_err(["evaluate", str(empty), str(gdir)], capsys)
+    assert rc == 2 and "no file" in err
+    rc, err = _run_err(["evaluate", str(pdir), str(gdir), "--figures"], capsys)
+    assert rc == 2 and "--out" in err
+    rc, err = _run_err(["evaluate", str(pdir), str(gdir), "--n-scales", "1"], capsys)
+    assert rc == 2 and "--n-scales" in err
+    rc, err = _run_err(["bogus"], capsys)
+    assert rc == 2
+
+
+def test_nifti_spacing_mismatch(tmp_path, capsys):
+    m = np.zeros((4, 5, 6), np.uint8)
+    m[1:3, 1:3, 1:4] = 1
+    save_volume(tmp_path / "p.nii.gz", m, (1.0, 1.0, 1.0))
+    save_volume(tmp_path / "g.nii.gz", m, (2.0, 1.0, 1.0))
+    rc, err = _run_err(["evaluate", str(tmp_path / "p.nii.gz"), str(tmp_path / "g.nii.gz")], capsys)
+    assert rc == 2 and "voxel sizes differ" in err
+    rc, _ = _run_err(["evaluate", str(tmp_path / "p.nii.gz"), str(tmp_path / "g.nii.gz"),
+                      "--spacing", "2", "1", "1", "--no-vessel", "--quiet"], capsys)
+    assert rc == 0
+
+
+def test_command_runs_without_torch(tmp_path):
+    """The command path never imports torch (no GPU, light start)."""
+    m = np.zeros((6, 7, 8), bool)
+    m[2:4, 2:5, 1:7] = True
+    np.save(tmp_path / "a.npy", m)
+    code = (
+        "import sys; from vesselnet.cli import main; "
+        f"rc = main(['evaluate', {str(tmp_path / 'a.npy')!r}, {str(tmp_path / 'a.npy')!r}, '--quiet', '--no-vessel']); "
+        "assert 'torch' not in sys.modules, 'torch was imported'; sys.exit(rc)"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert "100.00 \u00b1 0.00" in r.stdout  # identical masks: DSC 100 %
+    r = subprocess.run([sys.executable, "-m", "vesselnet", "--version"], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and "vesselnet" in r.stdout
+
+
+# ------------------------------------------------------------------------------ figures
+def test_confusion_volume_and_mip_priority(tmp_path):
+    from vesselnet.plot import confusion_volume, overlay_mip, overlay_slices, plot_scale_recall
+
+    gt = np.zeros((3, 4, 5), bool)
+    pred = np.zeros_like(gt)
+    gt[0, 1, 1] = pred[0, 1, 1] = True  # TP on ray (y=1, x=1) along z ...
+    gt[2, 1, 1] = True  # ... and an FN behind it
+    pred[1, 2, 3] = True  # FP alone on its ray
+    conf = confusion_volume(pred, gt)
+    assert (conf[0, 1, 1], conf[2, 1, 1], conf[1, 2, 3]) == (1, 3, 2)
+    assert np.count_nonzero(conf) == 3
+    fig = overlay_mip(pred, gt, (2.0, 1.0, 1.0), axes=(0,), path=tmp_path / "m.png")
+    mip = np.asarray(fig.axes[0].images[1].get_array())
+    assert mip[1, 1] == 3 and mip[2, 3] == 2  # the error is drawn in front of the TP
+    assert (tmp_path / "m.png").stat().st_size > 0
+    fig = overlay_slices(pred, gt, image=np.random.default_rng(0).random(gt.shape), slices=[0, 2])
+    assert [a.get_title() for a in fig.axes[:2]] == ["z = 0", "z = 2"]
+    with pytest.raises(ValueError, match="slices"):
+        overlay_slices(pred, gt, slices=[3])
+    with pytest.raises(ValueError, match="recall"):
+        plot_scale_recall([0.5, 1.5])
+    plot_scale_recall([0.2, np.nan, 1.0], path=tmp_path / "r.png")
+    assert (tmp_path / "r.png").stat().st_size > 0

@@ -1,0 +1,273 @@
+"""Figures of an evaluation: the paper's Fig. 5 overlays and the per-scale recall bar chart.
+
+- :func:`confusion_volume`: 0 background, 1 true positive, 2 false positive, 3 false negative.
+- :func:`overlay_slices`: the prediction against the ground truth on a few slices, true
+  positives, false positives and false negatives coloured (optionally over the CT).
+- :func:`overlay_mip`: the same as a maximum-intensity projection along each axis. A projected
+  ray is coloured by the *worst* class it crosses: false negative first, then false positive,
+  then true positive, so that the errors (what Fig. 5 is about) are never hidden behind a
+  correctly found vessel; this is the MIP of the class volume with the order
+  TP < FP < FN.
+- :func:`plot_scale_recall`: recall per vessel scale (scale 1 = smallest), mean +- std.
+- :func:`save_case_figures`: the two overlays of one case, as written by
+  ``vesselnet evaluate --figures``.
+
+Colours: TP green, FP red, FN blue (:data:`COLORS`). Pixels are drawn with their physical
+aspect ratio (``spacing``). matplotlib with the non-interactive Agg backend; never opens a
+window; every figure is saved atomically when a path is given, removed from pyplot's registry
+and returned.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from vesseltree._validation import check_mask, check_spacing
+
+__all__ = [
+    "COLORS",
+    "confusion_volume",
+    "overlay_slices",
+    "overlay_mip",
+    "plot_scale_recall",
+    "save_case_figures",
+]
+
+#: colour of each class of :func:`confusion_volume` (index = class)
+COLORS = {1: ("true positive", "#2ca02c"), 2: ("false positive", "#d62728"), 3: ("false negative", "#1f77b4")}
+_AXES = ("z", "y", "x")
+_MIP_ORDER = np.array([0, 1, 2, 3], np.uint8)  # rank of each class in the MIP: TP < FP < FN
+
+
+def _pyplot():
+    import matplotlib
+
+    if matplotlib.get_backend().lower() != "agg":
+        matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig, path) -> Path:
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    fmt = p.suffix.lstrip(".").lower() or "png"
+    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
+    os.close(fd)
+    try:
+        fig.savefig(tmp, format=fmt, dpi=fig.dpi, bbox_inches="tight")
+        os.replace(tmp, p)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    return p
+
+
+def _finish(fig, path):
+    plt = _pyplot()
+    if path is not None:
+        _save(fig, path)
+    plt.close(fig)
+    return fig
+
+
+def _cmap():
+    from matplotlib.colors import ListedColormap
+
+    return ListedColormap([(0, 0, 0, 0)] + [COLORS[k][1] for k in (1, 2, 3)])
+
+
+def _legend(fig):
+    from matplotlib.patches import Patch
+
+    handles = [Patch(color=c, label=n) for n, c in (COLORS[k] for k in (1, 2, 3))]
+    fig.legend(handles=handles, loc="lower center", ncol=3, frameon=False)
+
+
+def _check_axis(axis) -> int:
+    if isinstance(axis, bool) or axis not in (0, 1, 2):
+        raise ValueError(f"axis: expected 0 (z), 1 (y) or 2 (x), got {axis!r}")
+    return int(axis)
+
+
+def confusion_volume(pred, gt) -> np.ndarray:
+    """Class of every voxel: 0 background, 1 TP, 2 FP, 3 FN (uint8, shape of the masks)."""
+    from vesselnet.metrics._common import check_pair
+
+    p, g = check_pair(pred, gt)
+    out = np.zeros(p.shape, np.uint8)
+    out[p & g] = 1
+    out[p & ~g] = 2
+    out[~p & g] = 3
+    return out
+
+
+def _aspect(spacing, axis):
+    rows, cols = [a for a in range(3) if a != axis]
+    return spacing[rows] / spacing[cols]
+
+
+def _pick_slices(conf: np.ndarray, axis: int, n: int) -> list[int]:
+    """``n`` slices at the quantiles (k+1)/(n+1) of the labelled voxels along ``axis``."""
+    other = tuple(a for a in range(3) if a != axis)
+    counts = np.count_nonzero(conf, axis=other)
+    if counts.sum() == 0:
+        size = conf.shape[axis]
+        return sorted({int(round((k + 1) * (size - 1) / (n + 1))) for k in range(n)})
+    cum = np.cumsum(counts) / counts.sum()
+    picks = [int(np.searchsorted(cum, (k + 1) / (n + 1))) for k in range(n)]
+    return sorted(set(picks))
+
+
+def overlay_slices(pred, gt, spacing=1.0, *, image=None, slices: Sequence[int] | None = None,
+                   axis: int = 0, n_slices: int = 3, path=None, title: str | None = None):
+    """Fig. 5 on slices: TP / FP / FN coloured, optionally over a CT ``image``.
+
+    Parameters
+    ----------
+    pred, gt : array_like, shape (z, y, x)
+        Binary prediction and ground truth.
+    spacing : float or 3 floats
+        Voxel size (mm, z, y, x), for the aspect ratio.
+    image : array_like, shape (z, y, x), optional
+        Intensity volume drawn in grey below the overlay (e.g. the CT).
+    slices : sequence of int, optional
+        Slice indices along ``axis``; default ``n_slices`` slices spread over the vessels
+        (quantiles of the labelled voxels).
+    axis : {0, 1, 2}
+        Axis the slices cut (0 = axial z slices).
+    path : path-like, optional
+        Where to save the figure.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    conf = confusion_volume(pred, gt)
+    sp = check_spacing(spacing, "spacing")
+    ax_ = _check_axis(axis)
+    img = None
+    if image is not None:
+        img = np.asarray(image, dtype=np.float32)
+        if img.shape != conf.shape:
+            raise ValueError(f"image: expected shape {conf.shape} (that of the masks), got {img.shape}")
+    if slices is None:
+        from vesseltree._validation import check_nonnegative_int
+
+        idx = _pick_slices(conf, ax_, check_nonnegative_int(n_slices, "n_slices", minimum=1))
+    else:
+        idx = [int(s) for s in slices]
+        bad = [s for s in idx if not 0 <= s < conf.shape[ax_]]
+        if not idx or bad:
+            raise ValueError(f"slices: expected indices in [0, {conf.shape[ax_]}) along axis {ax_}, got {list(slices)}")
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, len(idx), figsize=(3.6 * len(idx), 4.0), squeeze=False)
+    cmap = _cmap()
+    for a, s in zip(axes[0], idx):
+        cut = np.take(conf, s, axis=ax_)
+        if img is not None:
+            a.imshow(np.take(img, s, axis=ax_), cmap="gray", aspect=_aspect(sp, ax_), interpolation="nearest")
+        else:
+            a.imshow(np.zeros(cut.shape), cmap="gray", vmin=0, vmax=1, aspect=_aspect(sp, ax_))
+        a.imshow(cut, cmap=cmap, vmin=0, vmax=3, aspect=_aspect(sp, ax_), interpolation="nearest")
+        a.set_title(f"{_AXES[ax_]} = {s}")
+        a.set_axis_off()
+    _legend(fig)
+    if title:
+        fig.suptitle(title)
+    return _finish(fig, path)
+
+
+def overlay_mip(pred, gt, spacing=1.0, *, axes: Sequence[int] = (0, 1, 2), path=None,
+                title: str | None = None):
+    """Fig. 5 as maximum-intensity projections: each ray coloured by the worst class it
+    crosses (FN over FP over TP, module docstring), one panel per projection axis.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    conf = confusion_volume(pred, gt)
+    sp = check_spacing(spacing, "spacing")
+    axs = [_check_axis(a) for a in axes]
+    if not axs:
+        raise ValueError("axes: expected at least one of 0, 1, 2, got none")
+    ranked = _MIP_ORDER[conf]
+    plt = _pyplot()
+    fig, panels = plt.subplots(1, len(axs), figsize=(3.6 * len(axs), 4.0), squeeze=False)
+    cmap = _cmap()
+    for a, ax_ in zip(panels[0], axs):
+        mip = ranked.max(axis=ax_)
+        a.imshow(np.zeros(mip.shape), cmap="gray", vmin=0, vmax=1, aspect=_aspect(sp, ax_))
+        a.imshow(mip, cmap=cmap, vmin=0, vmax=3, aspect=_aspect(sp, ax_), interpolation="nearest")
+        a.set_title(f"MIP along {_AXES[ax_]}")
+        a.set_axis_off()
+    _legend(fig)
+    if title:
+        fig.suptitle(title)
+    return _finish(fig, path)
+
+
+def plot_scale_recall(recall, std=None, *, path=None, title: str | None = None, ax=None):
+    """Bar chart of the recall per vessel scale (in %), scale 1 = smallest vessels.
+
+    Parameters
+    ----------
+    recall : array_like, shape (S,)
+        Recall of each scale in [0, 1] (``nan`` = undefined, drawn as an empty slot).
+    std : array_like, shape (S,), optional
+        Standard deviations, drawn as error bars.
+    ax : matplotlib.axes.Axes, optional
+        Draw there instead of a new figure (then the figure is neither saved nor closed).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    r = np.asarray(recall, dtype=float)
+    if r.ndim != 1 or r.size == 0:
+        raise ValueError(f"recall: expected a 1D array of S values, got shape {r.shape}")
+    if np.any((r[~np.isnan(r)] < 0) | (r[~np.isnan(r)] > 1)):
+        raise ValueError(f"recall: expected values in [0, 1], got {r.tolist()}")
+    e = None
+    if std is not None:
+        e = np.asarray(std, dtype=float)
+        if e.shape != r.shape:
+            raise ValueError(f"std: expected shape {r.shape} (that of recall), got {e.shape}")
+        e = np.nan_to_num(e) * 100
+    plt = _pyplot()
+    own = ax is None
+    if own:
+        fig, ax = plt.subplots(figsize=(1.2 * r.size + 2.0, 3.2))
+    else:
+        fig = ax.figure
+    x = np.arange(1, r.size + 1)
+    ax.bar(x, np.nan_to_num(r) * 100, yerr=e, capsize=4, color="#4c72b0")
+    ax.set_xticks(x, [f"s{k}" + (" (small)" if k == 1 else " (large)" if k == r.size else "") for k in x])
+    ax.set_ylim(0, 112)
+    ax.set_ylabel("recall (%)")
+    ax.set_xlabel("vessel scale")
+    top = np.nan_to_num(r) * 100 + (0 if e is None else e)
+    for xi, v, t in zip(x, r, top):
+        ax.text(xi, t + 1.5, "n/a" if np.isnan(v) else f"{v * 100:.1f}",
+                ha="center", va="bottom", fontsize=8)
+    if title:
+        ax.set_title(title)
+    return _finish(fig, path) if own else fig
+
+
+def save_case_figures(pred, gt, spacing, out_dir, name: str, *, image=None) -> list[Path]:
+    """Write ``<name>_slices.png`` and ``<name>_mip.png`` into ``out_dir``; returns the paths."""
+    out = Path(out_dir)
+    paths = [out / f"{name}_slices.png", out / f"{name}_mip.png"]
+    overlay_slices(pred, gt, spacing, image=image, path=paths[0], title=name)
+    overlay_mip(pred, gt, spacing, path=paths[1], title=name)
+    return paths
