@@ -8,7 +8,11 @@ no venous system; ``--liver-only`` keeps the voxels inside the liver mask), then
 - ``docs/figures/ircadb_branch_radii.png``: letter-value plot of the branch radii, one box per
   patient;
 - ``docs/figures/ircadb_summary.csv`` and ``docs/ircadb.md``: per-patient table (geometry,
-  branch count, radius quartiles, thresholds of the 3 scales, run time).
+  branch count, radius quartiles, thresholds of the 3 scales, run time);
+- ``docs/figures/ircadb_1.1_scales_mip.png`` and ``..._radius_mip.png``: the MIPs written by
+  ``vesseltree analyze`` for patient 1.1 (the paper's Fig. 2b on real data), and
+  ``docs/figures/phantom_scales_mip.png``: the same on a synthetic vessel tree made with
+  ``vesseltree phantom`` (Fig. 2b is drawn on a synthetic vasculature).
 
 The per-patient outputs of ``vesseltree analyze`` (tables, graphs, NIfTI volumes, MIPs) go to
 ``--work`` (default: a folder in the system's temporary directory), never into the repository.
@@ -123,6 +127,16 @@ def main(argv=None) -> int:
         "",
         "![branch radii](figures/ircadb_branch_radii.png)",
         "",
+        "Scale classes of patient 1.1 (maximum projection along z; each ray shows the largest "
+        "scale it crosses) and the branch radius of each vessel voxel, as written by "
+        "`vesseltree analyze` (`scales_mip.png`, `radius_mip.png`); the last figure is the same "
+        "projection for a synthetic tree (`vesseltree phantom`, seed 0), the setting of the "
+        "paper's Fig. 2b:",
+        "",
+        "![patient 1.1 scales](figures/ircadb_1.1_scales_mip.png)"
+        " ![patient 1.1 radii](figures/ircadb_1.1_radius_mip.png)"
+        " ![phantom scales](figures/phantom_scales_mip.png)",
+        "",
         "The letter-value plot (the paper's Fig. 4) shows one box per patient: the widest box "
         "holds the middle half of the branch radii, each narrower box the next half of the "
         "remaining tails. As in the paper, the distributions differ much between volumes, "
@@ -138,6 +152,20 @@ def main(argv=None) -> int:
         "",
     ]
     args.table.write_text("\n".join(md))
+    figdir = args.figure.parent
+    import shutil
+
+    first = work / "3Dircadb1.1"
+    for kind in ("scales", "radius"):
+        if (first / f"{kind}_mip.png").is_file():
+            shutil.copyfile(first / f"{kind}_mip.png", figdir / f"ircadb_1.1_{kind}_mip.png")
+    phantom = work.parent / "phantom.nii.gz"
+    if cli_main(["phantom", str(phantom), "--seed", "0", "-q"]) == 0 and cli_main(
+        ["analyze", str(phantom), "--out", str(work.parent / "phantom_out"), "-q",
+         "--radius-method", args.radius_method]
+    ) == 0:
+        shutil.copyfile(work.parent / "phantom_out" / "phantom" / "scales_mip.png",
+                        figdir / "phantom_scales_mip.png")
     print(f"wrote {args.figure}, {csv_path}, {args.table}")
     return rc
 

@@ -137,6 +137,24 @@ def _write_text(path: Path, text: str) -> None:
         tmp.write_text(text, encoding="utf-8")
 
 
+def _as_binary(data: np.ndarray, p: Path) -> np.ndarray:
+    """Masks stored as 0/1 pass as they are; two values one of which is 0 (e.g. 0/255), or a
+    single value, become ``data != 0``; anything else (label maps, images, NaN) is an error."""
+    if data.dtype == bool:
+        return data
+    if np.issubdtype(data.dtype, np.floating) and np.isnan(data).any():
+        raise UserError(f"{p}: expected a binary mask, got NaN values")
+    values = np.unique(data) if data.size else np.zeros(0)
+    if np.isin(values, (0, 1)).all():
+        return data
+    if values.size == 1 or (values.size == 2 and values[0] == 0):
+        return data != 0
+    raise UserError(
+        f"{p}: expected a binary mask (two values, one of them 0), got values "
+        f"{values[:6].tolist()}{' ...' if values.size > 6 else ''}"
+    )
+
+
 def _branch_radius_volume(labels: np.ndarray, branches) -> np.ndarray:
     """Each vessel voxel gets the radius (mm) of its branch; 0 elsewhere."""
     ids = branches["branch_id"].to_numpy() if "branch_id" in branches.columns else branches.index.to_numpy()
@@ -183,18 +201,7 @@ def analyze_file(
     elif structures is not None or liver_only:
         raise UserError(f"{p}: --structures and --liver-only apply to 3D-IRCADb DICOM masks only")
     vol = load_volume(p, spacing=spacing, **kw)
-    data = vol.data
-    if data.dtype != bool:
-        finite = np.isfinite(data) if np.issubdtype(data.dtype, np.floating) else True
-        values = np.unique(data[finite]) if data.size else np.array([])
-        if values.size > 2 or (values.size and not np.isin(values, (0, 1)).all()):
-            if values.size == 2 and values.min() == 0:
-                data = data != 0  # e.g. 0/255 masks
-            else:
-                raise UserError(
-                    f"{p}: expected a binary mask (two values, one of them 0), got values "
-                    f"{values[:6].tolist()}{' ...' if values.size > 6 else ''}"
-                )
+    data = _as_binary(vol.data, p)
     from vesseltree.tree import analyze
 
     t0 = time.perf_counter()

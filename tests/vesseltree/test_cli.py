@@ -135,6 +135,28 @@ def test_analyze_several_inputs_one_box_each(tmp_path):
     assert not (out / "branch_radii.png").exists()
 
 
+def test_analyze_nifti_0_255_keeps_input_geometry(y_tree_run, tmp_path):
+    from vesseltree.io import save_volume
+
+    _, mask, d_npy, _ = y_tree_run
+    c, s = np.cos(0.4), np.sin(0.4)
+    aff = np.eye(4)
+    aff[:3, :3] = np.array([[c, -s, 0], [s, c, 0], [0, 0, 1.0]]) @ np.diag(SPACING)
+    aff[:3, 3] = (12.0, -30.0, 7.5)
+    src = save_volume(tmp_path / "scan.nii.gz", mask.astype(np.uint8) * 255, SPACING, affine=aff)
+    out = tmp_path / "out"
+    assert main(["analyze", str(src), "--out", str(out), "-q", "--no-figures"]) == 0
+    in_img = nib.load(str(src))
+    for f in ("labels.nii.gz", "scales.nii.gz"):
+        img = nib.load(str(out / "scan" / f))
+        np.testing.assert_allclose(img.affine, in_img.affine, atol=1e-5)
+        assert img.shape == in_img.shape
+    # same mask, same spacing: same branch table as the .npy run
+    a = pd.read_csv(d_npy / "branches.csv")
+    b = pd.read_csv(out / "scan" / "branches.csv")
+    np.testing.assert_allclose(a["radius_mm"], b["radius_mm"], rtol=1e-5)
+
+
 def test_analyze_too_few_branches_for_scales(tmp_path, capsys):
     mask = _cylinder((10, 20, 20), (1.0, 1.0, 1.0), (5.0, 2.0, 10.0), (5.0, 17.0, 10.0), 2.0)
     np.save(tmp_path / "tube.npy", mask)
@@ -149,12 +171,14 @@ def test_analyze_too_few_branches_for_scales(tmp_path, capsys):
 
 def test_analyze_errors_exit_2_without_traceback(tmp_path, capsys):
     np.save(tmp_path / "labels.npy", np.arange(27).reshape(3, 3, 3))
+    np.save(tmp_path / "nan.npy", np.full((3, 3, 3), np.nan))
     (tmp_path / "vol.mha").write_bytes(b"x")
     (tmp_path / "MASKS_DICOM.zip").write_bytes(b"not a zip")
     cases = [
         (["analyze", str(tmp_path / "missing.nii.gz")], "no such file"),
         (["analyze", str(tmp_path / "vol.mha")], "supported:"),
         (["analyze", str(tmp_path / "labels.npy")], "binary mask"),
+        (["analyze", str(tmp_path / "nan.npy")], "NaN"),
         (["analyze", str(tmp_path / "MASKS_DICOM.zip")], "not a readable zip"),
         (["analyze", str(tmp_path / "labels.npy"), "--spacing", "1", "0", "1"], "positive"),
         (["analyze", str(tmp_path / "labels.npy"), "--liver-only"], "DICOM masks only"),
