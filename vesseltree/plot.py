@@ -123,15 +123,17 @@ def letter_value_plot(
 
 
 def _projection(volume: np.ndarray, spacing, axis: int, crop: bool, margin_mm: float):
-    """Max projection along ``axis``, optionally cropped to the non-zero part plus a margin.
+    """Max projection along ``axis`` (NaN ignored), optionally cropped to the part > 0 plus a
+    margin.
 
     Returns the 2D image, the two kept axes (rows, cols) and an imshow extent in mm
     (left, right, bottom, top) placing pixel centres at ``index * spacing``.
     """
     rows_ax, cols_ax = [a for a in range(3) if a != axis]
-    proj = volume.max(axis=axis) if volume.size else np.zeros(
-        [s for a, s in enumerate(volume.shape) if a != axis], dtype=volume.dtype
-    )
+    if volume.size and volume.shape[axis]:
+        proj = np.fmax.reduce(volume, axis=axis)
+    else:
+        proj = np.zeros([s for a, s in enumerate(volume.shape) if a != axis], dtype=volume.dtype)
     r0, r1, c0, c1 = 0, proj.shape[0], 0, proj.shape[1]
     if crop and proj.size and (proj > 0).any():
         rr = np.flatnonzero((proj > 0).any(axis=1))
@@ -268,14 +270,18 @@ def radius_mip(
     -------
     matplotlib.figure.Figure
     """
-    vol = np.asarray(radius, dtype=float)
+    vol = np.asarray(radius)
+    if vol.dtype == bool or not np.issubdtype(vol.dtype, np.number):
+        raise TypeError(f"radius: expected a numeric array, got dtype {vol.dtype}")
+    if not np.issubdtype(vol.dtype, np.floating):
+        vol = vol.astype(np.float32)
     if vol.ndim != 3:
         raise ValueError(f"radius: expected a 3D array (z, y, x), got shape {vol.shape}")
     ax_ = _check_axis(axis)
     sp = check_spacing(spacing, "spacing")
     plt = _pyplot()
-    clean = np.where(np.isfinite(vol) & (vol > 0), vol, 0.0)
-    proj, (rows_ax, cols_ax), extent = _projection(clean, sp, ax_, crop, margin_mm)
+    proj, (rows_ax, cols_ax), extent = _projection(vol, sp, ax_, crop, margin_mm)
+    proj = np.where(np.isfinite(proj) & (proj > 0), proj, 0.0)  # NaN-only and inf rays: background
     shown = np.ma.masked_less_equal(proj, 0.0)
     fig, ax = _figure_for(extent, 1.4)
     ax.set_facecolor("white")
