@@ -9,6 +9,8 @@ import nibabel as nib
 import numpy as np
 import pydicom
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
 
@@ -38,6 +40,24 @@ def test_nifti_round_trip(tmp_path, ext, dtype):
     np.testing.assert_allclose(img.header.get_zooms(), SPACING[::-1], rtol=1e-6)
     np.testing.assert_allclose(img.affine, np.diag([0.9, 0.7, 2.5, 1.0]), rtol=1e-6)
     assert list(tmp_path.iterdir()) == [p]  # atomic write leaves no temporary file
+
+
+@given(
+    shape=st.tuples(*[st.integers(1, 6)] * 3),
+    spacing=st.tuples(*[st.floats(0.1, 5.0, allow_nan=False)] * 3),
+    dtype=st.sampled_from([np.uint8, np.int16, np.int32, np.float32, np.float64, bool]),
+    ext=st.sampled_from([".nii.gz", ".npz"]),
+    seed=st.integers(0, 2**16),
+)
+def test_round_trip_property(tmp_path_factory, shape, spacing, dtype, ext, seed):
+    data = (np.random.default_rng(seed).random(shape) * 50).astype(dtype)
+    before = data.copy()
+    p = save_volume(tmp_path_factory.mktemp("rt") / f"v{ext}", data, spacing)
+    vol = load_volume(p)
+    np.testing.assert_array_equal(data, before)  # input untouched
+    assert vol.data.shape == shape
+    np.testing.assert_array_equal(vol.data, data)
+    np.testing.assert_allclose(vol.spacing, spacing, rtol=1e-6)
 
 
 def test_nifti_round_trip_keeps_oblique_affine(tmp_path):
