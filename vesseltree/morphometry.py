@@ -220,7 +220,5 @@ def summarize(tree) -> dict[str, Any]:
     }
     if tree.thresholds is not None:
         out["scale_thresholds_mm"] = [float(t) for t in tree.thresholds]
-        sl = tree.scale_labels()
-        counts = np.bincount(sl.ravel(), minlength=tree.n_scales + 1)[1:]
-        out["scale_volume_mm3"] = [float(c) * vox for c in counts]
+        out["scale_volume_mm3"] = [float(v) for v in tree.scale_volumes()]
     return out

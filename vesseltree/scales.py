@@ -132,11 +132,13 @@ def _branch_scale_lut(labels: np.ndarray, branch_radius, thresholds) -> np.ndarr
             f"branch_radius: expected a radius for every branch id up to {nmax}, got {r.size - 1}")
     lut = assign_scales(r, thresholds)
     lut[0] = 0
-    used = np.unique(lab)
-    used = used[used > 0]
-    if used.size and (lut[used] == 0).any():
-        bad = used[lut[used] == 0][:5].tolist()
-        raise ValueError(f"branch_radius: missing (NaN) radius for branch ids {bad}")
+    missing = np.flatnonzero(lut[1:] == 0) + 1
+    if missing.size:
+        # only pay for a scan of the volume when some id lacks a radius
+        used = missing[np.isin(missing, lab)]
+        if used.size:
+            raise ValueError(
+                f"branch_radius: missing (NaN) radius for branch ids {used[:5].tolist()}")
     return lut
 
 

@@ -74,6 +74,11 @@ class VesselTree:
         Scale thresholds (mm) at ``n_scales``, None when there are fewer branches than scales.
     options : dict
         The options :func:`analyze` ran with.
+    n_vessel_voxels : int
+        Number of mask voxels.
+    vessel_index, vessel_label : (n_vessel_voxels,) int64 arrays
+        Flat (raster) index of every mask voxel and its Eq. 3 label: the sparse form of
+        :attr:`labels`, used to build scale volumes without scanning the whole box.
     """
 
     mask: np.ndarray
@@ -90,6 +95,8 @@ class VesselTree:
     thresholds: np.ndarray | None = None
     options: dict = field(default_factory=dict)
     n_vessel_voxels: int = 0
+    vessel_index: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64), repr=False)
+    vessel_label: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64), repr=False)
 
     # -------------------------------------------------------------- volumes
     @property
@@ -154,34 +161,70 @@ class VesselTree:
         lut = self._radius_lut(radius)
         return scales.scale_thresholds(lut[1:], n_scales, method, quantiles=quantiles)
 
+    def _scale_lut(self, n_scales, method, thresholds, quantiles, radius) -> tuple[np.ndarray, int]:
+        lut_r = self._radius_lut(radius)
+        if thresholds is not None:
+            t = scales.scale_thresholds(None, method=thresholds)
+        else:
+            n = self.n_scales if n_scales is None else check_nonnegative_int(
+                n_scales, "n_scales", minimum=2)
+            if not self.n_vessel_voxels:  # empty mask: empty scales, no error
+                s = n if quantiles is None else len(quantiles) + 1
+                return np.zeros(1, dtype=np.uint8), s
+            t = scales.scale_thresholds(lut_r[1:], n, method, quantiles=quantiles)
+        lut = scales.assign_scales(lut_r, t)
+        lut[0] = 0
+        return lut, t.size + 1
+
     def scale_labels(self, n_scales: int | None = None, method="quantile", thresholds=None, *,
                      quantiles=None, radius: str | None = None) -> np.ndarray:
         """uint8 volume: 0 background, 1..S the scale of each vessel voxel (1 = smallest).
 
-        ``thresholds`` (mm) overrides ``n_scales``/``method``. An empty mask gives all zeros;
-        a mask with fewer branches than scales raises ``ValueError`` with quantile thresholds.
+        Parameters
+        ----------
+        n_scales : int, optional
+            S (default: ``analyze``'s ``n_scales``), quantile thresholds (Q1/Q3 for S = 3).
+        method : "quantile" or sequence of thresholds (mm)
+            See :func:`vesseltree.scales.scale_thresholds`.
+        thresholds : sequence of float, optional
+            Fixed thresholds in mm (S = len + 1); overrides ``n_scales`` and ``method``.
+        quantiles : sequence of float, optional
+            Explicit quantile levels.
+        radius : {None, "paper", "corrected"}
+            Branch radius column used (default ``radius_mm``).
+
+        An empty mask gives all zeros; with quantile thresholds, a mask with fewer branches
+        than scales raises ``ValueError``.
         """
-        lut = self._radius_lut(radius)
-        if thresholds is None:
-            n = self.n_scales if n_scales is None else check_nonnegative_int(
-                n_scales, "n_scales", minimum=2)
-            if not len(self.branches) and not self.n_vessel_voxels:
-                return np.zeros(self.shape, dtype=np.uint8)
-            thresholds = scales.scale_thresholds(lut[1:], n, method, quantiles=quantiles)
-        else:
-            thresholds = scales.scale_thresholds(None, method=thresholds)
-        if not len(self.branches):
-            return np.zeros(self.shape, dtype=np.uint8)
-        return scales.scale_labels(self.labels, lut, thresholds)
+        lut, _ = self._scale_lut(n_scales, method, thresholds, quantiles, radius)
+        out = np.zeros(self.shape, dtype=np.uint8)
+        if self.n_vessel_voxels and lut.size > 1:
+            out.reshape(-1)[self.vessel_index] = lut[self.vessel_label]
+        return out
 
     def scale_masks(self, n_scales: int | None = None, method="quantile", thresholds=None, *,
                     quantiles=None, radius: str | None = None) -> np.ndarray:
-        """The S scale masks y^1..y^S, bool array (S, z, y, x); they partition the mask."""
-        sl = self.scale_labels(n_scales, method, thresholds, quantiles=quantiles, radius=radius)
-        s = (len(np.atleast_1d(thresholds)) + 1 if thresholds is not None
-             else (self.n_scales if n_scales is None else n_scales) if quantiles is None
-             else len(quantiles) + 1)
-        return np.stack([sl == k for k in range(1, s + 1)])
+        """The S scale masks y^1..y^S, bool array (S, z, y, x); they partition the mask.
+
+        Same parameters as :meth:`scale_labels`.
+        """
+        lut, s = self._scale_lut(n_scales, method, thresholds, quantiles, radius)
+        out = np.zeros((s,) + self.shape, dtype=bool)
+        if self.n_vessel_voxels and lut.size > 1:
+            sc = lut[self.vessel_label].astype(np.int64) - 1
+            flat = out.reshape(s, -1)
+            flat[sc, self.vessel_index] = True
+        return out
+
+    def scale_volumes(self, n_scales: int | None = None, method="quantile", thresholds=None, *,
+                      quantiles=None, radius: str | None = None) -> np.ndarray:
+        """Volume (mm^3) of each scale 1..S, float64 array of length S (parameters as
+        :meth:`scale_labels`)."""
+        lut, s = self._scale_lut(n_scales, method, thresholds, quantiles, radius)
+        counts = np.zeros(s + 1)
+        if self.n_vessel_voxels and lut.size > 1:
+            counts = np.bincount(lut[self.vessel_label], minlength=s + 1).astype(float)
+        return counts[1:] * float(np.prod(self.spacing))
 
     # -------------------------------------------------------------- summary
     def summary(self) -> dict[str, Any]:
@@ -312,7 +355,8 @@ def analyze(
                    prune_length_factor=plf, prune_min_length_mm=pml, n_scales=n_scales,
                    root=root)
     shape = msk.shape
-    vc = np.ascontiguousarray(np.argwhere(msk), dtype=np.int64)
+    flat_idx = np.flatnonzero(msk)
+    vc = np.ascontiguousarray(np.stack(np.unravel_index(flat_idx, shape), axis=1), dtype=np.int64)
     voxvol = float(np.prod(sp))
 
     if skeleton is None:
@@ -332,16 +376,19 @@ def analyze(
             labels=np.zeros(shape, dtype=np.int32), skeleton_coords=sc, skeleton_branch=sb,
             radius_paper=paper_radius_at(msk, vc, sc, sp, m) if len(vc) else np.zeros(len(sc)),
             radius_corrected=np.zeros(len(sc)), radius_method=radius_method, n_scales=n_scales,
-            thresholds=None, options=options, n_vessel_voxels=len(vc))
+            thresholds=None, options=options, n_vessel_voxels=len(vc),
+            vessel_index=flat_idx, vessel_label=np.zeros(len(vc), dtype=np.int64))
 
     if not len(vc):
         return _empty(BranchGraph.empty(shape, sp_t), "mask is empty: no skeleton, no branch")
 
     graph = build_graph(skel, sp_t)
+    # Eq. 1 on every voxel of the unpruned skeleton (pruning only removes voxels)
+    sc0, _ = _skeleton_points(graph)
+    r0 = paper_radius_at(msk, vc, sc0, sp, m)
+    lin0 = np.ravel_multi_index(sc0.T, shape)  # sorted: sc0 is in raster order
     if prune and graph.n_branches and (plf > 0 or pml):
-        sc0, _ = _skeleton_points(graph)
-        r0 = paper_radius_at(msk, vc, sc0, sp, m) + float(sp.max())
-        jr = _junction_radius(graph, sc0, r0, shape)
+        jr = _junction_radius(graph, sc0, r0 + float(sp.max()), shape)
         graph = graph.prune(length_factor=plf if plf > 0 else None,
                             min_length_mm=pml, junction_radius=jr if plf > 0 else None)
     if graph.n_branches == 0:
@@ -355,10 +402,10 @@ def analyze(
     nearest, _ = nearest_seed(vc, sc, owner, sp, shape)
     lab_v = owner[nearest]
     labels = np.zeros(shape, dtype=np.int32)
-    labels[vc[:, 0], vc[:, 1], vc[:, 2]] = lab_v
+    labels.reshape(-1)[flat_idx] = lab_v
     owned = np.bincount(nearest, minlength=len(sc)) * voxvol
     # Eq. 1 (both estimators) and Eq. 2
-    r_paper = paper_radius_at(msk, vc, sc, sp, m)
+    r_paper = r0[np.searchsorted(lin0, np.ravel_multi_index(sc.T, shape))]
     r_corr = corrected_radius_at(sc, owned, sp, shape, window)
     nb = graph.n_branches
     ids = graph.branches.index.to_numpy()
@@ -390,4 +437,5 @@ def analyze(
         mask=msk, spacing=sp_t, branch_graph=graph, branches=br, labels=labels,
         skeleton_coords=sc, skeleton_branch=owner, radius_paper=r_paper,
         radius_corrected=r_corr, radius_method=radius_method, n_scales=n_scales,
-        thresholds=thresholds, options=options, n_vessel_voxels=len(vc))
+        thresholds=thresholds, options=options, n_vessel_voxels=len(vc),
+        vessel_index=flat_idx, vessel_label=lab_v)
