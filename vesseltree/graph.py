@@ -218,7 +218,7 @@ def _graph_from_flat(flat: np.ndarray, shape: tuple[int, int, int], sp) -> "Bran
         for a in range(3):
             pos[:nj, a] = np.bincount(lab, weights=coords[jv, a], minlength=nj) / count
         jv_sorted = jv[np.argsort(lab, kind="stable")]
-        node_voxels[:nj] = np.split(coords[jv_sorted], np.cumsum(count)[:-1])
+        node_voxels[:nj] = _split(coords[jv_sorted], np.concatenate([[0], np.cumsum(count)]))
     for k, v in enumerate(isolated):
         node_voxels[nj + endpoints.size + k] = coords[v : v + 1]
 
@@ -228,10 +228,16 @@ def _graph_from_flat(flat: np.ndarray, shape: tuple[int, int, int], sp) -> "Bran
     lengths = graph_nb.path_lengths(
         coords[path] * sp_arr, ptr, pos[src] * sp_arr, pos[dst] * sp_arr
     )
-    paths = np.split(coords[path], ptr[1:-1]) if ptr.size > 1 else []
+    paths = _split(coords[path], ptr)
     return _finish(
         shape, sp, kinds, pos, node_voxels, anchors, comp[anchors] + 1, src, dst, paths, lengths
     )
+
+
+def _split(arr: np.ndarray, ptr: np.ndarray) -> list[np.ndarray]:
+    """``[arr[ptr[j]:ptr[j + 1]] for j]`` (faster than ``np.split`` for many pieces)."""
+    bounds = np.asarray(ptr).tolist()
+    return [arr[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
 
 
 class BranchGraph:

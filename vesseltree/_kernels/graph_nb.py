@@ -27,6 +27,18 @@ END_ENDPOINT = 1
 END_CYCLE = 2
 
 
+@njit(cache=True, inline="always")
+def _lower_bound(a, lo, hi, value):
+    # first index in a[lo:hi] with a[index] >= value (hi if none)
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if a[mid] < value:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
 @njit(cache=True)
 def neighbour_table(flat, shape):
     """26-connected neighbours of every skeleton voxel.
@@ -73,7 +85,13 @@ def neighbour_table(flat, shape):
                 base = zz * plane + yy * nx
                 lo = base + x0
                 hi = base + x1
-                k = np.searchsorted(flat, lo)
+                # rows above come before i, rows below after it (raster order)
+                if dz < 0 or (dz == 0 and dy < 0):
+                    k = _lower_bound(flat, 0, i, lo)
+                elif dz == 0 and dy == 0:
+                    k = i - 1 if (x > 0 and i > 0 and flat[i - 1] == f - 1) else i
+                else:
+                    k = _lower_bound(flat, i + 1, n, lo)
                 while k < n and flat[k] <= hi:
                     if k != i:
                         nbr[i, d] = k
