@@ -309,3 +309,12 @@ def test_bad_input_raises_valueerror_naming_argument():
         total_loss((out[0], [out[1][0][:, :, :2]] + out[1][1:], out[2]), scales[0], scales)
     with pytest.raises(ValueError, match="iterations"):
         SoftClDiceLoss(iterations=-1)
+
+
+def test_half_precision_logits_are_reduced_in_float32():
+    logits, target = rand_binary(shape=(2, 1, 16, 16, 16), seed=9, dtype=torch.float32)
+    half = logits.half()
+    for fn in (dice_loss, weighted_cross_entropy, dice_ce_loss, soft_cldice_loss):
+        got = fn(half, target)
+        assert got.dtype == torch.float32
+        assert torch.equal(got, fn(half.float(), target))

@@ -15,10 +15,11 @@ report clDSC; this module provides the differentiable soft-clDice of Shit et al.
       Tsens = (sum(S_G P) + smooth) / (sum(S_G) + smooth)
       loss  = 1 - mean_b 2 Tprec Tsens / (Tprec + Tsens)
 
-Channels: with ONE channel (binary net) P = sigmoid(logits) and the single channel is used
-(MONAI 1.x's ``SoftclDiceLoss`` drops channel 0 when asked to exclude the background and then
-returns 0 for one-channel output; here a one-channel input always contributes). With C > 1,
+Channels: with ONE channel (binary net) P = sigmoid(logits) and the single channel is always
+used, whatever ``include_background`` says (a one-channel output must never be dropped as
+"background", which would give a zero loss and no gradient; tested). With C > 1,
 P = softmax(logits) and channel 0 (background) is dropped unless ``include_background``.
+Values match MONAI 1.6.1's ``SoftclDiceLoss`` with the same smoothing (tested).
 Layouts: logits (B, C, D, H, W); target as in :mod:`vesselnet.losses.dice_ce`.
 """
 from __future__ import annotations
@@ -89,6 +90,8 @@ def soft_cldice_loss(
         Keep channel 0 when C > 1; ignored when C = 1 (the one channel is always used).
     """
     check_volume(logits, "logits")
+    if logits.dtype in (torch.float16, torch.bfloat16):
+        logits = logits.float()  # AMP: reduce in float32
     iterations = check_nonnegative_int(iterations, "iterations")
     smooth = check_positive(smooth, "smooth")
     if activation not in ("auto", "none"):

@@ -158,6 +158,8 @@ def _check_maps(embeddings, name: str = "embeddings") -> list[torch.Tensor]:
             f"{describe(embeddings)}"
         )
     maps = [check_volume(e, f"{name}[{s}]") for s, e in enumerate(embeddings)]
+    # AMP: pool and compare in float32 at least (float64 stays float64)
+    maps = [e.float() if e.dtype in (torch.float16, torch.bfloat16) else e for e in maps]
     for s, e in enumerate(maps[1:], start=1):
         if e.shape != maps[0].shape:
             raise ValueError(

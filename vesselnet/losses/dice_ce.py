@@ -2,6 +2,8 @@
 
 Sadikine et al., ISBI 2023, Eq. 5: "L_mt and L_s combine Dice and weighted cross-entropy".
 
+Half-precision logits (``torch.autocast``) are upcast to float32 before any reduction.
+
 Layouts
 -------
 ``logits`` is (B, C, D, H, W).
@@ -106,7 +108,11 @@ def prepare_target(
 
 
 def _check_logits(logits, name: str = "logits") -> torch.Tensor:
-    return check_volume(logits, name)
+    """Validate logits; half-precision logits (AMP) are upcast to float32 for the reductions."""
+    check_volume(logits, name)
+    if logits.dtype in (torch.float16, torch.bfloat16):
+        logits = logits.float()
+    return logits
 
 
 def _probabilities(logits: torch.Tensor, activation: str) -> torch.Tensor:
@@ -146,7 +152,7 @@ def dice_loss(
     activation : {"auto", "sigmoid", "softmax", "none"}
         "auto": sigmoid when C = 1, softmax otherwise; "none": ``logits`` are probabilities.
     """
-    _check_logits(logits)
+    logits = _check_logits(logits)
     check_choice(activation, "activation", ("auto", "sigmoid", "softmax", "none"))
     smooth = check_positive(smooth, "smooth")
     g = prepare_target(logits, target)
@@ -184,7 +190,7 @@ def weighted_cross_entropy(
     C > 1: softmax cross-entropy. ``class_weights``: ``"batch"``, a sequence of K weights
     (K = 2 when C = 1, else C) or ``None``; see the module docstring for the formula.
     """
-    _check_logits(logits)
+    logits = _check_logits(logits)
     if isinstance(class_weights, str):
         check_choice(class_weights, "class_weights", ("batch",))
     g = prepare_target(logits, target)
@@ -219,7 +225,7 @@ def dice_ce_loss(
     """
     dw = check_positive(dice_weight, "dice_weight", allow_zero=True)
     cw = check_positive(ce_weight, "ce_weight", allow_zero=True)
-    _check_logits(logits)
+    logits = _check_logits(logits)
     loss = logits.new_zeros(())
     if dw:
         loss = loss + dw * dice_loss(

@@ -1,0 +1,127 @@
+"""Benchmarks of the vesselnet networks on CPU (pytest-benchmark), peers in the same run.
+
+Run: ``pytest benchmarks/bench_models.py --benchmark-enable -s`` (``-s`` shows the ratio
+summary printed at the end of the module). Input 2x1x64x64x64, float32, torch limited to
+``VESSELNET_BENCH_THREADS`` threads (default 2; the project machines have 2 shared cores).
+
+- group "fwd+bwd": one training step (forward, mean of all outputs, backward) of
+  ``ResUNet3d`` (l=5, f0=8), MONAI's ``UNet`` with the same channels (8..128), strides
+  (2, 2, 2, 2), residual units (2) and BatchNorm/PReLU, and ``MultiTaskResUNet3d`` (S=3).
+  The multi-task / single-task time ratio is compared with their FLOP ratio.
+- group "inference": forward in eval mode under ``torch.no_grad`` of ``ResUNet3d`` and of
+  ``MultiTaskResUNet3d.predict`` (E + D_0 only: should be within 1.05x of ResUNet3d).
+
+No timing is asserted: the figures go to docs/benchmarks/models.md.
+"""
+from __future__ import annotations
+
+import os
+
+import pytest
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from vesselnet.models import MultiTaskResUNet3d, ResUNet3d
+
+monai_nets = pytest.importorskip("monai.networks.nets")
+
+SHAPE = (2, 1, 64, 64, 64)
+CHANNELS = (8, 16, 32, 64, 128)
+ROUNDS = int(os.environ.get("VESSELNET_BENCH_ROUNDS", "3"))
+torch.set_num_threads(int(os.environ.get("VESSELNET_BENCH_THREADS", "2")))
+
+_RESULTS: dict[str, float] = {}
+
+
+def make(name: str) -> torch.nn.Module:
+    torch.manual_seed(0)
+    if name == "resunet3d":
+        return ResUNet3d(1, 1, levels=5, base_channels=8, num_convs=2)
+    if name == "multitask":
+        return MultiTaskResUNet3d(1, num_scales=3, levels=5, base_channels=8, num_convs=2)
+    if name == "monai_unet":
+        return monai_nets.UNet(
+            spatial_dims=3, in_channels=1, out_channels=1, channels=CHANNELS,
+            strides=(2, 2, 2, 2), num_res_units=2, norm="batch", act="prelu",
+        )
+    raise KeyError(name)
+
+
+def _outputs_mean(out) -> torch.Tensor:
+    if isinstance(out, tuple):  # MultiTaskOutput
+        parts = [out.main, *out.aux, *out.embeddings]
+        return sum(p.mean() for p in parts)
+    return out.mean()
+
+
+def flops(name: str, train: bool) -> int:
+    with torch.device("meta"):
+        net = make(name)
+        x = torch.empty(SHAPE)
+    with FlopCounterMode(display=False) as fc:
+        if train:
+            _outputs_mean(net.train()(x)).backward()
+        else:
+            with torch.no_grad():
+                (net.eval().predict if name == "multitask" else net.eval())(x)
+    return fc.get_total_flops()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def summary():
+    yield
+    if not _RESULTS:
+        return
+    lines = ["", f"vesselnet model benchmarks ({torch.get_num_threads()} threads), median s:"]
+    for k, v in _RESULTS.items():
+        lines.append(f"  {k:28s} {v:8.3f}")
+
+    def ratio(a, b, label, flop=None):
+        if a in _RESULTS and b in _RESULTS:
+            r = _RESULTS[a] / _RESULTS[b]
+            extra = f"   (FLOP ratio {flop:.2f})" if flop else ""
+            lines.append(f"  {label:40s} {r:6.3f}{extra}")
+
+    ratio("fwd_bwd/resunet3d", "fwd_bwd/monai_unet", "ResUNet3d / MONAI UNet (fwd+bwd)",
+          flops("resunet3d", True) / flops("monai_unet", True))
+    ratio("fwd_bwd/multitask", "fwd_bwd/resunet3d", "multi-task / ResUNet3d (fwd+bwd)",
+          flops("multitask", True) / flops("resunet3d", True))
+    ratio("infer/multitask_predict", "infer/resunet3d", "multi-task predict / ResUNet3d (infer)",
+          flops("multitask", False) / flops("resunet3d", False))
+    print("\n".join(lines))
+
+
+def _run(benchmark, key: str, fn) -> None:
+    benchmark.pedantic(fn, rounds=ROUNDS, warmup_rounds=1, iterations=1)
+    stats = getattr(benchmark, "stats", None)
+    if stats is not None and getattr(stats, "stats", None) is not None:
+        _RESULTS[key] = stats.stats.median
+
+
+@pytest.mark.parametrize("name", ["resunet3d", "monai_unet", "multitask"])
+def test_fwd_bwd(benchmark, name):
+    benchmark.group = "fwd+bwd 2x1x64^3 CPU"
+    net = make(name).train()
+    x = torch.randn(SHAPE, generator=torch.Generator().manual_seed(1))
+
+    def step():
+        net.zero_grad(set_to_none=True)
+        loss = _outputs_mean(net(x))
+        loss.backward()
+        return loss
+
+    _run(benchmark, f"fwd_bwd/{name}", step)
+
+
+@pytest.mark.parametrize("name", ["resunet3d", "multitask_predict"])
+def test_inference(benchmark, name):
+    benchmark.group = "inference 2x1x64^3 CPU"
+    net = make("multitask" if name == "multitask_predict" else name).eval()
+    fn = net.predict if name == "multitask_predict" else net
+    x = torch.randn(SHAPE, generator=torch.Generator().manual_seed(1))
+
+    def infer():
+        with torch.no_grad():
+            return fn(x)
+
+    _run(benchmark, f"infer/{name}", infer)
