@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml setup.py $(wildcard vesseltree/_kernels/*.pyx)
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(PY) -m vesseltree.demo --out results
+	$(PY) -m vesselnet.demo --out results
 
 test: $(STAMP)
 	$(PY) -m pytest -q
