@@ -28,14 +28,16 @@ which work on the list of skeleton voxels, never on the whole volume.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
-import networkx as nx
 import numpy as np
 import pandas as pd
 
 from vesseltree._kernels import graph_nb
 from vesseltree._validation import check_mask, check_positive, check_spacing
+
+if TYPE_CHECKING:  # networkx is imported on first use of to_networkx (import time)
+    import networkx as nx
 
 __all__ = ["BranchGraph", "build_graph"]
 
@@ -407,7 +409,7 @@ class BranchGraph:
         return out
 
     # ------------------------------------------------------------------ export
-    def to_networkx(self) -> nx.MultiGraph:
+    def to_networkx(self) -> "nx.MultiGraph":
         """The graph as an ``nx.MultiGraph``.
 
         Nodes: ``node_id`` with attributes ``kind``, ``coords`` (voxel, z, y, x),
@@ -415,6 +417,8 @@ class BranchGraph:
         ``branch_id``, ``path`` and every column of :attr:`branches` (including columns
         added with :meth:`with_branch_columns`).
         """
+        import networkx as nx
+
         g = nx.MultiGraph(shape=self.shape, spacing=self.spacing)
         nodes = self.nodes
         for nid, kind, z, y, x, zm, ym, xm, nv, comp in zip(
