@@ -1,8 +1,6 @@
 """Eq. 3: nearest-branch labels, against a brute-force numpy distance matrix and scipy."""
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import pytest
 from hypothesis import given, strategies as st
