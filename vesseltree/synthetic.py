@@ -576,7 +576,8 @@ def make_phantom(
         Seed of the only random generator used: same seed, same arrays.
     root_radius : float, optional
         Root radius in mm; default 5% of the smallest physical extent of the volume
-        (``(n - 1) * spacing`` along each axis, from the first to the last voxel centre).
+        (``(n - 1) * spacing`` along each axis, from the first to the last voxel centre),
+        at least ``2.5 * min_radius``.
     depth : int >= 0
         Number of bifurcation generations (0: the root alone).
     murray_exponent : float > 0
@@ -600,7 +601,8 @@ def make_phantom(
     loops : int >= 0
         Number of anastomoses to add: straight tubes joining a terminal node to a nearby
         node of another branch (not a parent, child or sibling), radius the smaller of the
-        two nodes' radii. Each adds one cycle to the graph (and one tunnel to the mask).
+        two nodes' radii, leaving both nodes at >= 80 degrees from every vessel there, and
+        clear of the other tubes. Each adds one cycle to the graph (and one tunnel to the mask).
         Fewer are added, with a warning, when too few pairs fit.
     min_radius : float, optional
         Children whose end radius (after taper) would be thinner than this (mm) are not
@@ -638,10 +640,11 @@ def make_phantom(
     extent = (np.asarray(shape) - 1) * sp  # voxel centres span [0, extent]
     if min(shape) < 2:
         raise ValueError(f"shape: expected at least 2 voxels along each axis, got {shape}")
-    if root_radius is None:
-        root_radius = 0.05 * float(np.min(extent))
-    root_radius = check_positive(root_radius, "root_radius")
     min_radius = float(np.max(sp)) if min_radius is None else check_positive(min_radius, "min_radius")
+    default_root = root_radius is None
+    if default_root:
+        root_radius = max(0.05 * float(np.min(extent)), 2.5 * min_radius)
+    root_radius = check_positive(root_radius, "root_radius")
     clearance = 2.0 * float(np.max(sp)) if clearance is None else check_positive(clearance, "clearance", allow_zero=True)
     gamma = check_positive(murray_exponent, "murray_exponent")
     asymmetry = check_positive(asymmetry, "asymmetry", allow_zero=True)
@@ -664,10 +667,11 @@ def make_phantom(
         raise ValueError(f"length_ratio: expected (low, high) positive numbers, got {length_ratio!r}") from exc
     if not (np.isfinite(lr_lo) and np.isfinite(lr_hi) and 0 < lr_lo <= lr_hi):
         raise ValueError(f"length_ratio: expected 0 < low <= high, got {length_ratio!r}")
+    hint = " (the default, from shape and spacing)" if default_root else ""
     if root_radius * (1.0 - taper) < min_radius:
         raise ValueError(
             f"root_radius: expected a radius with root_radius * (1 - taper) >= min_radius "
-            f"({min_radius} mm), got {root_radius!r}"
+            f"({min_radius} mm), got {root_radius!r}{hint}"
         )
 
     rng = np.random.default_rng(seed)
@@ -709,13 +713,13 @@ def make_phantom(
     if np.any(start < lo + root_radius) or np.any(start > hi - root_radius):
         raise ValueError(
             f"root_radius: expected a radius that fits in the volume (extent {extent.tolist()} mm), "
-            f"got {root_radius!r}"
+            f"got {root_radius!r}{hint}"
         )
     pts, radii, length, cut, d_end = segment_geometry(start, direction, root_radius)
     if length < 3 * root_radius:
         raise ValueError(
             f"root_radius: expected a radius small enough for a root of >= 3 radii inside the "
-            f"volume (extent {extent.tolist()} mm), got {root_radius!r}"
+            f"volume (extent {extent.tolist()} mm), got {root_radius!r}{hint}"
         )
     queue = []
 
@@ -727,6 +731,9 @@ def make_phantom(
             z0=pts[0][0], y0=pts[0][1], x0=pts[0][2], z1=pts[-1][0], y1=pts[-1][1], x1=pts[-1][2],
             radius_start_mm=float(radii[0]), radius_end_mm=float(radii[-1]), length_mm=length,
             n_pieces=len(pts) - 1, terminal=True, loop=False,
+            # unit directions of the centre line at both ends (used to place loops)
+            dir_start=(pts[1] - pts[0]) / np.linalg.norm(pts[1] - pts[0]),
+            dir_end=(pts[-1] - pts[-2]) / np.linalg.norm(pts[-1] - pts[-2]),
         ))
         pieces.add(sid, pts, radii)
         children[sid] = []
@@ -815,6 +822,18 @@ def make_phantom(
                    radius=radius, seed=seed, pieces=piece_table)
 
 
+def _opens_wide(rows, seg_ids, node, c, min_angle_deg=80.0) -> bool:
+    """True if direction ``c`` leaving ``node`` makes at least ``min_angle_deg`` with every
+    segment leaving that node (a narrow crotch would digitize into spurious tunnels)."""
+    cos_max = np.cos(np.radians(min_angle_deg))
+    for k in seg_ids:
+        row = rows[k - 1]
+        e = row["dir_start"] if row["start_node"] == node else -row["dir_end"]
+        if float(np.dot(c, e)) > cos_max:
+            return False
+    return True
+
+
 def _add_loops(rows, pieces, loops, rng, clearance, step, min_radius):
     """Append up to ``loops`` anastomosis segments to ``rows`` / ``pieces``."""
     import warnings
@@ -859,6 +878,9 @@ def _add_loops(rows, pieces, loops, rng, clearance, step, min_radius):
         d, u, v, rc = cands[i]
         if (min(u, v), max(u, v)) in used or rc < min_radius:
             continue
+        c = (pos[v] - pos[u]) / d
+        if not (_opens_wide(rows, seg_at[u], u, c) and _opens_wide(rows, seg_at[v], v, -c)):
+            continue
         pts = np.array([pos[u], pos[v]])
         radii = np.array([rc, rc])
         exempt = [(seg_at[u], pos[u], 2 * (rad[u] + rc + clearance)),
@@ -872,6 +894,7 @@ def _add_loops(rows, pieces, loops, rng, clearance, step, min_radius):
             start_node=u, end_node=v,
             z0=pts[0][0], y0=pts[0][1], x0=pts[0][2], z1=pts[1][0], y1=pts[1][1], x1=pts[1][2],
             radius_start_mm=rc, radius_end_mm=rc, length_mm=d, n_pieces=1, terminal=False, loop=True,
+            dir_start=c, dir_end=c,
         ))
         pieces.add(sid, pts, radii)
         used.add((min(u, v), max(u, v)))

@@ -411,7 +411,11 @@ def test_tree_topology_without_loops(phantom):
 
 
 def test_loops_add_tunnels():
-    p = make_phantom((48, 80, 80), seed=3, loops=2, curvature=30.0)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # both loops must fit
+        p = make_phantom((48, 80, 80), seed=2, loops=2)
     seg = p.segments
     assert seg["loop"].sum() == 2
     import networkx as nx
@@ -419,6 +423,12 @@ def test_loops_add_tunnels():
     g = nx.Graph(p.graph())
     assert g.number_of_edges() - g.number_of_nodes() + 1 == 2  # cycle rank
     assert euler_number(p.mask, connectivity=3) == 1 - 2
+
+
+def test_too_many_loops_warns():
+    with pytest.warns(RuntimeWarning, match="loops"):
+        p = make_phantom((30, 40, 40), seed=0, loops=50)
+    assert p.segments["loop"].sum() < 50
 
 
 def test_determinism_and_seed_dependence():
