@@ -61,6 +61,7 @@ def letter_value_plot(
     unit: str = "mm",
     title: str | None = "Branch radii per volume",
     figsize: tuple[float, float] | None = None,
+    xlabel: str = "volume",
 ):
     """Letter-value plot of branch radii, one box per volume (paper Fig. 4).
 
@@ -78,6 +79,8 @@ def letter_value_plot(
         Figure title.
     figsize : (float, float), optional
         Default grows with the number of volumes.
+    xlabel : str
+        Label of the volume axis.
 
     Returns
     -------
@@ -111,7 +114,7 @@ def letter_value_plot(
     ax.set_xticks(range(n))
     ax.set_xticklabels(order, rotation=45 if n > 4 else 0, ha="right" if n > 4 else "center")
     ax.set_xlim(-0.6, n - 0.4)
-    ax.set_xlabel("volume")
+    ax.set_xlabel(xlabel)
     ax.set_ylabel(f"branch radius ({unit})")
     if title:
         ax.set_title(title)
