@@ -11,9 +11,9 @@ step 2, which here re-evaluates the full simple-point condition (one 26-componen
 26-neighbourhood and Euler invariance) and the endpoint condition against the current image.
 That fixes scikit-image issue 3757 (bars and cylinders vanishing, trunks shortened) and makes
 every deletion a simple-point deletion: the number of 26-connected components, tunnels and
-cavities of the input are preserved exactly. Two tip repairs (on by default) also keep a
-curve or a thin ribbon from being eaten from its end within one sub-iteration, the cause of
-the "trunk loses half its length" fault. See ``docs/skeleton.md``.
+cavities of the input are preserved exactly. A ribbon-tip repair (on by default) also keeps
+a one-voxel-thick ribbon from being eaten row after row along the sweep within one
+sub-iteration, the cause of the "trunk loses half its length" fault. See ``docs/skeleton.md``.
 
 References
 ----------
@@ -42,7 +42,7 @@ def _bounding_box(mask: np.ndarray) -> tuple[slice, slice, slice] | None:
     return tuple(slices)
 
 
-_MODES = {"skimage": 0, "topology": 1, "tips": 2, "length": 3}
+_MODES = {"skimage": 0, "topology": 1, "length": 2}
 
 
 def _skeletonize(mask, mode: int) -> tuple[np.ndarray, np.ndarray]:
@@ -50,7 +50,7 @@ def _skeletonize(mask, mode: int) -> tuple[np.ndarray, np.ndarray]:
     out = np.zeros(arr.shape, dtype=bool)
     box = _bounding_box(arr)
     if box is None:
-        return out, np.zeros(7, dtype=np.int64)
+        return out, np.zeros(8, dtype=np.int64)
     work = np.pad(arr[box].view(np.uint8), 1)  # new C-contiguous uint8 array, zero shell
     stats = _thin(work, mode)
     out[box] = work[1:-1, 1:-1, 1:-1].view(bool)
@@ -65,12 +65,11 @@ def skeletonize(mask, *, preserve_length: bool = True) -> np.ndarray:
     mask : array-like, shape (z, y, x)
         Binary volume: bool, or numbers that are all 0 or 1. Not modified.
     preserve_length : bool
-        Also apply the two tip repairs (default): a candidate that has become an endpoint,
-        or that has become the tip of a one-voxel-thick ribbon during the current
-        sub-iteration, is kept. They stop a curve or a thin ribbon being eaten from its end
-        within one sub-iteration ("a trunk loses half its length"). ``False`` keeps only the
-        topology repairs: the result is then identical, voxel for voxel, to
-        ``skimage.morphology.skeletonize`` wherever scikit-image keeps the topology.
+        Also apply the ribbon-tip repair (default): a one-voxel-thick ribbon is not eaten row
+        after row along the raster sweep within one sub-iteration, the cause of "a trunk
+        loses half its length". ``False`` keeps only the topology repairs: the result is then
+        identical, voxel for voxel, to ``skimage.morphology.skeletonize`` wherever
+        scikit-image keeps the topology.
 
     Returns
     -------
@@ -115,12 +114,10 @@ def skeletonize_with_stats(mask, *, rule: str = "length") -> tuple[np.ndarray, d
     ----------
     mask : array-like, shape (z, y, x)
         Binary volume (see :func:`skeletonize`).
-    rule : {"length", "tips", "topology", "skimage"}
-        Re-check rule, each adding to the previous one from the right:
-        ``"skimage"``: scikit-image 0.26 exactly, faults included (for comparisons);
-        ``"topology"``: the full simple-point test (``skeletonize(mask,
-        preserve_length=False)``); ``"tips"``: also Lee's endpoint test;
-        ``"length"``: also the ribbon-tip test (``skeletonize(mask)``).
+    rule : {"length", "topology", "skimage"}
+        Re-check rule: ``"length"`` is ``skeletonize(mask)``; ``"topology"`` is
+        ``skeletonize(mask, preserve_length=False)`` (full simple-point test only);
+        ``"skimage"`` is scikit-image 0.26 exactly, faults included (for comparisons).
 
     Returns
     -------
@@ -128,14 +125,17 @@ def skeletonize_with_stats(mask, *, rule: str = "length") -> tuple[np.ndarray, d
     stats : dict
         Candidates of Lee's first step that the re-check kept, by reason:
         ``refused_isolated`` (the last voxel of a component), ``refused_euler`` (would open
-        a tunnel or a cavity), ``refused_endpoint`` (had become a curve tip),
-        ``refused_ribbon_tip`` (had become the tip of a one-voxel-thick ribbon); scikit-image
-        deletes all of these. ``refused_split`` (would split its neighbourhood; scikit-image
-        keeps these too), ``deleted`` and ``subiterations``.
+        a tunnel or a cavity), ``refused_ribbon_tip`` (the sweep would eat a thin ribbon);
+        scikit-image deletes all of these, so where all three are 0 the result equals
+        scikit-image's. ``refused_split`` (would split its neighbourhood; scikit-image keeps
+        these too), ``deleted``, ``subiterations``; ``visited`` (foreground voxels visited
+        by Lee's first step, all sub-iterations) and ``tested`` (of those, border voxels
+        whose neighbourhood was evaluated): the work, independent of the volume around the
+        object.
     """
     if rule not in _MODES:
         raise ValueError(f"rule: expected one of {sorted(_MODES)}, got {rule!r}")
     skel, raw = _skeletonize(mask, _MODES[rule])
-    keys = ("refused_isolated", "refused_split", "refused_euler", "refused_endpoint",
-            "deleted", "subiterations", "refused_ribbon_tip")
+    keys = ("refused_isolated", "refused_split", "refused_euler", "refused_ribbon_tip",
+            "deleted", "subiterations", "visited", "tested")
     return skel, {k: int(v) for k, v in zip(keys, raw)}

@@ -16,20 +16,21 @@ Fiji's Skeletonize3D by I. Arganda-Carreras):
 
 The only difference from scikit-image is the step-2 test (``mode``). scikit-image and
 Fiji re-check only "at most one component in the 26-neighbourhood": a voxel that has become
-isolated (zero components) is deleted, which empties whole components, and neither Euler
-invariance nor the endpoint condition is re-evaluated, so a line can be eaten from its end
-within one sub-iteration (scikit-image issue 3757: bars vanish, trunks lose half their
-length). Step 2 here requires, against the current image:
+isolated (zero components) is deleted, which empties whole components (scikit-image issue
+3757: bars and cylinders vanish), and Euler invariance is not re-evaluated. And since the
+candidates of one sub-iteration are deleted in raster order, a one-voxel-thick ribbon whose
+voxels were all selected is eaten row after row along the sweep (the "trunk loses half its
+length" fault). Step 2 here requires, against the current image:
 
 * mode >= 1: exactly one 26-component and Euler invariance. Together these are exactly the
   (26, 6) simple-point condition, so every deletion is a simple deletion and the number of
   26-components, tunnels and cavities of the input is preserved;
-* mode >= 2: not an endpoint (Lee's end-point condition, re-evaluated);
-* mode 3: not a "ribbon tip": a voxel that is one voxel thick across the current direction
-  (its opposite neighbour is background), whose neighbours all lie on one side of it (one
-  3x3 face slab of its 3x3x3 cube), and that was not such a tip when it was selected. This
-  is how a two-voxel-wide ribbon is eaten row by row along the sweep within one
-  sub-iteration, which an endpoint test cannot see.
+* mode 2: and not a "sweep-eaten ribbon tip": the voxel is one voxel thick across the
+  current direction (its opposite neighbour is background), all its neighbours now come
+  after it in raster order (it is at the front of the sweep) though they did not when it
+  was selected, and a neighbour before it was deleted at the sweep front earlier in this
+  sub-iteration. That is the signature of row-by-row eating; refusing it stops the chain
+  after one row, and the later directions thin the ribbon across its width instead.
 
 Work is proportional to the object: a list of current foreground voxels (kept in raster
 order) replaces the full-volume scan, and a per-voxel "dirty" bit per direction skips voxels
@@ -37,6 +38,7 @@ whose 3x3x3 neighbourhood has not changed since they last failed the candidate t
 answer cannot have changed). Neither changes the result.
 """
 from libc.stdlib cimport malloc, calloc, free
+from libc.string cimport memcpy, memset
 from libc.stdint cimport uint8_t, uint32_t, int64_t
 
 import numpy as np
@@ -45,17 +47,35 @@ cdef extern from *:
     """
     static inline int vt_ctz32(unsigned int x) { return __builtin_ctz(x); }
     static inline int vt_popcount32(unsigned int x) { return __builtin_popcount(x); }
+    #include <string.h>
+    /* three consecutive 0/1 bytes -> 3 bits, with one (unaligned) 4-byte load */
+    static inline unsigned int vt_row3(const unsigned char* p) {
+        unsigned int x;
+        memcpy(&x, p, 4);
+    #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+        x = __builtin_bswap32(x);
+    #endif
+        return (x & 1u) | ((x >> 7) & 2u) | ((x >> 14) & 4u);
+    }
     """
     int vt_ctz32(unsigned int x) nogil
     int vt_popcount32(unsigned int x) nogil
+    unsigned int vt_row3(const uint8_t* p) nogil
 
 # Neighbourhood bits: bit k = (dz + 1) * 9 + (dy + 1) * 3 + (dx + 1); the centre is bit 13.
 DEF CENTER = 13
+DEF ALL_DIRECTIONS = 0x3F   # dirty bits: neighbourhood changed since last tested, per direction
+DEF FRONT_DELETED = 0x40    # deleted at the sweep front in the current sub-iteration
+DEF IN_TODO = 0x80          # listed in the work list (or about to be merged into it)
 
 cdef uint32_t ADJ[27]            # 26-adjacency inside the 3x3x3 cube, centre excluded
 cdef uint32_t OCT_BITS[8][8]     # for each octant, the cube bits of its 8 voxels (index a*4+b*2+c)
 cdef int EULER_DELTA[256]        # 8 x local Euler change of deleting the centre, per octant config
-cdef uint32_t SLAB[6]            # the 9 neighbours on one side of the centre (dz, dy or dx = -1 / +1)
+# The four octants below the centre (dz <= 0) only see neighbourhood bits 0-17, the four
+# above (dz >= 0) bits 9-26: their summed EULER_DELTA is tabulated on those 18 bits, so the
+# Euler test costs two look-ups.
+cdef signed char EULER_LOW[1 << 18]
+cdef signed char EULER_HIGH[1 << 18]
 
 
 def _init_tables():
@@ -73,16 +93,6 @@ def _init_tables():
             ez, ey, ex = j // 9 - 1, (j // 3) % 3 - 1, j % 3 - 1
             if abs(ez - dz) <= 1 and abs(ey - dy) <= 1 and abs(ex - dx) <= 1:
                 ADJ[k] |= (<uint32_t>1) << j
-    for j in range(6):
-        SLAB[j] = 0
-    for k in range(27):
-        dz, dy, dx = k // 9 - 1, (k // 3) % 3 - 1, k % 3 - 1
-        if dz == -1: SLAB[0] |= (<uint32_t>1) << k
-        if dz == 1: SLAB[1] |= (<uint32_t>1) << k
-        if dy == -1: SLAB[2] |= (<uint32_t>1) << k
-        if dy == 1: SLAB[3] |= (<uint32_t>1) << k
-        if dx == -1: SLAB[4] |= (<uint32_t>1) << k
-        if dx == 1: SLAB[5] |= (<uint32_t>1) << k
     # octants: signs (sz, sy, sx); voxel (a, b, c) of the octant sits at (a*sz, b*sy, c*sx)
     i = 0
     for sz in (-1, 1):
@@ -123,12 +133,38 @@ def _init_tables():
 _init_tables()
 
 
-cdef inline uint32_t neighbourhood(const uint8_t* img, Py_ssize_t v, const Py_ssize_t* offs) noexcept nogil:
+cdef int euler_change8_direct(uint32_t m, int first, int last) noexcept nogil:
+    """Sum of EULER_DELTA over octants ``first``..``last - 1``, bit by bit."""
+    cdef int o, j, cfg, s = 0
+    for o in range(first, last):
+        cfg = 0
+        for j in range(8):
+            if m & ((<uint32_t>1) << OCT_BITS[o][j]):
+                cfg |= 1 << j
+        s += EULER_DELTA[cfg]
+    return s
+
+
+cdef void _fill_euler_halves() noexcept nogil:
+    cdef uint32_t idx
+    for idx in range(1 << 18):
+        # octants 0-3 have sz = -1 (dz in {-1, 0}), 4-7 have sz = +1 (dz in {0, 1})
+        EULER_LOW[idx] = <signed char> euler_change8_direct(idx | (1 << CENTER), 0, 4)
+        EULER_HIGH[idx] = <signed char> euler_change8_direct((idx << 9) | (1 << CENTER), 4, 8)
+
+
+_fill_euler_halves()
+
+
+cdef inline uint32_t neighbourhood(const uint8_t* img, Py_ssize_t v, const Py_ssize_t* rows) noexcept nogil:
+    """27-bit neighbourhood of ``v``; ``rows`` are the offsets of the 9 rows' first voxel.
+
+    Reads one byte past the last voxel of the last row (the buffer must allow it).
+    """
     cdef uint32_t m = 0
-    cdef int k
-    for k in range(27):
-        if img[v + offs[k]]:
-            m |= (<uint32_t>1) << k
+    cdef int r
+    for r in range(9):
+        m |= vt_row3(img + v + rows[r]) << (3 * r)
     return m
 
 
@@ -137,28 +173,15 @@ cdef inline bint is_endpoint(uint32_t m) noexcept nogil:
     return vt_popcount32(m & ~((<uint32_t>1) << CENTER)) == 1
 
 
-cdef inline bint is_slab_tip(uint32_t m) noexcept nogil:
-    """All (>= 1) neighbours lie on one side of the centre: a curve or ribbon tip."""
+cdef inline bint is_sweep_front(uint32_t m) noexcept nogil:
+    """The centre has neighbours, all after it in raster order (bits 14-26)."""
     cdef uint32_t rest = m & ~((<uint32_t>1) << CENTER)
-    cdef int j
-    if rest == 0:
-        return False
-    for j in range(6):
-        if (rest & ~SLAB[j]) == 0:
-            return True
-    return False
+    return rest != 0 and (rest & (((<uint32_t>1) << CENTER) - 1)) == 0
 
 
 cdef inline int euler_change8(uint32_t m) noexcept nogil:
-    """8 x (change of the Euler characteristic when the centre is deleted)."""
-    cdef int o, j, cfg, s = 0
-    for o in range(8):
-        cfg = 0
-        for j in range(8):
-            if m & ((<uint32_t>1) << OCT_BITS[o][j]):
-                cfg |= 1 << j
-        s += EULER_DELTA[cfg]
-    return s
+    """8 x (change of the Euler characteristic when the centre is deleted); centre set."""
+    return EULER_LOW[m & 0x3FFFF] + EULER_HIGH[m >> 9]
 
 
 cdef inline int n_components(uint32_t m) noexcept nogil:
@@ -182,36 +205,82 @@ cdef inline int n_components(uint32_t m) noexcept nogil:
     return count
 
 
-cdef inline void mark_dirty(uint8_t* dirty, Py_ssize_t v, const Py_ssize_t* offs) noexcept nogil:
+cdef inline bint chain_behind(const uint8_t* flags, Py_ssize_t v, const Py_ssize_t* offs) noexcept nogil:
+    """A neighbour before ``v`` in raster order was deleted, at the sweep front, in this sub-iteration."""
     cdef int k
-    for k in range(27):
-        dirty[v + offs[k]] = 0x3F
+    for k in range(CENTER):
+        if flags[v + offs[k]] & FRONT_DELETED:
+            return True
+    return False
+
+
+cdef void radix_sort(Py_ssize_t* a, Py_ssize_t* tmp, Py_ssize_t n, Py_ssize_t maxkey) noexcept nogil:
+    """Sort ``a[:n]`` (non-negative keys <= maxkey) in place; ``tmp`` has room for n."""
+    cdef Py_ssize_t count[256]
+    cdef Py_ssize_t i, total, c
+    cdef int shift = 0
+    cdef Py_ssize_t* src = a
+    cdef Py_ssize_t* dst = tmp
+    cdef Py_ssize_t* swap
+    while shift == 0 or (maxkey >> shift) > 0:
+        for i in range(256):
+            count[i] = 0
+        for i in range(n):
+            count[(src[i] >> shift) & 0xFF] += 1
+        total = 0
+        for i in range(256):
+            c = count[i]
+            count[i] = total
+            total += c
+        for i in range(n):
+            c = (src[i] >> shift) & 0xFF
+            dst[count[c]] = src[i]
+            count[c] += 1
+        swap = src
+        src = dst
+        dst = swap
+        shift += 8
+    if src != a:
+        memcpy(a, src, n * sizeof(Py_ssize_t))
 
 
 cdef int thin_kernel(uint8_t* img, Py_ssize_t nz, Py_ssize_t ny, Py_ssize_t nx,
                      int mode, int64_t* stats) noexcept nogil:
     """Thin ``img`` in place; return 0, or -1 when memory could not be allocated.
 
-    Preconditions: ``img`` is C-contiguous (nz, ny, nx), holds only 0 and 1, and its
-    outer one-voxel shell is 0 (the caller pads), so no neighbour access leaves the array.
-    ``stats`` has room for 7 counters (see ``thin``).
+    Preconditions: ``img`` is C-contiguous (nz, ny, nx), holds only 0 and 1, its outer
+    one-voxel shell is 0 (the caller pads), so no neighbour access leaves the array, and at
+    least one readable byte follows it (``neighbourhood`` loads 4 bytes per row).
+    ``stats`` has room for 8 counters (see ``thin``).
+
+    Work list: ``todo`` holds, in raster order, the foreground voxels whose neighbourhood
+    changed since they last failed the candidate test in some direction (``flags`` bits
+    0-5). Only they can become candidates, so step 1 visits only them; voxels made dirty by
+    a deletion are collected in ``fresh``, sorted and merged in after each sub-iteration.
     """
     cdef Py_ssize_t sy = nx, sz = ny * nx, total = nz * ny * nx
     cdef Py_ssize_t offs[27]
+    cdef Py_ssize_t rows[9]
     cdef Py_ssize_t border[6]
-    cdef int k, j, comps, e8
-    cdef Py_ssize_t n = 0, i, v, ncand, w
+    cdef int k, j, comps
+    cdef Py_ssize_t n = 0, i, v, u, ncand, w, ntodo, nfresh, a, b
     cdef uint32_t m
     cdef uint8_t bit
-    cdef bint changed
+    cdef bint changed, front
     cdef int unchanged
-    cdef Py_ssize_t* fg
-    cdef Py_ssize_t* cand
-    cdef uint32_t* cand_m
-    cdef uint8_t* dirty
+    cdef Py_ssize_t* todo = NULL
+    cdef Py_ssize_t* merged = NULL
+    cdef Py_ssize_t* fresh = NULL
+    cdef Py_ssize_t* cand = NULL
+    cdef uint32_t* cand_m = NULL
+    cdef Py_ssize_t* front_deleted = NULL
+    cdef Py_ssize_t nfront = 0
+    cdef uint8_t* flags = NULL
 
     for k in range(27):
         offs[k] = (k // 9 - 1) * sz + ((k // 3) % 3 - 1) * sy + (k % 3 - 1)
+    for k in range(9):
+        rows[k] = offs[3 * k]
     # scikit-image 0.26 border order 4, 3, 2, 1, 5, 6 = y-1, y+1, x+1, x-1, z+1, z-1
     border[0] = -sy
     border[1] = sy
@@ -221,24 +290,25 @@ cdef int thin_kernel(uint8_t* img, Py_ssize_t nz, Py_ssize_t ny, Py_ssize_t nx,
     border[5] = -sz
 
     for i in range(total):
-        if img[i]:
-            n += 1
-    fg = <Py_ssize_t*> malloc((n + 1) * sizeof(Py_ssize_t))
+        n += img[i]
+    todo = <Py_ssize_t*> malloc((n + 1) * sizeof(Py_ssize_t))
+    merged = <Py_ssize_t*> malloc((n + 1) * sizeof(Py_ssize_t))
+    fresh = <Py_ssize_t*> malloc((n + 1) * sizeof(Py_ssize_t))
     cand = <Py_ssize_t*> malloc((n + 1) * sizeof(Py_ssize_t))
     cand_m = <uint32_t*> malloc((n + 1) * sizeof(uint32_t))
-    dirty = <uint8_t*> malloc(total * sizeof(uint8_t))
-    if fg == NULL or cand == NULL or dirty == NULL or cand_m == NULL:
-        free(cand_m)
-        free(fg)
-        free(cand)
-        free(dirty)
+    front_deleted = <Py_ssize_t*> malloc((n + 1) * sizeof(Py_ssize_t))
+    flags = <uint8_t*> calloc(total, sizeof(uint8_t))
+    if (todo == NULL or merged == NULL or fresh == NULL or cand == NULL or cand_m == NULL
+            or front_deleted == NULL or flags == NULL):
+        free(todo); free(merged); free(fresh); free(cand); free(cand_m)
+        free(front_deleted); free(flags)
         return -1
-    n = 0
+    ntodo = 0
     for i in range(total):
-        dirty[i] = 0x3F
         if img[i]:
-            fg[n] = i
-            n += 1
+            flags[i] = ALL_DIRECTIONS | IN_TODO
+            todo[ntodo] = i
+            ntodo += 1
 
     unchanged = 0
     while unchanged < 6:
@@ -248,63 +318,96 @@ cdef int thin_kernel(uint8_t* img, Py_ssize_t nz, Py_ssize_t ny, Py_ssize_t nx,
             bit = <uint8_t> (1 << j)
             # step 1: candidates, raster order, tested on the image as it is now
             ncand = 0
-            for i in range(n):
-                v = fg[i]
-                if not (dirty[v] & bit):
+            stats[6] += ntodo
+            for i in range(ntodo):
+                v = todo[i]
+                if not (flags[v] & bit):
                     continue
                 if img[v + border[j]] == 0:
-                    m = neighbourhood(img, v, offs)
+                    stats[7] += 1
+                    m = neighbourhood(img, v, rows)
                     if (not is_endpoint(m) and euler_change8(m) == 0
-                            and n_components(m) <= 1):
+                            and n_components(m) == 1):
                         cand[ncand] = v
                         cand_m[ncand] = m
                         ncand += 1
                         continue
-                dirty[v] &= ~bit
+                flags[v] &= ~bit
             # step 2: sequential re-check
             changed = False
+            nfront = 0
+            nfresh = 0
             for i in range(ncand):
                 v = cand[i]
-                m = neighbourhood(img, v, offs)
-                comps = n_components(m)
-                if comps > 1:
-                    stats[1] += 1
-                    continue
-                if mode >= 1:
-                    if comps == 0:
-                        stats[0] += 1
+                m = neighbourhood(img, v, rows)
+                if m != cand_m[i]:
+                    # the neighbourhood changed since selection: test again
+                    comps = n_components(m)
+                    if comps > 1:                      # scikit-image refuses these too
+                        stats[1] += 1
                         continue
-                    if euler_change8(m) != 0:
-                        stats[2] += 1
+                    if mode >= 1:
+                        if comps == 0:                 # last voxel of a component
+                            stats[0] += 1
+                            continue
+                        if euler_change8(m) != 0:      # would open a tunnel or a cavity
+                            stats[2] += 1
+                            continue
+                    if (mode >= 2 and img[v - border[j]] == 0 and is_sweep_front(m)
+                            and not is_sweep_front(cand_m[i]) and chain_behind(flags, v, offs)):
+                        stats[3] += 1                  # the sweep would eat a thin ribbon
                         continue
-                if mode >= 2 and is_endpoint(m):
-                    stats[3] += 1
-                    continue
-                if (mode >= 3 and img[v - border[j]] == 0 and is_slab_tip(m)
-                        and not is_slab_tip(cand_m[i])):
-                    stats[6] += 1
-                    continue
+                # (an unchanged neighbourhood is still simple, with the same front status)
+                if is_sweep_front(m):
+                    flags[v] |= FRONT_DELETED
+                    front_deleted[nfront] = v
+                    nfront += 1
                 img[v] = 0
                 stats[4] += 1
-                mark_dirty(dirty, v, offs)
                 changed = True
-            if changed:
-                w = 0
-                for i in range(n):
-                    if img[fg[i]]:
-                        fg[w] = fg[i]
-                        w += 1
-                n = w
-            else:
+                for k in range(27):
+                    u = v + offs[k]
+                    if img[u]:
+                        flags[u] |= ALL_DIRECTIONS
+                        if not (flags[u] & IN_TODO):
+                            flags[u] |= IN_TODO
+                            fresh[nfresh] = u
+                            nfresh += 1
+            for i in range(nfront):
+                flags[front_deleted[i]] &= ~FRONT_DELETED
+            # keep the voxels still foreground and dirty, merge in the fresh ones
+            w = 0
+            for i in range(ntodo):
+                v = todo[i]
+                if img[v] and (flags[v] & ALL_DIRECTIONS):
+                    todo[w] = v
+                    w += 1
+                else:
+                    flags[v] &= ~IN_TODO
+            if nfresh > 0:
+                radix_sort(fresh, merged, nfresh, total)
+                a = 0
+                b = 0
+                i = 0
+                while a < w or b < nfresh:
+                    if b >= nfresh or (a < w and todo[a] < fresh[b]):
+                        merged[i] = todo[a]
+                        a += 1
+                    else:
+                        merged[i] = fresh[b]
+                        b += 1
+                    i += 1
+                memcpy(todo, merged, i * sizeof(Py_ssize_t))
+                w = i
+            ntodo = w
+            if not changed:
                 unchanged += 1
-    free(fg)
-    free(cand)
-    free(cand_m)
-    free(dirty)
+    free(todo); free(merged); free(fresh); free(cand); free(cand_m)
+    free(front_deleted); free(flags)
     return 0
 
 
-def thin(uint8_t[:, :, ::1] img not None, int mode=3):
+def thin(uint8_t[:, :, ::1] img not None, int mode=2):
     """Thin a padded binary volume in place (Lee et al. 1994).
 
     Parameters
@@ -315,36 +418,59 @@ def thin(uint8_t[:, :, ::1] img not None, int mode=3):
     mode : int
         Step-2 re-check. 0: scikit-image 0.26 exactly ("<= 1 component in the
         26-neighbourhood"), faults included. 1: the full simple-point condition (exactly one
-        component and Euler invariance): every deletion keeps the topology. 2: 1, and the
-        voxel must not have become an endpoint. 3: 2, and it must not have become a ribbon
-        tip (see the module notes).
+        component and Euler invariance): every deletion keeps the topology. 2 (default): 1,
+        and no sweep-eaten ribbon tip (see the module notes).
 
     Returns
     -------
-    stats : int64 array (7,)
-        Re-check refusals because the voxel had become isolated, would split its
-        neighbourhood (scikit-image refuses these too), would change the Euler
-        characteristic, had become an endpoint; number of deleted voxels; number of
-        sub-iterations; refusals because it had become a ribbon tip.
+    stats : int64 array (8,)
+        Re-check refusals because the voxel had become isolated (0), would split its
+        neighbourhood (1; scikit-image refuses these too), would change the Euler
+        characteristic (2), was a sweep-eaten ribbon tip (3); number of deleted voxels (4);
+        number of sub-iterations (5); foreground voxels visited in step 1 (6); of them,
+        border voxels whose neighbourhood was tested (7). Neither depends on the
+        background around the object.
     """
     cdef Py_ssize_t nz = img.shape[0], ny = img.shape[1], nx = img.shape[2]
-    stats_arr = np.zeros(7, dtype=np.int64)
+    stats_arr = np.zeros(8, dtype=np.int64)
     cdef int64_t[::1] stats = stats_arr
     cdef int rc = 0
+    cdef Py_ssize_t total = nz * ny * nx
+    cdef uint8_t* work
     if nz < 3 or ny < 3 or nx < 3:
         return stats_arr
+    # private copy with slack after the end (see the kernel's preconditions)
+    work = <uint8_t*> malloc(total + 8)
+    if work == NULL:
+        raise MemoryError("thinning: could not allocate the working copy")
     with nogil:
-        rc = thin_kernel(&img[0, 0, 0], nz, ny, nx, mode, &stats[0])
+        memcpy(work, &img[0, 0, 0], total)
+        memset(work + total, 0, 8)
+        rc = thin_kernel(work, nz, ny, nx, mode, &stats[0])
+        if rc == 0:
+            memcpy(&img[0, 0, 0], work, total)
+    free(work)
     if rc != 0:
         raise MemoryError("thinning: could not allocate the work lists")
     return stats_arr
 
 
 def _neighbourhood_tests(uint8_t[:, :, ::1] cube not None):
-    """Test hook: (endpoint, 8 x Euler change, 26-components capped at 2) of a 3x3x3 cube's centre."""
-    cdef Py_ssize_t offs[27]
+    """Test hook for a 3x3x3 cube of 0/1 (its centre taken as foreground).
+
+    Returns (endpoint, 8 x Euler change by the two-look-up tables, 26-components of the
+    neighbours capped at 2, 8 x Euler change octant by octant).
+    """
+    if cube.shape[0] != 3 or cube.shape[1] != 3 or cube.shape[2] != 3:
+        raise ValueError(f"cube: expected shape (3, 3, 3), got {(cube.shape[0], cube.shape[1], cube.shape[2])}")
+    cdef uint8_t buf[32]
+    cdef Py_ssize_t rows[9]
     cdef int k
+    memset(buf, 0, 32)
     for k in range(27):
-        offs[k] = (k // 9 - 1) * 9 + ((k // 3) % 3 - 1) * 3 + (k % 3 - 1)
-    cdef uint32_t m = neighbourhood(&cube[0, 0, 0], 13, offs)
-    return bool(is_endpoint(m)), int(euler_change8(m)), int(n_components(m))
+        buf[k] = 1 if cube[k // 9, (k // 3) % 3, k % 3] else 0
+    for k in range(9):
+        rows[k] = 3 * k - 13
+    cdef uint32_t m = neighbourhood(buf, 13, rows) | (1 << CENTER)
+    return (bool(is_endpoint(m)), int(euler_change8(m)), int(n_components(m)),
+            int(euler_change8_direct(m, 0, 8)))
