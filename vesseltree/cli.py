@@ -143,14 +143,14 @@ def _as_binary(data: np.ndarray, p: Path) -> np.ndarray:
     if data.dtype == bool:
         return data
     if np.issubdtype(data.dtype, np.floating) and np.isnan(data).any():
-        raise UserError(f"{p}: expected a binary mask, got NaN values")
+        raise UserError(f"{p.name}: expected a binary mask, got NaN values")
     values = np.unique(data) if data.size else np.zeros(0)
     if np.isin(values, (0, 1)).all():
         return data
     if values.size == 1 or (values.size == 2 and values[0] == 0):
         return data != 0
     raise UserError(
-        f"{p}: expected a binary mask (two values, one of them 0), got values "
+        f"{p.name}: expected a binary mask (two values, one of them 0), got values "
         f"{values[:6].tolist()}{' ...' if values.size > 6 else ''}"
     )
 
@@ -211,7 +211,7 @@ def analyze_file(
     try:
         scales = np.asarray(tree.scale_labels(n_scales=n_scales), dtype=np.uint8)
     except ValueError as exc:
-        raise UserError(f"{p}: {exc} (--n-scales)") from exc
+        raise UserError(f"{exc} (--n-scales)") from exc
     out = Path(out_dir) / name
     out.mkdir(parents=True, exist_ok=True)
     branches = tree.branches

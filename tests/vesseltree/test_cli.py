@@ -217,6 +217,73 @@ def test_phantom_command(tmp_path):
     np.testing.assert_array_equal(np.load(again) != 0, data != 0)  # same seed, same phantom
 
 
+def _dicom_slice(pix: np.ndarray, z: float) -> bytes:
+    import io
+
+    import pydicom
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
+
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = CTImageStorage
+    meta.MediaStorageSOPInstanceUID = generate_uid()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = Dataset()
+    ds.file_meta = meta
+    ds.SOPClassUID, ds.SOPInstanceUID = CTImageStorage, meta.MediaStorageSOPInstanceUID
+    ds.Rows, ds.Columns = pix.shape
+    ds.PixelSpacing = [str(SPACING[1]), str(SPACING[2])]
+    ds.ImagePositionPatient = ["0", "0", str(z)]
+    ds.ImageOrientationPatient = ["1", "0", "0", "0", "1", "0"]
+    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 8, 8, 7, 0
+    ds.PixelData = (pix.astype(np.uint8) * 255).tobytes()
+    buf = io.BytesIO()
+    pydicom.dcmwrite(buf, ds, enforce_file_format=True)
+    return buf.getvalue()
+
+
+def test_analyze_synthetic_ircadb_zip(tmp_path, capsys):
+    """A MASKS_DICOM.zip written here: structures by name, liver restriction, errors."""
+    import zipfile
+
+    mask = _y_tree()
+    left = np.zeros_like(mask)
+    left[:, :, :32] = True
+    liver = np.zeros_like(mask)
+    liver[:, 20:, :] = True  # cuts the trunk: 3 branches remain
+    structures = {"portalvein": mask & ~left, "venoussystem": mask & left, "liver": liver,
+                  "skin": np.zeros_like(mask)}
+    rng = np.random.default_rng(0)
+    patient = tmp_path / "3Dircadb1.99"
+    patient.mkdir()
+    with zipfile.ZipFile(patient / "MASKS_DICOM.zip", "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, vol in structures.items():
+            for k, z in enumerate(rng.permutation(mask.shape[0])):  # names not in z order
+                zf.writestr(f"MASKS_DICOM/{name}/image_{k}", _dicom_slice(vol[z], SPACING[0] * z))
+    out = tmp_path / "out"
+    assert main(["analyze", str(patient), "--out", str(out), "-q", "--no-figures"]) == 0
+    d = out / "3Dircadb1.99"
+    summary = json.loads((d / "summary.json").read_text())
+    assert summary["source"].endswith(":portalvein+venoussystem")
+    np.testing.assert_allclose(summary["spacing_mm"], SPACING, rtol=1e-6)
+    labels = np.asanyarray(nib.load(str(d / "labels.nii.gz")).dataobj).transpose(2, 1, 0)
+    np.testing.assert_array_equal(labels > 0, mask)  # slices back in position order
+    # --liver-only keeps the voxels in the liver; --structures picks by name
+    assert main(["analyze", str(patient / "MASKS_DICOM.zip"), "--liver-only", "--structures",
+                 "PortalVein,venoussystem", "--out", str(tmp_path / "liver"), "-q",
+                 "--no-figures"]) == 0
+    labels = np.asanyarray(
+        nib.load(str(tmp_path / "liver" / "3Dircadb1.99" / "labels.nii.gz")).dataobj
+    ).transpose(2, 1, 0)
+    np.testing.assert_array_equal(labels > 0, mask & liver)
+    capsys.readouterr()
+    assert main(["analyze", str(patient), "--structures", "hepaticvein", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "no structure named 'hepaticvein'" in err
+    assert "available: liver, portalvein, skin, venoussystem" in err and "Traceback" not in err
+
+
 @pytest.mark.data
 def test_analyze_real_patient(ircadb, tmp_path):
     """Patient 1.18 (fewest slices: 74), hepatic vessels inside the liver, end to end."""
