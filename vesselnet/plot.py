@@ -3,11 +3,11 @@
 - :func:`confusion_volume`: 0 background, 1 true positive, 2 false positive, 3 false negative.
 - :func:`overlay_slices`: the prediction against the ground truth on a few slices, true
   positives, false positives and false negatives coloured (optionally over the CT).
-- :func:`overlay_mip`: the same as a maximum-intensity projection along each axis. A projected
-  ray is coloured by the *worst* class it crosses: false negative first, then false positive,
-  then true positive, so that the errors (what Fig. 5 is about) are never hidden behind a
-  correctly found vessel; this is the MIP of the class volume with the order
-  TP < FP < FN.
+- :func:`overlay_mip`: the same as a projection along each axis. A projected ray is coloured
+  by the class most of its labelled voxels have (TP, FP or FN), ties going to the error (FN,
+  then FP): a missed small vessel or a false-positive blob shows in full, and a large vessel
+  whose rim alone is missed stays green instead of being painted over by its rim. (A plain
+  MIP of the class volume would colour every such ray FN.)
 - :func:`plot_scale_recall`: recall per vessel scale (scale 1 = smallest), mean +- std.
 - :func:`save_case_figures`: the two overlays of one case, as written by
   ``vesselnet evaluate --figures``.
@@ -40,7 +40,6 @@ __all__ = [
 #: colour of each class of :func:`confusion_volume` (index = class)
 COLORS = {1: ("true positive", "#2ca02c"), 2: ("false positive", "#d62728"), 3: ("false negative", "#1f77b4")}
 _AXES = ("z", "y", "x")
-_MIP_ORDER = np.array([0, 1, 2, 3], np.uint8)  # rank of each class in the MIP: TP < FP < FN
 
 
 def _pyplot():
@@ -115,6 +114,17 @@ def _aspect(spacing, axis):
     return spacing[rows] / spacing[cols]
 
 
+def _crop_box(conf: np.ndarray, crop: bool, margin: int = 8) -> tuple[slice, slice, slice]:
+    """Bounding box of the labelled voxels (+ ``margin``) when ``crop``, else everything."""
+    full = (slice(None),) * 3
+    if not crop:
+        return full
+    from vesselnet.metrics._common import bounding_box
+
+    box = bounding_box(conf > 0, margin=margin)
+    return full if box is None else box
+
+
 def _pick_slices(conf: np.ndarray, axis: int, n: int) -> list[int]:
     """``n`` slices at the quantiles (k+1)/(n+1) of the labelled voxels along ``axis``."""
     other = tuple(a for a in range(3) if a != axis)
@@ -128,7 +138,8 @@ def _pick_slices(conf: np.ndarray, axis: int, n: int) -> list[int]:
 
 
 def overlay_slices(pred, gt, spacing=1.0, *, image=None, slices: Sequence[int] | None = None,
-                   axis: int = 0, n_slices: int = 3, path=None, title: str | None = None):
+                   axis: int = 0, n_slices: int = 3, crop: bool = True, path=None,
+                   title: str | None = None):
     """Fig. 5 on slices: TP / FP / FN coloured, optionally over a CT ``image``.
 
     Parameters
@@ -144,6 +155,8 @@ def overlay_slices(pred, gt, spacing=1.0, *, image=None, slices: Sequence[int] |
         (quantiles of the labelled voxels).
     axis : {0, 1, 2}
         Axis the slices cut (0 = axial z slices).
+    crop : bool, default True
+        Show only the bounding box (+ 8 voxels) of the labelled voxels in the slice plane.
     path : path-like, optional
         Where to save the figure.
 
@@ -171,10 +184,13 @@ def overlay_slices(pred, gt, spacing=1.0, *, image=None, slices: Sequence[int] |
     plt = _pyplot()
     fig, axes = plt.subplots(1, len(idx), figsize=(3.6 * len(idx), 4.0), squeeze=False)
     cmap = _cmap()
+    box = list(_crop_box(conf, crop))
+    box[ax_] = slice(None)
+    box = tuple(box)
     for a, s in zip(axes[0], idx):
-        cut = np.take(conf, s, axis=ax_)
+        cut = np.take(conf[box], s, axis=ax_)
         if img is not None:
-            a.imshow(np.take(img, s, axis=ax_), cmap="gray", aspect=_aspect(sp, ax_), interpolation="nearest")
+            a.imshow(np.take(img[box], s, axis=ax_), cmap="gray", aspect=_aspect(sp, ax_), interpolation="nearest")
         else:
             a.imshow(np.zeros(cut.shape), cmap="gray", vmin=0, vmax=1, aspect=_aspect(sp, ax_))
         a.imshow(cut, cmap=cmap, vmin=0, vmax=3, aspect=_aspect(sp, ax_), interpolation="nearest")
@@ -186,10 +202,20 @@ def overlay_slices(pred, gt, spacing=1.0, *, image=None, slices: Sequence[int] |
     return _finish(fig, path)
 
 
-def overlay_mip(pred, gt, spacing=1.0, *, axes: Sequence[int] = (0, 1, 2), path=None,
-                title: str | None = None):
-    """Fig. 5 as maximum-intensity projections: each ray coloured by the worst class it
-    crosses (FN over FP over TP, module docstring), one panel per projection axis.
+def _majority_projection(conf: np.ndarray, axis: int) -> np.ndarray:
+    """Per ray, the most frequent non-background class; ties to FN, then FP; 0 on empty rays."""
+    counts = np.stack([np.count_nonzero(conf == k, axis=axis) for k in (3, 2, 1)])  # FN, FP, TP
+    best = np.argmax(counts, axis=0)  # first maximum wins: FN before FP before TP
+    out = np.array([3, 2, 1], np.uint8)[best]
+    out[counts.sum(axis=0) == 0] = 0
+    return out
+
+
+def overlay_mip(pred, gt, spacing=1.0, *, axes: Sequence[int] = (0, 1, 2), crop: bool = True,
+                path=None, title: str | None = None):
+    """Fig. 5 as projections: each ray coloured by the majority class of its labelled voxels
+    (ties to FN, then FP; module docstring), one panel per projection axis; ``crop`` keeps
+    the bounding box (+ 8 voxels) of the labelled voxels.
 
     Returns
     -------
@@ -200,15 +226,15 @@ def overlay_mip(pred, gt, spacing=1.0, *, axes: Sequence[int] = (0, 1, 2), path=
     axs = [_check_axis(a) for a in axes]
     if not axs:
         raise ValueError("axes: expected at least one of 0, 1, 2, got none")
-    ranked = _MIP_ORDER[conf]
+    conf = conf[_crop_box(conf, crop)]
     plt = _pyplot()
     fig, panels = plt.subplots(1, len(axs), figsize=(3.6 * len(axs), 4.0), squeeze=False)
     cmap = _cmap()
     for a, ax_ in zip(panels[0], axs):
-        mip = ranked.max(axis=ax_)
+        mip = _majority_projection(conf, ax_)
         a.imshow(np.zeros(mip.shape), cmap="gray", vmin=0, vmax=1, aspect=_aspect(sp, ax_))
         a.imshow(mip, cmap=cmap, vmin=0, vmax=3, aspect=_aspect(sp, ax_), interpolation="nearest")
-        a.set_title(f"MIP along {_AXES[ax_]}")
+        a.set_title(f"projection along {_AXES[ax_]}")
         a.set_axis_off()
     _legend(fig)
     if title:

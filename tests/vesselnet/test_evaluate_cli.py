@@ -193,14 +193,17 @@ def test_confusion_volume_and_mip_priority(tmp_path):
     gt = np.zeros((3, 4, 5), bool)
     pred = np.zeros_like(gt)
     gt[0, 1, 1] = pred[0, 1, 1] = True  # TP on ray (y=1, x=1) along z ...
-    gt[2, 1, 1] = True  # ... and an FN behind it
+    gt[2, 1, 1] = True  # ... and an FN behind it: a tie, drawn as the error
     pred[1, 2, 3] = True  # FP alone on its ray
+    gt[:2, 3, 0] = pred[:2, 3, 0] = True  # two TP ...
+    gt[2, 3, 0] = True  # ... and one FN on ray (3, 0): mostly found, drawn TP
     conf = confusion_volume(pred, gt)
     assert (conf[0, 1, 1], conf[2, 1, 1], conf[1, 2, 3]) == (1, 3, 2)
-    assert np.count_nonzero(conf) == 3
-    fig = overlay_mip(pred, gt, (2.0, 1.0, 1.0), axes=(0,), path=tmp_path / "m.png")
+    assert np.count_nonzero(conf) == 6
+    fig = overlay_mip(pred, gt, (2.0, 1.0, 1.0), axes=(0,), crop=False, path=tmp_path / "m.png")
     mip = np.asarray(fig.axes[0].images[1].get_array())
-    assert mip[1, 1] == 3 and mip[2, 3] == 2  # the error is drawn in front of the TP
+    assert (mip[1, 1], mip[2, 3], mip[3, 0]) == (3, 2, 1)
+    assert np.count_nonzero(mip) == 3
     assert (tmp_path / "m.png").stat().st_size > 0
     fig = overlay_slices(pred, gt, image=np.random.default_rng(0).random(gt.shape), slices=[0, 2])
     assert [a.get_title() for a in fig.axes[:2]] == ["z = 0", "z = 2"]
