@@ -181,8 +181,13 @@ def analyze_file(
     radius_method: str = "corrected",
     figures: bool = True,
     projection_axis: int = 0,
+    thresholds=None,
 ) -> dict:
     """Analyse one input and write its outputs into ``out_dir/<name>/``.
+
+    ``thresholds`` (mm, increasing) fixes the scale thresholds instead of the per-volume
+    quantiles of ``n_scales`` (then S = len(thresholds) + 1); it also works for volumes with
+    fewer branches than scales, where quantile thresholds raise.
 
     Returns
     -------
@@ -205,13 +210,23 @@ def analyze_file(
     from vesseltree.tree import analyze
 
     t0 = time.perf_counter()
+    if thresholds is not None:
+        n_scales = len(thresholds) + 1
     tree = analyze(data, vol.spacing, radius_method=radius_method, n_scales=n_scales)
     seconds = time.perf_counter() - t0
     # scales first: with fewer branches than scales this raises before anything is written
     try:
-        scales = np.asarray(tree.scale_labels(n_scales=n_scales), dtype=np.uint8)
+        if thresholds is not None:
+            scales = tree.scale_labels(thresholds=list(thresholds))
+            used = [float(t) for t in thresholds]
+        else:
+            scales = tree.scale_labels(n_scales=n_scales)
+            used = tree.scale_thresholds(n_scales).tolist() if len(tree.branches) else None
     except ValueError as exc:
-        raise UserError(f"{exc} (--n-scales)") from exc
+        if thresholds is not None:
+            raise
+        raise UserError(f"{exc} (use --thresholds MM ... for such volumes)") from exc
+    scales = np.asarray(scales, dtype=np.uint8)
     out = Path(out_dir) / name
     out.mkdir(parents=True, exist_ok=True)
     branches = tree.branches
@@ -233,7 +248,12 @@ def analyze_file(
             "spacing_mm": list(vol.spacing),
             "n_scales": n_scales,
             "radius_method": radius_method,
+            "scale_thresholds_mm": used,
+            "scale_rule": "fixed thresholds (mm)" if thresholds is not None else "quantiles",
             "scale_voxels": [int((scales == s).sum()) for s in range(1, n_scales + 1)],
+            "scale_volume_mm3": [
+                float((scales == s).sum() * np.prod(vol.spacing)) for s in range(1, n_scales + 1)
+            ],
             "analyze_seconds": round(seconds, 3),
         }
     )
@@ -281,7 +301,7 @@ def _cmd_analyze(args) -> int:
                     path, out_dir, name=name, spacing=args.spacing, structures=args.structures,
                     liver_only=args.liver_only, n_scales=args.n_scales,
                     radius_method=args.radius_method, figures=not args.no_figures,
-                    projection_axis=args.axis,
+                    projection_axis=args.axis, thresholds=args.thresholds,
                 )
             for w in caught:
                 _eprint(f"{PROG}: warning: {name}: {w.message}")
@@ -426,6 +446,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="output folder (default: %(default)s)")
     a.add_argument("--n-scales", type=_scales, default=3, metavar="S",
                    help="number of vessel scales (default: %(default)s, thresholds Q1 and Q3)")
+    a.add_argument("--thresholds", nargs="+", type=_positive_float, metavar="MM",
+                   help="fixed scale thresholds on the branch radius (mm, increasing) instead of "
+                        "per-volume quantiles; S = their number + 1 (overrides --n-scales)")
     a.add_argument("--radius-method", choices=("corrected", "paper"), default="corrected",
                    help="local radius estimator: bias-corrected or exactly the paper's Eq. 1 "
                         "(default: %(default)s)")

@@ -163,10 +163,29 @@ def test_analyze_too_few_branches_for_scales(tmp_path, capsys):
     out = tmp_path / "out"
     rc = main(["analyze", str(tmp_path / "tube.npy"), "--out", str(out), "-q"])
     err = capsys.readouterr().err
-    assert rc == 2 and "--n-scales" in err and "Traceback" not in err
+    assert rc == 2 and "--thresholds" in err and "Traceback" not in err
     assert not (out / "tube").exists()  # nothing half-written
     assert main(["analyze", str(tmp_path / "tube.npy"), "--n-scales", "1"]) == 2
     assert "expected an integer >= 2" in capsys.readouterr().err
+    # documented way out: fixed thresholds in mm
+    assert main(["analyze", str(tmp_path / "tube.npy"), "--out", str(out), "-q",
+                 "--thresholds", "1.0", "2.5"]) == 0
+    summary = json.loads((out / "tube" / "summary.json").read_text())
+    assert summary["scale_thresholds_mm"] == [1.0, 2.5] and summary["n_scales"] == 3
+    radius = pd.read_csv(out / "tube" / "branches.csv")["radius_mm"].to_numpy()
+    expected_scale = 1 + int(np.searchsorted([1.0, 2.5], radius[0], side="right"))
+    scales = np.asanyarray(nib.load(str(out / "tube" / "scales.nii.gz")).dataobj).transpose(2, 1, 0)
+    np.testing.assert_array_equal(scales, mask * expected_scale)
+
+
+def test_analyze_empty_mask_warns_and_writes(tmp_path, capsys):
+    np.save(tmp_path / "empty.npy", np.zeros((6, 7, 8), bool))
+    assert main(["analyze", str(tmp_path / "empty.npy"), "--out", str(tmp_path / "o")]) == 0
+    assert "warning" in capsys.readouterr().err
+    d = tmp_path / "o" / "empty"
+    assert len(pd.read_csv(d / "branches.csv")) == 0
+    assert not np.asanyarray(nib.load(str(d / "labels.nii.gz")).dataobj).any()
+    assert json.loads((d / "summary.json").read_text())["scale_voxels"] == [0, 0, 0]
 
 
 def test_analyze_errors_exit_2_without_traceback(tmp_path, capsys):
