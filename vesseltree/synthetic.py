@@ -577,7 +577,7 @@ def make_phantom(
     root_radius : float, optional
         Root radius in mm; default 5% of the smallest physical extent of the volume
         (``(n - 1) * spacing`` along each axis, from the first to the last voxel centre),
-        at least ``2.5 * min_radius``.
+        at least ``2 * min_radius``.
     depth : int >= 0
         Number of bifurcation generations (0: the root alone).
     murray_exponent : float > 0
@@ -597,7 +597,8 @@ def make_phantom(
     taper : float in [0, 1)
         Fraction of its start radius a segment loses along its length.
     length_ratio : (float, float)
-        A segment's length is its start radius times a ratio drawn uniformly in this range.
+        A segment's length is its start radius times a ratio drawn uniformly in this range
+        (the root's is at most 40% of the volume's longest axis).
     loops : int >= 0
         Number of anastomoses to add: straight tubes joining a terminal node to a nearby
         node of another branch (not a parent, child or sibling), radius the smaller of the
@@ -643,7 +644,7 @@ def make_phantom(
     min_radius = float(np.max(sp)) if min_radius is None else check_positive(min_radius, "min_radius")
     default_root = root_radius is None
     if default_root:
-        root_radius = max(0.05 * float(np.min(extent)), 2.5 * min_radius)
+        root_radius = max(0.05 * float(np.min(extent)), 2.0 * min_radius)
     root_radius = check_positive(root_radius, "root_radius")
     clearance = 2.0 * float(np.max(sp)) if clearance is None else check_positive(clearance, "clearance", allow_zero=True)
     gamma = check_positive(murray_exponent, "murray_exponent")
@@ -683,8 +684,8 @@ def make_phantom(
     rows: list[dict] = []
     children: dict[int, list[int]] = {}
 
-    def segment_geometry(start, direction, r_start):
-        length = r_start * rng.uniform(lr_lo, lr_hi)
+    def segment_geometry(start, direction, r_start, max_length=np.inf):
+        length = min(r_start * rng.uniform(lr_lo, lr_hi), max_length)
         turn = np.radians(curvature * rng.uniform(0.5, 1.5)) if curvature > 0 else 0.0
         pts, d_end = _polyline(start, direction, length, turn, rng, curvature > 0)
         r_end_full = r_start * (1.0 - taper)
@@ -715,7 +716,9 @@ def make_phantom(
             f"root_radius: expected a radius that fits in the volume (extent {extent.tolist()} mm), "
             f"got {root_radius!r}{hint}"
         )
-    pts, radii, length, cut, d_end = segment_geometry(start, direction, root_radius)
+    # the root leaves at least 60% of the main axis to its subtree
+    pts, radii, length, cut, d_end = segment_geometry(start, direction, root_radius,
+                                                      max_length=0.4 * extent[main])
     if length < 3 * root_radius:
         raise ValueError(
             f"root_radius: expected a radius small enough for a root of >= 3 radii inside the "
@@ -970,7 +973,8 @@ def render_ct(
     """Render a contrast-enhanced, CT-like image of a vessel mask.
 
     Painting order: air everywhere; a body (an elliptic cylinder along z filling 94% of
-    each in-plane axis) at ``body_hu``; a liver-like ellipsoid at ``parenchyma_hu``, centred
+    each in-plane axis, widened if needed to hold every vessel voxel with 2 mm to spare)
+    at ``body_hu``; a liver-like ellipsoid at ``parenchyma_hu``, centred
     on the vessels' bounding box with semi-axes 1.25 times its half extents plus 3 mm,
     clipped to an elliptic cylinder of 80% of each in-plane axis (a rim of body remains;
     a centred ellipsoid of 70% of each axis when there are no vessels); ``tumours``
@@ -1037,8 +1041,14 @@ def render_ct(
     rng = np.random.default_rng(seed)
 
     centre = extent / 2.0
-    body = _ellipsoid(shape, spacing, centre, np.array([np.inf, 0.47 * (extent[1] + sp[1]),
-                                                        0.47 * (extent[2] + sp[2])]))
+    semi = np.array([np.inf, 0.47 * (extent[1] + sp[1]), 0.47 * (extent[2] + sp[2])])
+    if vessels.any():
+        # grow the body, keeping its aspect, until it holds every vessel voxel (+ 2 mm)
+        _, vy, vx = np.nonzero(vessels)
+        q = np.sqrt(((vy * sp[1] - centre[1]) / semi[1]) ** 2 + ((vx * sp[2] - centre[2]) / semi[2]) ** 2)
+        grow = float(q.max()) + 2.0 / min(semi[1], semi[2])
+        semi[1:] *= max(1.0, grow)
+    body = _ellipsoid(shape, spacing, centre, semi)
     if vessels.any():
         idx = [np.flatnonzero(vessels.any(axis=tuple(a for a in range(3) if a != ax))) for ax in range(3)]
         v_lo = np.array([i[0] for i in idx]) * sp
