@@ -552,6 +552,7 @@ def _read_series(src: _DicomSource, folder: str, *, as_mask: bool):
         geom = (rows, cols, ps, iop)
         if ref is None:
             ref = (m, geom)
+            thickness = ds.get("SpacingBetweenSlices") or ds.get("SliceThickness")
         else:
             r_rows, r_cols, r_ps, r_iop = ref[1]
             if (rows, cols) != (r_rows, r_cols):
@@ -597,8 +598,12 @@ def _read_series(src: _DicomSource, folder: str, *, as_mask: bool):
                 f"expected {step:.4g} mm"
             )
         zstep = (slices[-1][1] - slices[0][1]) / (len(slices) - 1)
-    else:
-        step = float(ps[0])
+    else:  # one slice: its thickness tag, if any, else the in-plane row spacing
+        try:
+            step = float(thickness) if thickness else float(ps[0])
+        except (TypeError, ValueError):
+            step = float(ps[0])
+        step = step if step > 0 else float(ps[0])
         zstep = normal * step
     data = np.stack([s[2] for s in slices], axis=0)
     spacing = check_spacing((step, ps[0], ps[1]), f"spacing read from {where}")

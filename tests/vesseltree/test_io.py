@@ -286,6 +286,19 @@ def test_dicom_ct_series_rescaled_to_hu(tmp_path):
     assert vol.data.dtype == np.float32
 
 
+def test_dicom_single_slice_spacing_from_thickness(tmp_path):
+    raw = _dicom_bytes(np.full((8, 8), 255, np.uint8), Z0)
+    ds = pydicom.dcmread(io.BytesIO(raw))
+    ds.SliceThickness = "3.5"
+    buf = io.BytesIO()
+    pydicom.dcmwrite(buf, ds, enforce_file_format=True)
+    p = _write_zip(tmp_path / "m.zip", {"MASKS_DICOM/liver/image_0": buf.getvalue(),
+                                        "MASKS_DICOM/skin/image_0": raw})
+    vol = load_volume(p, structures="liver")
+    assert vol.data.shape == (1, 8, 8) and vol.data.all()
+    np.testing.assert_allclose(vol.spacing, (3.5, PS[0], PS[1]))
+
+
 def test_dicom_not_a_zip(tmp_path):
     p = tmp_path / "MASKS_DICOM.zip"
     p.write_bytes(b"this is not a zip file at all" * 10)
