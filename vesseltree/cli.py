@@ -473,7 +473,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the exit code (0 success, 2 error)."""
+    """Run the command line; returns the exit code (0 success, 2 error, 130 interrupted)."""
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
@@ -485,7 +485,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
-        return _fail(f"{PROG}: interrupted")
+        _eprint(f"{PROG}: interrupted")
+        return 130
     except (UserError, ValueError, TypeError, OSError) as exc:
         if args.traceback:
             raise
