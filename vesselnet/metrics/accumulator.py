@@ -220,7 +220,7 @@ class MetricAccumulator:
     def to_csv(self, path) -> Path:
         """Write the per-case table as CSV (undefined values as empty cells); returns the path."""
         p = Path(path)
-        self.to_frame().to_csv(p, float_format="%.6g")
+        self.to_frame().to_csv(p, float_format="%.10g")
         return p
 
     def to_markdown(self, name: str = "prediction", ddof: int = 0) -> str:
