@@ -53,6 +53,7 @@ BRANCH_COLUMNS = [
     "component",
 ]
 _EMPTY_VOXELS = np.zeros((0, 3), dtype=np.int64)
+_RESERVED_EDGE_ATTRS = {"branch_id", "path", "key"}
 
 
 def _branch_kind(src_kind: np.ndarray, dst_kind: np.ndarray, same: np.ndarray) -> np.ndarray:
@@ -454,12 +455,16 @@ class BranchGraph:
 
         Each value is either a sequence of ``n_branches`` values in ``branch_id`` order, or
         a mapping / ``pandas.Series`` indexed by ``branch_id`` covering every branch.
-        Core columns (``src``, ``dst``, ``length_mm``, ...) cannot be replaced.
+        Core columns (``src``, ``dst``, ``length_mm``, ...) and the names ``branch_id``,
+        ``path``, ``key`` (edge attributes of :meth:`to_networkx`) cannot be used.
         """
         branches = self.branches.copy()
         for name, values in columns.items():
-            if name in BRANCH_COLUMNS:
-                raise ValueError(f"{name}: core branch column, cannot be replaced")
+            if name in BRANCH_COLUMNS or name in _RESERVED_EDGE_ATTRS:
+                raise ValueError(
+                    f"{name}: core branch column or reserved edge attribute "
+                    f"({', '.join(BRANCH_COLUMNS + sorted(_RESERVED_EDGE_ATTRS))}), cannot be replaced"
+                )
             if isinstance(values, (Mapping, pd.Series)):
                 series = pd.Series(values) if isinstance(values, Mapping) else values
                 missing = branches.index.difference(series.index)

@@ -642,6 +642,8 @@ def test_networkx_export_and_extra_columns():
         g.with_branch_columns(radius_mm=[1.0, 2.0])
     with pytest.raises(ValueError, match="length_mm"):
         g.with_branch_columns(length_mm=[1.0, 2.0, 3.0])
+    with pytest.raises(ValueError, match="path"):
+        g.with_branch_columns(path=[1.0, 2.0, 3.0])
     with pytest.raises(ValueError, match="radius_mm"):
         g.with_branch_columns(radius_mm={1: 1.0})
 
