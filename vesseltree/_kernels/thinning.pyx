@@ -28,9 +28,11 @@ length" fault). Step 2 here requires, against the current image:
 * mode 2: and not a "sweep-eaten ribbon tip": the voxel is one voxel thick across the
   current direction (its opposite neighbour is background), all its neighbours now come
   after it in raster order (it is at the front of the sweep) though they did not when it
-  was selected, and a neighbour before it was deleted at the sweep front earlier in this
-  sub-iteration. That is the signature of row-by-row eating; refusing it stops the chain
-  after one row, and the later directions thin the ribbon across its width instead.
+  was selected, and a chain of at least ``max_chain`` (default 4) sweep-front deletions of
+  this sub-iteration ends next to it, before it. That is the signature of row-by-row
+  eating; refusing it stops the chain after ``max_chain`` rows, and the later directions
+  thin the ribbon across its width instead. (Chains of 1-3 rows are ordinary tip erosion,
+  which scikit-image also does; stopping them too would move many voxels for nothing.)
 
 Work is proportional to the object: a list of current foreground voxels (kept in raster
 order) replaces the full-volume scan, and a per-voxel "dirty" bit per direction skips voxels
@@ -65,7 +67,6 @@ cdef extern from *:
 # Neighbourhood bits: bit k = (dz + 1) * 9 + (dy + 1) * 3 + (dx + 1); the centre is bit 13.
 DEF CENTER = 13
 DEF ALL_DIRECTIONS = 0x3F   # dirty bits: neighbourhood changed since last tested, per direction
-DEF FRONT_DELETED = 0x40    # deleted at the sweep front in the current sub-iteration
 DEF IN_TODO = 0x80          # listed in the work list (or about to be merged into it)
 
 cdef uint32_t ADJ[27]            # 26-adjacency inside the 3x3x3 cube, centre excluded
@@ -205,13 +206,15 @@ cdef inline int n_components(uint32_t m) noexcept nogil:
     return count
 
 
-cdef inline bint chain_behind(const uint8_t* flags, Py_ssize_t v, const Py_ssize_t* offs) noexcept nogil:
-    """A neighbour before ``v`` in raster order was deleted, at the sweep front, in this sub-iteration."""
-    cdef int k
+cdef inline int chain_behind(const uint8_t* img, Py_ssize_t v, const Py_ssize_t* offs) noexcept nogil:
+    """Longest chain of sweep-front deletions, this sub-iteration, ending next to ``v`` and
+    before it in raster order (deleted voxels keep that length in bits 1-7)."""
+    cdef int k, best = 0, d
     for k in range(CENTER):
-        if flags[v + offs[k]] & FRONT_DELETED:
-            return True
-    return False
+        d = img[v + offs[k]] >> 1
+        if d > best:
+            best = d
+    return best
 
 
 cdef void radix_sort(Py_ssize_t* a, Py_ssize_t* tmp, Py_ssize_t n, Py_ssize_t maxkey) noexcept nogil:
@@ -245,7 +248,7 @@ cdef void radix_sort(Py_ssize_t* a, Py_ssize_t* tmp, Py_ssize_t n, Py_ssize_t ma
 
 
 cdef int thin_kernel(uint8_t* img, Py_ssize_t nz, Py_ssize_t ny, Py_ssize_t nx,
-                     int mode, int64_t* stats) noexcept nogil:
+                     int mode, int max_chain, int64_t* stats) noexcept nogil:
     """Thin ``img`` in place; return 0, or -1 when memory could not be allocated.
 
     Preconditions: ``img`` is C-contiguous (nz, ny, nx), holds only 0 and 1, its outer
@@ -323,7 +326,7 @@ cdef int thin_kernel(uint8_t* img, Py_ssize_t nz, Py_ssize_t ny, Py_ssize_t nx,
                 v = todo[i]
                 if not (flags[v] & bit):
                     continue
-                if img[v + border[j]] == 0:
+                if (img[v + border[j]] & 1) == 0:
                     stats[7] += 1
                     m = neighbourhood(img, v, rows)
                     if (not is_endpoint(m) and euler_change8(m) == 0
@@ -353,33 +356,36 @@ cdef int thin_kernel(uint8_t* img, Py_ssize_t nz, Py_ssize_t ny, Py_ssize_t nx,
                         if euler_change8(m) != 0:      # would open a tunnel or a cavity
                             stats[2] += 1
                             continue
-                    if (mode >= 2 and img[v - border[j]] == 0 and is_sweep_front(m)
-                            and not is_sweep_front(cand_m[i]) and chain_behind(flags, v, offs)):
+                    if (mode >= 2 and (img[v - border[j]] & 1) == 0 and is_sweep_front(m)
+                            and not is_sweep_front(cand_m[i])
+                            and chain_behind(img, v, offs) >= max_chain):
                         stats[3] += 1                  # the sweep would eat a thin ribbon
                         continue
                 # (an unchanged neighbourhood is still simple, with the same front status)
                 if is_sweep_front(m):
-                    flags[v] |= FRONT_DELETED
+                    # deleted at the sweep front: keep the chain length in the upper bits
+                    img[v] = <uint8_t> (min(chain_behind(img, v, offs) + 1, 127) << 1)
                     front_deleted[nfront] = v
                     nfront += 1
-                img[v] = 0
+                else:
+                    img[v] = 0
                 stats[4] += 1
                 changed = True
                 for k in range(27):
                     u = v + offs[k]
-                    if img[u]:
+                    if img[u] & 1:
                         flags[u] |= ALL_DIRECTIONS
                         if not (flags[u] & IN_TODO):
                             flags[u] |= IN_TODO
                             fresh[nfresh] = u
                             nfresh += 1
             for i in range(nfront):
-                flags[front_deleted[i]] &= ~FRONT_DELETED
+                img[front_deleted[i]] = 0
             # keep the voxels still foreground and dirty, merge in the fresh ones
             w = 0
             for i in range(ntodo):
                 v = todo[i]
-                if img[v] and (flags[v] & ALL_DIRECTIONS):
+                if (img[v] & 1) and (flags[v] & ALL_DIRECTIONS):
                     todo[w] = v
                     w += 1
                 else:
@@ -407,7 +413,7 @@ cdef int thin_kernel(uint8_t* img, Py_ssize_t nz, Py_ssize_t ny, Py_ssize_t nx,
     return 0
 
 
-def thin(uint8_t[:, :, ::1] img not None, int mode=2):
+def thin(uint8_t[:, :, ::1] img not None, int mode=2, int max_chain=4):
     """Thin a padded binary volume in place (Lee et al. 1994).
 
     Parameters
@@ -420,6 +426,8 @@ def thin(uint8_t[:, :, ::1] img not None, int mode=2):
         26-neighbourhood"), faults included. 1: the full simple-point condition (exactly one
         component and Euler invariance): every deletion keeps the topology. 2 (default): 1,
         and no sweep-eaten ribbon tip (see the module notes).
+    max_chain : int
+        Mode 2: sweep-front deletions allowed in a row before a ribbon tip is kept.
 
     Returns
     -------
@@ -437,6 +445,10 @@ def thin(uint8_t[:, :, ::1] img not None, int mode=2):
     cdef int rc = 0
     cdef Py_ssize_t total = nz * ny * nx
     cdef uint8_t* work
+    if mode < 0 or mode > 2:
+        raise ValueError(f"mode: expected 0, 1 or 2, got {mode}")
+    if max_chain < 1:
+        raise ValueError(f"max_chain: expected an integer >= 1, got {max_chain}")
     if nz < 3 or ny < 3 or nx < 3:
         return stats_arr
     # private copy with slack after the end (see the kernel's preconditions)
@@ -446,7 +458,7 @@ def thin(uint8_t[:, :, ::1] img not None, int mode=2):
     with nogil:
         memcpy(work, &img[0, 0, 0], total)
         memset(work + total, 0, 8)
-        rc = thin_kernel(work, nz, ny, nx, mode, &stats[0])
+        rc = thin_kernel(work, nz, ny, nx, mode, max_chain, &stats[0])
         if rc == 0:
             memcpy(&img[0, 0, 0], work, total)
     free(work)
