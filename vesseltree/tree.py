@@ -313,8 +313,11 @@ def analyze(
         Skeleton voxels averaged by the corrected estimator (:mod:`vesseltree.radius`).
     prune : bool
         Remove spurs: terminal branches shorter than ``prune_length_factor`` times the
-        radius at their junction (the largest Eq. 1 radius over the junction's voxels, read
-        high by one voxel to undo Eq. 1's bias) or than ``prune_min_length_mm``.
+        radius at their junction (the largest Eq. 1 radius over the junction's voxels plus
+        the largest voxel size, which undoes most of Eq. 1's low bias) or than
+        ``prune_min_length_mm``. Spurs are the thinning's response to surface bumps: the
+        smooth test phantoms have none (branch count = segment count either way); on the
+        3D-IRCADb masks about 10-15% of the branches are spurs (patient 1.1: 394 -> 330).
     prune_length_factor : float
         See ``prune``.
     prune_min_length_mm : float, optional
