@@ -406,10 +406,22 @@ class Phantom:
         return g
 
 
-def _rotate(v: np.ndarray, axis: np.ndarray, angle: float) -> np.ndarray:
-    """Rodrigues rotation of ``v`` about unit ``axis`` by ``angle`` radians."""
+def _cross(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Cross product of two 3-vectors (np.cross is slow on tiny arrays)."""
+    return np.array([a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0]])
+
+
+def _rotation(axis: np.ndarray, angle: float) -> np.ndarray:
+    """Rodrigues rotation matrix about unit ``axis`` by ``angle`` radians."""
     c, s = np.cos(angle), np.sin(angle)
-    return v * c + np.cross(axis, v) * s + axis * np.dot(axis, v) * (1.0 - c)
+    x, y, z = axis
+    k = np.array([[0.0, -z, y], [z, 0.0, -x], [-y, x, 0.0]])
+    return np.eye(3) * c + k * s + np.outer(axis, axis) * (1.0 - c)
+
+
+def _rotate(v: np.ndarray, axis: np.ndarray, angle: float) -> np.ndarray:
+    """Rotation of ``v`` about unit ``axis`` by ``angle`` radians."""
+    return _rotation(axis, angle) @ v
 
 
 def _unit_perpendicular(d: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -431,8 +443,10 @@ class _Pieces:
         self.r0: list[float] = []
         self.r1: list[float] = []
         self.seg: list[int] = []
+        self._cache = None
 
     def add(self, seg_id, pts, radii):
+        self._cache = None
         for k in range(len(pts) - 1):
             self.a.append(pts[k])
             self.b.append(pts[k + 1])
@@ -441,11 +455,15 @@ class _Pieces:
             self.seg.append(seg_id)
 
     def arrays(self):
-        if not self.a:
-            z = np.zeros((0, 3))
-            return z, z, np.zeros(0), np.zeros(0), np.zeros(0, dtype=np.int32)
-        return (np.array(self.a), np.array(self.b), np.array(self.r0), np.array(self.r1),
-                np.array(self.seg, dtype=np.int32))
+        """``(a, b, r0, r1, seg)`` as arrays (cached until the next :meth:`add`)."""
+        if self._cache is None:
+            if not self.a:
+                z = np.zeros((0, 3))
+                self._cache = (z, z, np.zeros(0), np.zeros(0), np.zeros(0, dtype=np.int32))
+            else:
+                self._cache = (np.array(self.a), np.array(self.b), np.array(self.r0),
+                               np.array(self.r1), np.array(self.seg, dtype=np.int32))
+        return self._cache
 
     def collides(self, pts, radii, clearance, exempt, step):
         """True if the polyline ``pts`` (radii per vertex) comes closer than ``clearance``
@@ -487,7 +505,7 @@ def _free_space(point, lo, hi, pieces) -> float:
     """Distance from ``point`` to the box boundary or to the nearest stored centre line."""
     d = float(min(np.min(point - lo), np.min(hi - point)))
     if pieces.a:
-        a, b = np.asarray(pieces.a), np.asarray(pieces.b)
+        a, b = pieces.arrays()[:2]
         v = b - a
         vv = np.maximum(np.einsum("ij,ij->i", v, v), 1e-12)
         t = np.clip(np.einsum("ij,ij->i", point - a, v) / vv, 0.0, 1.0)
@@ -502,14 +520,14 @@ def _polyline(start, direction, length, turn, rng, curvature_on):
     n = int(min(12, max(2, np.ceil(np.degrees(turn) / 6.0))))
     axis = _unit_perpendicular(direction, rng)
     step_angle = turn / n
+    step = _rotation(axis, step_angle)
     pts = [start]
-    d = direction.copy()
     # rotate half a step first so that the chord keeps the requested mean direction
-    d = _rotate(d, axis, -turn / 2 + step_angle / 2)
-    for _ in range(n):
+    d = _rotate(direction, axis, -turn / 2 + step_angle / 2)
+    for k in range(n):
         pts.append(pts[-1] + d * (length / n))
-        d = _rotate(d, axis, step_angle)
-    d = _rotate(d, axis, -step_angle)  # direction of the last piece
+        if k < n - 1:
+            d = step @ d
     return np.array(pts), d / np.linalg.norm(d)
 
 
@@ -775,7 +793,7 @@ def make_phantom(
             a1 = max(th1 + np.radians(rng.normal(0, angle_jitter)), 0.0)
             a2 = max(th2 + np.radians(rng.normal(0, angle_jitter)), 0.0)
             n = _unit_perpendicular(pdir, rng)
-            rot_axis = np.cross(pdir, n)
+            rot_axis = _cross(pdir, n)
             g1 = segment_geometry(node, _rotate(pdir, rot_axis, a1), r1)
             g2 = segment_geometry(node, _rotate(pdir, rot_axis, -a2), r2)
             if g1[2] < 3 * r1 or g2[2] < 3 * r2:

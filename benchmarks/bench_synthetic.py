@@ -1,0 +1,134 @@
+"""Benchmarks of phantom generation, with numpy rasterizers as peers in the same run.
+
+Run: ``pytest benchmarks/bench_synthetic.py --benchmark-enable -s`` (``-s`` shows the ratio
+summary printed at the end of the module). Rounds: ``VESSELTREE_BENCH_ROUNDS`` (default 3),
+each after one warm-up call (Numba JIT and caches loaded: "warm").
+
+Inputs: the straight pieces of ``make_phantom(shape, seed=0)`` (1 mm voxels) for
+``shape`` = (64, 128, 128) and (128, 256, 256), rasterized with the voxel-centre test
+(``supersample=1``) so that all rasterizers compute the same mask (checked).
+
+Groups (per shape):
+
+- ``raster-*``: :func:`vesseltree.synthetic.rasterize_segments` (Numba, each piece over its
+  bounding box, with segment id and radius) vs
+
+  - ``numpy-bbox``: numpy, each piece over its bounding box (mask only), a careful peer;
+  - ``numpy-naive``: numpy, each piece over the whole volume (mask only), the textbook
+    peer; only on the small shape (it scales with volume x pieces).
+
+- ``phantom``: ``make_phantom`` (tree growth + rasterization at the default
+  ``supersample=2``) and ``render_ct`` (blur + noise) on the default 128 x 256 x 256
+  volume; absolute times, no peer.
+
+No timing is asserted: the figures go to docs/benchmarks/synthetic.md.
+"""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+from vesseltree.synthetic import make_phantom, rasterize_segments, render_ct
+
+ROUNDS = int(os.environ.get("VESSELTREE_BENCH_ROUNDS", "3"))
+_RESULTS: dict[tuple[str, str], float] = {}
+SHAPES = {"small": (64, 128, 128), "default": (128, 256, 256)}
+
+
+def _pieces(shape):
+    ph = make_phantom(shape, seed=0)
+    p = ph.pieces
+    return (
+        shape,
+        p[["z0", "y0", "x0"]].to_numpy(),
+        p[["z1", "y1", "x1"]].to_numpy(),
+        p["radius_start_mm"].to_numpy(),
+        p["radius_end_mm"].to_numpy(),
+    )
+
+
+def _inside(q, a, b, r0, r1):
+    """Round-capped tapered tube, centre test (q: (..., 3) mm)."""
+    v = b - a
+    L2 = float(v @ v)
+    t = np.clip(((q - a) @ v) / L2, 0.0, 1.0) if L2 > 0 else np.zeros(q.shape[:-1])
+    d = np.linalg.norm(q - a - t[..., None] * v, axis=-1)
+    return d <= r0 + t * (r1 - r0)
+
+
+def numpy_bbox(shape, starts, ends, r0, r1):
+    mask = np.zeros(shape, dtype=bool)
+    for a, b, ra, rb in zip(starts, ends, r0, r1):
+        rmax = max(ra, rb)
+        lo = np.maximum(np.floor(np.minimum(a, b) - rmax).astype(int), 0)
+        hi = np.minimum(np.ceil(np.maximum(a, b) + rmax).astype(int) + 1, shape)
+        if np.any(hi <= lo):
+            continue
+        grids = np.meshgrid(*[np.arange(l, h, dtype=float) for l, h in zip(lo, hi)], indexing="ij")
+        q = np.stack(grids, axis=-1)
+        mask[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]] |= _inside(q, a, b, ra, rb)
+    return mask
+
+
+def numpy_naive(shape, starts, ends, r0, r1):
+    q = np.stack(np.meshgrid(*[np.arange(n, dtype=float) for n in shape], indexing="ij"), axis=-1)
+    mask = np.zeros(shape, dtype=bool)
+    for a, b, ra, rb in zip(starts, ends, r0, r1):
+        mask |= _inside(q, a, b, ra, rb)
+    return mask
+
+
+def ours(shape, starts, ends, r0, r1):
+    return rasterize_segments(shape, starts, ends, r0, r1, supersample=1)[0]
+
+
+@pytest.fixture(scope="module", params=list(SHAPES))
+def case(request):
+    return request.param, _pieces(SHAPES[request.param])
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _summary():
+    yield
+    if not _RESULTS:
+        return
+    print("\n\nbench_synthetic: warm mean times (s) and peer/ours ratios")
+    for group in sorted({g for g, _ in _RESULTS}):
+        base = _RESULTS.get((group, "ours"))
+        for who in ("numpy-bbox", "numpy-naive"):
+            peer = _RESULTS.get((group, who))
+            if base and peer:
+                print(f"  {group:16s} ours {base:8.4f}  {who:11s} {peer:8.4f}  ratio {peer / base:7.1f}x")
+    for (group, who), t in sorted(_RESULTS.items()):
+        if group == "phantom":
+            print(f"  phantom {who:24s} {t:8.4f}")
+
+
+@pytest.mark.parametrize("who", ["ours", "numpy-bbox", "numpy-naive"])
+def test_raster(benchmark, case, who):
+    name, args = case
+    if who == "numpy-naive" and name != "small":
+        pytest.skip("the whole-volume peer is only run on the small shape")
+    fn = {"ours": ours, "numpy-bbox": numpy_bbox, "numpy-naive": numpy_naive}[who]
+    benchmark.group = f"raster-{name}"
+    mask = benchmark.pedantic(fn, args=args, rounds=ROUNDS, warmup_rounds=1)
+    ref = ours(*args)
+    # the same centre test everywhere: only voxels within float rounding may differ
+    assert np.count_nonzero(mask != ref) <= 1e-5 * mask.size
+    benchmark.extra_info.update(n_pieces=len(args[1]), n_mask_voxels=int(mask.sum()))
+    _RESULTS[(f"raster-{name}", who)] = benchmark.stats.stats.mean
+
+
+@pytest.mark.parametrize("what", ["make_phantom", "render_ct"])
+def test_phantom(benchmark, what):
+    benchmark.group = "phantom"
+    if what == "make_phantom":
+        result = benchmark.pedantic(make_phantom, kwargs=dict(seed=0), rounds=ROUNDS, warmup_rounds=1)
+        benchmark.extra_info.update(n_segments=len(result.segments), n_pieces=len(result.pieces))
+    else:
+        ph = make_phantom(seed=0)
+        benchmark.pedantic(render_ct, args=(ph,), kwargs=dict(seed=0, tumours=3),
+                           rounds=ROUNDS, warmup_rounds=1)
+    _RESULTS[("phantom", what)] = benchmark.stats.stats.mean
