@@ -37,7 +37,9 @@ Never from all pairs of points: both masks are cropped to the bounding box of th
 (plus one voxel so that the erosion sees the background), surfaces are extracted there, and an
 exact Euclidean distance transform of one surface (separable, Felzenszwalb & Huttenlocher 2012,
 anisotropic; kernel in :mod:`vesselnet.metrics._kernels`) is read at the voxels of the other
-surface. The two directions run in two threads (the kernel releases the GIL).
+surface. The kernel releases the GIL, so the two directions can run in two threads
+(``surface_distances(..., threads=True)``); the default is one thread, which was faster on the
+shared, loaded 2-core machine of the benchmarks (docs/benchmarks/metrics.md).
 
 Empty masks
 -----------
@@ -150,7 +152,7 @@ def _check_percentile(percentile) -> float | None:
     return q
 
 
-def surface_distances(pred, gt, spacing=1.0, *, threads: bool = True) -> SurfaceDistances:
+def surface_distances(pred, gt, spacing=1.0, *, threads: bool = False) -> SurfaceDistances:
     """Distances (mm) between the surfaces of ``pred`` and ``gt``, both directions.
 
     Parameters
@@ -159,8 +161,8 @@ def surface_distances(pred, gt, spacing=1.0, *, threads: bool = True) -> Surface
         Binary masks (bool or 0/1) of the same shape.
     spacing : float or sequence of 3 floats, default 1.0
         Voxel size in mm along ``(z, y, x)``.
-    threads : bool, default True
-        Compute the two directions in two threads.
+    threads : bool, default False
+        Compute the two directions in two threads (helps only with idle cores).
 
     Returns
     -------
