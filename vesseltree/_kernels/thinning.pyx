@@ -41,7 +41,7 @@ answer cannot have changed). Neither changes the result.
 """
 from libc.stdlib cimport malloc, calloc, free
 from libc.string cimport memcpy, memset
-from libc.stdint cimport uint8_t, uint32_t, int64_t
+from libc.stdint cimport uint8_t, uint32_t, uint64_t, int64_t
 
 import numpy as np
 
@@ -66,7 +66,9 @@ cdef extern from *:
 
 # Neighbourhood bits: bit k = (dz + 1) * 9 + (dy + 1) * 3 + (dx + 1); the centre is bit 13.
 DEF CENTER = 13
-DEF ALL_DIRECTIONS = 0x3F   # dirty bits: neighbourhood changed since last tested, per direction
+# bits of a voxel byte in the kernel's working image (see thin_kernel)
+DEF FOREGROUND = 0x01
+DEF ALL_DIRECTIONS = 0x7E   # dirty bits: neighbourhood changed since last tested, per direction
 DEF IN_TODO = 0x80          # listed in the work list (or about to be merged into it)
 
 cdef uint32_t ADJ[27]            # 26-adjacency inside the 3x3x3 cube, centre excluded
@@ -210,10 +212,13 @@ cdef inline int chain_behind(const uint8_t* img, Py_ssize_t v, const Py_ssize_t*
     """Longest chain of sweep-front deletions, this sub-iteration, ending next to ``v`` and
     before it in raster order (deleted voxels keep that length in bits 1-7)."""
     cdef int k, best = 0, d
+    cdef uint8_t byte
     for k in range(CENTER):
-        d = img[v + offs[k]] >> 1
-        if d > best:
-            best = d
+        byte = img[v + offs[k]]
+        if not (byte & FOREGROUND):
+            d = byte >> 1
+            if d > best:
+                best = d
     return best
 
 
@@ -256,17 +261,21 @@ cdef int thin_kernel(uint8_t* img, Py_ssize_t nz, Py_ssize_t ny, Py_ssize_t nx,
     least one readable byte follows it (``neighbourhood`` loads 4 bytes per row).
     ``stats`` has room for 8 counters (see ``thin``).
 
-    Work list: ``todo`` holds, in raster order, the foreground voxels whose neighbourhood
-    changed since they last failed the candidate test in some direction (``flags`` bits
-    0-5). Only they can become candidates, so step 1 visits only them; voxels made dirty by
-    a deletion are collected in ``fresh``, sorted and merged in after each sub-iteration.
+    Voxel bytes: bit 0 is the image. A foreground byte also holds one "dirty" bit per
+    direction (bits 1-6: the neighbourhood changed since the voxel last failed the
+    candidate test in that direction) and IN_TODO (bit 7); a voxel deleted at the sweep
+    front holds the length of its chain in bits 1-7 until the end of the sub-iteration.
+    Work list: ``todo`` holds, in raster order, the foreground voxels with a dirty bit.
+    Only they can become candidates, so step 1 visits only them; voxels made dirty by a
+    deletion are collected in ``fresh``, sorted and merged in after each sub-iteration.
     """
     cdef Py_ssize_t sy = nx, sz = ny * nx, total = nz * ny * nx
     cdef Py_ssize_t offs[27]
     cdef Py_ssize_t rows[9]
     cdef Py_ssize_t border[6]
     cdef int k, j, comps
-    cdef Py_ssize_t n = 0, i, v, u, ncand, w, ntodo, nfresh, a, b
+    cdef Py_ssize_t n = 0, i, v, u, ncand, w, ntodo, nfresh, a, b, last
+    cdef uint64_t word
     cdef uint32_t m
     cdef uint8_t bit
     cdef bint changed, front
@@ -278,7 +287,6 @@ cdef int thin_kernel(uint8_t* img, Py_ssize_t nz, Py_ssize_t ny, Py_ssize_t nx,
     cdef uint32_t* cand_m = NULL
     cdef Py_ssize_t* front_deleted = NULL
     cdef Py_ssize_t nfront = 0
-    cdef uint8_t* flags = NULL
 
     for k in range(27):
         offs[k] = (k // 9 - 1) * sz + ((k // 3) % 3 - 1) * sy + (k % 3 - 1)
@@ -292,39 +300,58 @@ cdef int thin_kernel(uint8_t* img, Py_ssize_t nz, Py_ssize_t ny, Py_ssize_t nx,
     border[4] = sz
     border[5] = -sz
 
-    for i in range(total):
+    # the volume is mostly background: skip it 8 bytes at a time
+    i = 0
+    while i + 8 <= total:
+        memcpy(&word, img + i, 8)
+        if word != 0:
+            for k in range(8):
+                n += img[i + k]
+        i += 8
+    while i < total:
         n += img[i]
+        i += 1
     todo = <Py_ssize_t*> malloc((n + 1) * sizeof(Py_ssize_t))
     merged = <Py_ssize_t*> malloc((n + 1) * sizeof(Py_ssize_t))
     fresh = <Py_ssize_t*> malloc((n + 1) * sizeof(Py_ssize_t))
     cand = <Py_ssize_t*> malloc((n + 1) * sizeof(Py_ssize_t))
     cand_m = <uint32_t*> malloc((n + 1) * sizeof(uint32_t))
     front_deleted = <Py_ssize_t*> malloc((n + 1) * sizeof(Py_ssize_t))
-    flags = <uint8_t*> calloc(total, sizeof(uint8_t))
     if (todo == NULL or merged == NULL or fresh == NULL or cand == NULL or cand_m == NULL
-            or front_deleted == NULL or flags == NULL):
+            or front_deleted == NULL):
         free(todo); free(merged); free(fresh); free(cand); free(cand_m)
-        free(front_deleted); free(flags)
+        free(front_deleted)
         return -1
     ntodo = 0
-    for i in range(total):
-        if img[i]:
-            flags[i] = ALL_DIRECTIONS | IN_TODO
-            todo[ntodo] = i
-            ntodo += 1
+    i = 0
+    while i < total:
+        if i + 8 <= total:
+            memcpy(&word, img + i, 8)
+            if word == 0:
+                i += 8
+                continue
+            last = i + 8
+        else:
+            last = total
+        while i < last:
+            if img[i]:
+                img[i] = FOREGROUND | ALL_DIRECTIONS | IN_TODO
+                todo[ntodo] = i
+                ntodo += 1
+            i += 1
 
     unchanged = 0
     while unchanged < 6:
         unchanged = 0
         for j in range(6):
             stats[5] += 1
-            bit = <uint8_t> (1 << j)
+            bit = <uint8_t> (2 << j)
             # step 1: candidates, raster order, tested on the image as it is now
             ncand = 0
             stats[6] += ntodo
             for i in range(ntodo):
                 v = todo[i]
-                if not (flags[v] & bit):
+                if not (img[v] & bit):
                     continue
                 if (img[v + border[j]] & 1) == 0:
                     stats[7] += 1
@@ -335,7 +362,7 @@ cdef int thin_kernel(uint8_t* img, Py_ssize_t nz, Py_ssize_t ny, Py_ssize_t nx,
                         cand_m[ncand] = m
                         ncand += 1
                         continue
-                flags[v] &= ~bit
+                img[v] &= ~bit
             # step 2: sequential re-check
             changed = False
             nfront = 0
@@ -374,9 +401,9 @@ cdef int thin_kernel(uint8_t* img, Py_ssize_t nz, Py_ssize_t ny, Py_ssize_t nx,
                 for k in range(27):
                     u = v + offs[k]
                     if img[u] & 1:
-                        flags[u] |= ALL_DIRECTIONS
-                        if not (flags[u] & IN_TODO):
-                            flags[u] |= IN_TODO
+                        img[u] |= ALL_DIRECTIONS
+                        if not (img[u] & IN_TODO):
+                            img[u] |= IN_TODO
                             fresh[nfresh] = u
                             nfresh += 1
             for i in range(nfront):
@@ -385,11 +412,11 @@ cdef int thin_kernel(uint8_t* img, Py_ssize_t nz, Py_ssize_t ny, Py_ssize_t nx,
             w = 0
             for i in range(ntodo):
                 v = todo[i]
-                if (img[v] & 1) and (flags[v] & ALL_DIRECTIONS):
+                if (img[v] & FOREGROUND) and (img[v] & ALL_DIRECTIONS):
                     todo[w] = v
                     w += 1
-                else:
-                    flags[v] &= ~IN_TODO
+                elif img[v] & FOREGROUND:
+                    img[v] &= ~IN_TODO
             if nfresh > 0:
                 radix_sort(fresh, merged, nfresh, total)
                 a = 0
@@ -409,7 +436,9 @@ cdef int thin_kernel(uint8_t* img, Py_ssize_t nz, Py_ssize_t ny, Py_ssize_t nx,
             if not changed:
                 unchanged += 1
     free(todo); free(merged); free(fresh); free(cand); free(cand_m)
-    free(front_deleted); free(flags)
+    free(front_deleted)
+    for i in range(total):
+        img[i] &= FOREGROUND
     return 0
 
 
