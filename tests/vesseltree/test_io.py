@@ -395,3 +395,25 @@ def test_ircadb_patient_1_1_masks(ircadb):
     liver_only = load_volume(path, restrict_to="liver")
     assert liver_only.data.sum() < union.data.sum()
     assert not (liver_only.data & ~union.data).any()
+
+
+@pytest.mark.data
+def test_ircadb_patient_1_1_ct_matches_mask_grid(ircadb):
+    ct_path = ircadb / "3Dircadb1.1" / "PATIENT_DICOM.zip"
+    if not ct_path.is_file():
+        pytest.skip(f"no CT at {ct_path}")
+    ct = load_volume(ct_path)
+    liver = load_volume(ircadb / "3Dircadb1.1" / "MASKS_DICOM.zip", structures="liver")
+    assert ct.data.dtype == np.float32 and ct.data.shape == liver.data.shape
+    np.testing.assert_allclose(ct.affine, liver.affine, atol=1e-4)
+    # HU from the tags, checked on one slice read independently
+    with zipfile.ZipFile(ct_path) as zf:
+        heads = [pydicom.dcmread(io.BytesIO(zf.read(n))) for n in zf.namelist() if not n.endswith("/")]
+    heads.sort(key=lambda d: float(d.ImagePositionPatient[2]))
+    d = heads[40]
+    np.testing.assert_array_equal(
+        ct.data[40], d.pixel_array * float(d.RescaleSlope) + float(d.RescaleIntercept)
+    )
+    # anatomy: the liver is soft tissue (median roughly 0-200 HU), the corners are air
+    assert -50 < np.median(ct.data[liver.data]) < 250
+    assert ct.data[:, :5, :5].mean() < -500
