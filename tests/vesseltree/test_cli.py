@@ -119,14 +119,16 @@ def test_write_graphml_converts_arrays(tmp_path):
     assert json.loads(back.graph["spacing"]) == [1.0, 2.0, 3.0]
 
 
-def test_analyze_several_inputs_one_box_each(tmp_path):
+def test_analyze_several_inputs_one_box_each(tmp_path, capsys):
     mask = _y_tree()
     np.save(tmp_path / "a.npy", mask)
     np.savez(tmp_path / "b.npz", mask=mask[:, ::-1], spacing=np.array(SPACING))
     out = tmp_path / "out"
     rc = main(["analyze", str(tmp_path / "a.npy"), str(tmp_path / "b.npz"), "--spacing",
-               *map(str, SPACING), "--out", str(out), "--no-figures", "-q"])
+               *map(str, SPACING), "--out", str(out), "--no-figures"])
     assert rc == 0
+    err = capsys.readouterr().err
+    assert "2/2" in err and "volume" in err  # the progress bar counted both inputs
     a = pd.read_csv(out / "a" / "branches.csv")
     b = pd.read_csv(out / "b" / "branches.csv")
     # the mirrored copy has the same branch radii
