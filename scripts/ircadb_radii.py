@@ -126,6 +126,13 @@ def main(argv=None) -> int:
             return 2
         inputs.append(folder)
     args.figdir.mkdir(parents=True, exist_ok=True)
+    import subprocess
+
+    try:
+        commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
+                                capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        commit = "unknown"
     md = [
         "# 3D-IRCADb-01: branch radii of the 19 vessel masks",
         "",
@@ -135,7 +142,7 @@ def main(argv=None) -> int:
         "at native resolution, spacing from the DICOM tags. Vessel structures: `portalvein` "
         "(`portalvein1` for 1.10) + `venoussystem`, or `venacava` for the 7 patients without "
         "`venoussystem` (the CLI's default); first the whole masks, then only their voxels "
-        "inside the `liver` mask (`--liver-only`).",
+        f"inside the `liver` mask (`--liver-only`). Code at commit `{commit}`.",
         "",
         "Each letter-value plot (the paper's Fig. 4) has one box per patient: the widest box "
         "holds the middle half of the branch radii, each narrower box half of the remaining "
