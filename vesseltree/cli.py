@@ -34,7 +34,8 @@ from typing import Sequence
 
 import numpy as np
 
-__all__ = ["main", "build_parser", "analyze_file", "volume_name", "write_graphml"]
+__all__ = ["main", "build_parser", "analyze_file", "volume_name", "write_graphml",
+           "branch_radius_volume"]
 
 PROG = "vesseltree"
 
@@ -155,14 +156,22 @@ def _as_binary(data: np.ndarray, p: Path) -> np.ndarray:
     )
 
 
-def _branch_radius_volume(labels: np.ndarray, branches) -> np.ndarray:
-    """Each vessel voxel gets the radius (mm) of its branch; 0 elsewhere."""
+def branch_radius_volume(labels: np.ndarray, branches) -> np.ndarray:
+    """Each vessel voxel gets the radius (mm) of its branch; 0 elsewhere.
+
+    ``labels``: int volume of branch ids (0 background, ``VesselTree.labels``); ``branches``:
+    a DataFrame indexed by branch id (or with a ``branch_id`` column) with ``radius_mm``.
+    Returns a float32 volume of the labels' shape.
+    """
     ids = branches["branch_id"].to_numpy() if "branch_id" in branches.columns else branches.index.to_numpy()
     radii = branches["radius_mm"].to_numpy(dtype=float)
     top = int(max(labels.max(initial=0), ids.max(initial=0)))
     lut = np.zeros(top + 1, dtype=np.float32)
     lut[np.asarray(ids, dtype=np.int64)] = np.nan_to_num(radii, nan=0.0)
     return lut[labels]
+
+
+_branch_radius_volume = branch_radius_volume  # former private name, used by vesselnet.demo
 
 
 # --------------------------------------------------------------------------------------------
@@ -262,7 +271,7 @@ def analyze_file(
         from vesseltree.plot import radius_mip, scale_mip
 
         radius_mip(
-            _branch_radius_volume(labels, branches), out / "radius_mip.png",
+            branch_radius_volume(labels, branches), out / "radius_mip.png",
             axis=projection_axis, spacing=vol.spacing, title=f"{name}: branch radius (max)",
         )
         scale_mip(

@@ -16,7 +16,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
-from vesseltree.cli import main, volume_name, write_graphml  # noqa: E402
+from vesseltree.cli import branch_radius_volume, main, volume_name, write_graphml  # noqa: E402
 
 SPACING = (1.5, 0.5, 0.5)  # z, y, x (mm)
 R_TRUNK_MM, R_BRANCH_MM = 2.0, 1.0
@@ -117,6 +117,15 @@ def test_write_graphml_converts_arrays(tmp_path):
     assert data["length"] == 2.5 and "radius" not in data
     assert json.loads(back.nodes["1"]["coords"]) == [1, 2, 3]
     assert json.loads(back.graph["spacing"]) == [1.0, 2.0, 3.0]
+
+
+def test_branch_radius_volume():
+    labels = np.array([0, 1, 2, 2, 3, 0], np.int32).reshape(1, 2, 3)
+    by_index = pd.DataFrame({"radius_mm": [0.5, 1.5, 3.0]}, index=pd.Index([1, 2, 3], name="branch_id"))
+    expected = np.array([0, 0.5, 1.5, 1.5, 3.0, 0], np.float32).reshape(1, 2, 3)
+    np.testing.assert_array_equal(branch_radius_volume(labels, by_index), expected)
+    by_column = by_index.reset_index().iloc[::-1]  # unordered rows, ids in a column
+    np.testing.assert_array_equal(branch_radius_volume(labels, by_column), expected)
 
 
 def test_analyze_several_inputs_one_box_each(tmp_path, capsys):
