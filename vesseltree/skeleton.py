@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._kernels.thinning import thin as _thin
+from ._kernels.thinning import thin_buffer as _thin_buffer
 from ._validation import check_mask
 
 __all__ = ["skeletonize", "skeletonize_with_stats"]
@@ -51,8 +51,12 @@ def _skeletonize(mask, mode: int) -> tuple[np.ndarray, np.ndarray]:
     box = _bounding_box(arr)
     if box is None:
         return out, np.zeros(8, dtype=np.int64)
-    work = np.pad(arr[box].view(np.uint8), 1)  # new C-contiguous uint8 array, zero shell
-    stats = _thin(work, mode)
+    shape = tuple(s.stop - s.start + 2 for s in box)  # cropped, one-voxel zero shell
+    size = shape[0] * shape[1] * shape[2]
+    buf = np.zeros(size + 8, dtype=np.uint8)  # slack: the kernel's row loads read past the end
+    work = buf[:size].reshape(shape)
+    work[1:-1, 1:-1, 1:-1] = arr[box]
+    stats = _thin_buffer(buf, shape, mode)
     out[box] = work[1:-1, 1:-1, 1:-1].view(bool)
     return out, stats
 

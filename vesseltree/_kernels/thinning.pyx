@@ -496,6 +496,34 @@ def thin(uint8_t[:, :, ::1] img not None, int mode=2, int max_chain=4):
     return stats_arr
 
 
+def thin_buffer(uint8_t[::1] buf not None, shape, int mode=2, int max_chain=4):
+    """Like :func:`thin`, on a flat buffer holding the padded volume, without a copy.
+
+    ``buf[:nz * ny * nx]`` is the C-ordered padded volume of ``shape = (nz, ny, nx)`` (same
+    preconditions as :func:`thin`); ``buf`` must be at least one byte longer (the row loads
+    read one byte past the last voxel). Used by ``vesseltree.skeletonize``.
+    """
+    cdef Py_ssize_t nz, ny, nx
+    nz, ny, nx = (int(d) for d in shape)
+    stats_arr = np.zeros(8, dtype=np.int64)
+    cdef int64_t[::1] stats = stats_arr
+    cdef int rc = 0
+    if mode < 0 or mode > 2:
+        raise ValueError(f"mode: expected 0, 1 or 2, got {mode}")
+    if max_chain < 1:
+        raise ValueError(f"max_chain: expected an integer >= 1, got {max_chain}")
+    if nz < 0 or ny < 0 or nx < 0 or buf.shape[0] < nz * ny * nx + 1:
+        raise ValueError(f"buf: expected at least prod(shape) + 1 = {nz * ny * nx + 1} bytes, "
+                         f"got {buf.shape[0]}")
+    if nz < 3 or ny < 3 or nx < 3:
+        return stats_arr
+    with nogil:
+        rc = thin_kernel(&buf[0], nz, ny, nx, mode, max_chain, &stats[0])
+    if rc != 0:
+        raise MemoryError("thinning: could not allocate the work lists")
+    return stats_arr
+
+
 def _neighbourhood_tests(uint8_t[:, :, ::1] cube not None):
     """Test hook for a 3x3x3 cube of 0/1 (its centre taken as foreground).
 
