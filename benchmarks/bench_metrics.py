@@ -21,10 +21,17 @@ MONAI 1.6.1 ``compute_hausdorff_distance(..., spacing=...)`` (KD-tree over the e
 CPU), for HD and for HD95 (``percentile=95``). The values are checked to agree (rtol 1e-5,
 MONAI works in float32) before timing. No timing is asserted: the figures go to
 docs/benchmarks/metrics.md.
+
+On a shared machine the load changes between two pytest-benchmark tests, so
+``test_interleaved`` also times the three peers *alternately* (round k: ours, ours_2threads,
+MONAI) for ``VESSELNET_BENCH_INTERLEAVED`` rounds (default 5), wall clock and process CPU time
+(``time.process_time``: less sensitive to other processes, summed over threads), and prints
+min / median ratios.
 """
 from __future__ import annotations
 
 import os
+import time
 import warnings
 
 import numpy as np
@@ -122,3 +129,49 @@ def test_hausdorff(benchmark, case, metric, impl):
     stats = getattr(benchmark, "stats", None)
     if stats is not None:
         _RESULTS[f"{case}/{metric}/{impl}"] = (stats.stats.median, stats.stats.min)
+
+
+_INTERLEAVED = int(os.environ.get("VESSELNET_BENCH_INTERLEAVED", "5"))
+
+
+@pytest.mark.parametrize("case", ["phantom", "blobs"])
+def test_interleaved(benchmark, case):
+    pred, gt = _case(case)
+    benchmark.group = f"interleaved {case} (one call = all rounds)"
+    if benchmark.disabled:  # plain test run: only check the agreement
+        benchmark(lambda: None)
+        assert _ours(pred, gt) == pytest.approx(_monai(pred, gt), rel=1e-5)
+        return
+    benchmark.pedantic(_interleave, args=(pred, gt, case), rounds=1, iterations=1)
+
+
+def _interleave(pred, gt, case):
+    lines = [f"", f"interleaved, {case}, {_INTERLEAVED} rounds (wall s / cpu s):"]
+    for metric, q in (("hd", None), ("hd95", 95.0)):
+        fns = {
+            "ours": lambda: _ours(pred, gt, q),
+            "ours_2threads": lambda: _ours(pred, gt, q, threads=True),
+            "monai": lambda: _monai(pred, gt, q),
+        }
+        for fn in fns.values():  # warm-up (Numba cache load, imports)
+            fn()
+        wall = {k: [] for k in fns}
+        cpu = {k: [] for k in fns}
+        for _ in range(_INTERLEAVED):
+            for k, fn in fns.items():
+                w0, c0 = time.perf_counter(), time.process_time()
+                fn()
+                wall[k].append(time.perf_counter() - w0)
+                cpu[k].append(time.process_time() - c0)
+        for k in fns:
+            lines.append(
+                f"  {metric:<5s}{k:<15s} wall min {min(wall[k]):.3f} med {np.median(wall[k]):.3f}"
+                f" | cpu min {min(cpu[k]):.3f} med {np.median(cpu[k]):.3f}"
+            )
+        for k in ("ours", "ours_2threads"):
+            lines.append(
+                f"  {metric:<5s}MONAI / {k}: wall {min(wall['monai']) / min(wall[k]):.2f}x (min), "
+                f"{np.median(wall['monai']) / np.median(wall[k]):.2f}x (median); "
+                f"cpu {np.median(cpu['monai']) / np.median(cpu[k]):.2f}x (median)"
+            )
+    print("\n".join(lines))
