@@ -60,7 +60,7 @@ def check_losses_match_cpu(dev: torch.device) -> None:
     for name, fn in cases.items():
         cpu, gpu = fn(torch.device("cpu")).item(), fn(dev).item()
         ok = abs(cpu - gpu) <= 1e-10 * max(abs(cpu), 1e-300)
-        print(f"[{'ok' if ok else 'FAIL'}] {name}: cpu {cpu:.15g} cuda {gpu:.15g}")
+        print(f"[{'ok' if ok else 'FAIL'}] {name}: cpu {cpu:.15g} {dev.type} {gpu:.15g}")
         if not ok:
             raise SystemExit(1)
 

@@ -341,3 +341,12 @@ def test_bad_input_raises_valueerror_naming_argument():
         supervised_contrastive_loss(torch.randn(3, 2), torch.tensor([1, 2]))
     with pytest.raises(ValueError, match="embeddings"):
         ScaleContrastiveLoss(2)(maps, masks)
+
+
+def test_autocast_keeps_similarities_in_float32():
+    maps, masks = random_case(seed=30)
+    maps32 = [m.float() for m in maps]
+    want = scale_contrastive_loss(maps32, masks)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        got = scale_contrastive_loss(maps32, masks)
+    assert got.dtype == torch.float32 and torch.equal(got, want)

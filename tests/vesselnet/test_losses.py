@@ -251,6 +251,12 @@ def test_eq5_eq9_gradients_reach_every_input():
     loss.backward()
     for t in [out[0], *out[1], *out[2]]:
         assert torch.isfinite(t.grad).all() and t.grad.abs().sum() > 0
+    # multi-class main task (background + 3 scales, class-id target)
+    out, scales = fake_output(seed=5, C0=4)
+    ids = sum((s + 1) * m.long() for s, m in enumerate(scales))
+    TotalLoss(cldice_weight=0.2, cldice_iterations=1)(out, ids, scales).backward()
+    for t in [out[0], *out[1], *out[2]]:
+        assert torch.isfinite(t.grad).all() and t.grad.abs().sum() > 0
     out, scales = fake_output(seed=4, size=(2, 2, 2), emb=(1, 1, 2), dim=2, B=2)
     leaves = [out[0], *out[1], *out[2]]
 

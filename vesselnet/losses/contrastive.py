@@ -110,7 +110,9 @@ def supervised_contrastive_loss(
         keys, key_lab = z, lab
     if n == 0:
         return embeddings.sum() * 0.0
-    sim = z @ keys.T / tau  # (N, N + M)
+    # autocast would run the matmul in half precision: keep the similarities in `dtype`
+    with torch.autocast(device_type=z.device.type, enabled=False):
+        sim = (z @ keys.T) / tau  # (N, N + M)
     same = lab[:, None] == key_lab[None, :]
     not_self = torch.ones_like(same)
     not_self[:, :n].fill_diagonal_(False)
