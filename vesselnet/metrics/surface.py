@@ -10,9 +10,11 @@ centres, in mm: voxel ``(i, j, k)`` sits at ``(i * sz, j * sy, k * sx)`` with
 ``spacing = (sz, sy, sx)``. For ``a`` in ``dA``, ``d(a, dB) = min_{b in dB} ||a - b||``.
 
 * **HD** (paper, Sect. 3.3): ``HD(GT, P) = max(h(GT, P), h(P, GT))`` with the directed
-  distance ``h(A, B) = max_{a in dA} d(a, dB)``. The paper writes ``h`` over the masks; over
-  the surfaces it is the same number whenever each mask's farthest voxel lies on its surface,
-  and it is what MONAI and medpy compute.
+  distance ``h(A, B) = max_{a in dA} d(a, dB)``. The paper writes ``h`` over the point sets
+  ``GT`` and ``P``; like MONAI, medpy and DeepMind's surface-distance we take it over their
+  surfaces, the standard reading for segmentations. The two can differ: for a prediction
+  strictly inside the ground truth the set version gives ``h(P, GT) = 0`` whereas the surface
+  version measures how far apart the boundaries are.
 * **HD95**: ``max(P95{d(a, dB) : a in dA}, P95{d(b, dA) : b in dB})`` where ``P95`` is the 95th
   percentile with linear interpolation between order statistics (``numpy.percentile``'s
   default, ``torch.quantile``'s default). This is **MONAI's** definition
