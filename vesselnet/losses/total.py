@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from vesselnet._validation import (
+    check_nonnegative_int,
     check_positive,
     check_unit_interval,
     check_volume,
@@ -164,7 +165,7 @@ class TotalLoss(nn.Module):
             embedding_dim=embedding_dim, seed=seed, empty=empty,
         )
         self.cldice_weight = check_positive(cldice_weight, "cldice_weight", allow_zero=True)
-        self.cldice_iterations = int(cldice_iterations)
+        self.cldice_iterations = check_nonnegative_int(cldice_iterations, "cldice_iterations")
 
     def forward(self, output, main_target, scale_targets, return_terms: bool = False):
         main, aux, emb = _unpack(output)
