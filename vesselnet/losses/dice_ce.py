@@ -55,7 +55,6 @@ from vesselnet._validation import (
     check_choice,
     check_class_ids,
     check_positive,
-    check_same_shape,
     check_unit_interval,
     check_volume,
     check_weights,
