@@ -26,7 +26,7 @@ from typing import Sequence
 
 import numpy as np
 
-from vesseltree._validation import check_mask, check_spacing
+from vesseltree._validation import check_spacing
 
 __all__ = [
     "COLORS",

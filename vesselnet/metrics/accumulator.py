@@ -17,7 +17,7 @@ reported as ``n/a``, never as a number. Standard deviations are population ones 
 """
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
