@@ -118,7 +118,7 @@ def _bits_dtype(s: int):
 def _rasterize(shape, spacing, starts, ends, r0, r1, labels, flat, s):
     """Validated inputs in; (mask, label int32, radius float32) out."""
     bits = np.zeros(shape, dtype=_bits_dtype(s))
-    best = np.full(shape, np.inf, dtype=np.float32)
+    best = np.empty(shape, dtype=np.float32)  # read only where label != 0
     label = np.zeros(shape, dtype=np.int32)
     radius = np.zeros(shape, dtype=np.float32)
     mask = np.zeros(shape, dtype=bool)
@@ -158,8 +158,10 @@ def tube(
         linearly along the axis.
     caps : {"flat", "round"}
         "flat": cut perpendicular to the axis at the end points (a frustum, volume
-        ``pi L (r0**2 + r0 r1 + r1**2) / 3``); "round": a half ball of the end radius is
-        added beyond each end (a capsule; ``start == end`` gives a ball).
+        ``pi L (r0**2 + r0 r1 + r1**2) / 3``); "round": the union of the balls of radius
+        ``r(t)`` centred along the axis, i.e. the convex hull of the two end balls (a
+        capsule, volume ``pi r**2 L + 4 pi r**3 / 3``, when the radius is constant;
+        ``start == end`` gives a ball).
     supersample : int in [1, 4]
         Partial volume: a voxel is set when at least half of its ``supersample**3``
         sub-samples are inside (exactly half: when its centre is inside too).
@@ -265,11 +267,14 @@ def rasterize_segments(
     segment_id : int32 array
         0 on background; ``k + 1`` on voxels of the mask where tube ``k`` is the "nearest
         covering" tube: among the tubes covering at least one sub-sample of the voxel, the
-        one with the smallest ``|p - axis point| - r`` at the voxel centre ``p`` (deepest
-        inside, relative to its surface); ties keep the lower index.
+        one in which the voxel centre ``p`` lies deepest, i.e. with the smallest
+        ``f_k(p) = min_t |p - c_k(t)| - r_k(t)`` (``c_k(t)`` its axis points, ``r_k(t)`` its
+        radius there; round caps); ties keep the lower index.
     radius : float32 array
-        True radius (mm) of that tube at the axis point nearest to the voxel centre, 0 off
-        the mask.
+        True radius (mm) of that tube at the axis point ``c_k(t*)`` achieving the minimum:
+        for an untapered tube, the axis point nearest to the voxel centre. 0 off the mask.
+        (Flat caps: ``f_k = max(h - r_k(t), -t, t - L)`` and the radius at the clamped
+        projection ``t``.)
 
     Notes
     -----
@@ -328,11 +333,12 @@ class Phantom:
         (straight pieces of a curved segment), ``terminal`` (no children) and ``loop``
         (an anastomosis added by ``loops``).
     segment_id : int32 array (z, y, x)
-        Per voxel, the segment whose tube covers it with the deepest penetration
-        (see :func:`rasterize_segments`), 0 on the background.
+        Per voxel, the segment whose tube holds the voxel centre deepest (see
+        :func:`rasterize_segments`), 0 on the background.
     radius : float32 array (z, y, x)
-        Per voxel, the true radius (mm) of that segment at the centre-line point nearest to
-        the voxel, 0 on the background.
+        Per voxel, the true radius (mm) of that segment at the centre-line point whose ball
+        holds the voxel centre deepest (the nearest centre-line point when the radius does
+        not vary), 0 on the background.
     seed : int
         Seed that generated it.
     pieces : pandas.DataFrame
@@ -465,11 +471,17 @@ class _Pieces:
                                np.array(self.r1), np.array(self.seg, dtype=np.int32))
         return self._cache
 
-    def collides(self, pts, radii, clearance, exempt, step):
-        """True if the polyline ``pts`` (radii per vertex) comes closer than ``clearance``
-        (surface to surface) to a stored piece. ``exempt`` is a list of
-        ``(segment_ids, anchor, distance)``: pieces of those segments are ignored for
-        sample points within ``distance`` of ``anchor``."""
+    def collides(self, pts, radii, clearance, neighbours, step):
+        """True if the tube along polyline ``pts`` (radii per vertex) would touch a stored
+        tube it should not.
+
+        Stored pieces must stay ``clearance`` (mm, surface to surface) away, except those of
+        the ``neighbours``: a list of ``(segment_ids, at_start)`` groups that share an end
+        node with the polyline (at its first vertex if ``at_start``, else at its last).
+        A neighbour may touch the polyline only in one run of samples next to the shared
+        node: once the surfaces have separated, the gap may not shrink again (by more than
+        ``step / 4``), else the two would meet twice and close a spurious loop.
+        """
         if not self.a:
             return False
         a, b, r0, r1, seg = self.arrays()
@@ -479,7 +491,7 @@ class _Pieces:
             t = np.linspace(0.0, 1.0, n + 1)
             samples.append(pts[k] + t[:, None] * (pts[k + 1] - pts[k]))
             srad.append(radii[k] + t * (radii[k + 1] - radii[k]))
-        p = np.concatenate(samples)
+        p = np.concatenate(samples)  # ordered from the first vertex to the last
         rp = np.concatenate(srad)
         # keep the pieces whose box, grown by the radii and clearance, meets the samples' box
         reach = np.maximum(r0, r1) + rp.max() + clearance
@@ -493,12 +505,23 @@ class _Pieces:
         t = np.clip(np.einsum("pij,ij->pi", p[:, None, :] - a[None], v) / vv, 0.0, 1.0)
         closest = a[None] + t[..., None] * v[None]
         d = np.linalg.norm(p[:, None, :] - closest, axis=-1)
-        gap = d - (r0 + t * (r1 - r0))[...] - rp[:, None]
-        bad = gap < clearance
-        for seg_ids, anchor, dist in exempt:
-            near = np.linalg.norm(p - anchor, axis=1) <= dist
-            bad[np.ix_(near, np.isin(seg, list(seg_ids)))] = False
-        return bool(bad.any())
+        gap = d - (r0 + t * (r1 - r0)) - rp[:, None]
+        others = np.ones(len(seg), dtype=bool)
+        for seg_ids, at_start in neighbours:
+            cols = np.isin(seg, list(seg_ids))
+            if not cols.any():
+                continue
+            others &= ~cols
+            g = gap[:, cols].min(axis=1)
+            if not at_start:
+                g = g[::-1]
+            apart = np.flatnonzero(g > 0)
+            if apart.size == 0:
+                return True  # runs inside its neighbour all along
+            tail = g[apart[0]:]
+            if np.any(np.maximum.accumulate(tail) - tail > 0.25 * step):
+                return True
+        return bool(np.any(gap[:, others] < clearance))
 
 
 def _free_space(point, lo, hi, pieces) -> float:
@@ -784,7 +807,6 @@ def make_phantom(
             th1 = total * r2 ** 2 / (r1 ** 2 + r2 ** 2)
             th2 = total - th1
         node = ppts[-1]
-        sibling_ids = [pid] + children.get(rows[pid - 1]["parent_id"], [])
         # draw max_tries orientations, then keep the most space-filling one that is clear
         # of the other tubes (children pointing to free space: a greedy, seeded stand-in
         # for VascuSynth's demand map)
@@ -799,20 +821,18 @@ def make_phantom(
             if g1[2] < 3 * r1 or g2[2] < 3 * r2:
                 continue
             score = sum(_free_space(g[0][-1], lo, hi, pieces) for g in (g1, g2))
-            opening = max(a1 + a2, np.radians(15.0))
-            near = (big_r + r1 + r2 + clearance) / np.sin(min(opening, np.pi / 2)) + big_r
-            cands.append((score, len(cands), g1, g2, near))
+            cands.append((score, len(cands), g1, g2))
         cands.sort(key=lambda c: (-c[0], c[1]))
-        for _, _, g1, g2, near in cands:
-            exempt = [(set(sibling_ids), node, near)]
-            if pieces.collides(g1[0], g1[1], clearance, exempt, step):
+        parent = [({pid}, True)]  # children start inside the parent's end cap
+        for _, _, g1, g2 in cands:
+            if pieces.collides(g1[0], g1[1], clearance, parent, step):
                 continue
-            # the sibling is exempt from the first child's pieces near the node only
+            # siblings share the node: they may touch only next to it
             tmp = _Pieces()
             tmp.add(-1, g1[0], g1[1])
-            if tmp.collides(g2[0], g2[1], clearance, [({-1}, node, near)], step):
+            if tmp.collides(g2[0], g2[1], clearance, [({-1}, True)], step):
                 continue
-            if pieces.collides(g2[0], g2[1], clearance, exempt, step):
+            if pieces.collides(g2[0], g2[1], clearance, parent, step):
                 continue
             rows[pid - 1]["terminal"] = False
             k1 = add_segment(pid, gen + 1, *g1)
@@ -904,9 +924,7 @@ def _add_loops(rows, pieces, loops, rng, clearance, step, min_radius):
             continue
         pts = np.array([pos[u], pos[v]])
         radii = np.array([rc, rc])
-        exempt = [(seg_at[u], pos[u], 2 * (rad[u] + rc + clearance)),
-                  (seg_at[v], pos[v], 2 * (rad[v] + rc + clearance))]
-        if pieces.collides(pts, radii, clearance, exempt, step):
+        if pieces.collides(pts, radii, clearance, [(seg_at[u], True), (seg_at[v], False)], step):
             continue
         sid = len(rows) + 1
         # u is a terminal node, i.e. the end of tree segment u

@@ -4,6 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from skimage.measure import euler_number, label
+
 from vesseltree.synthetic import rasterize_segments, torus, tube
 
 
@@ -12,20 +14,46 @@ def _grid(shape, spacing):
     return np.meshgrid(*[np.arange(n) * s for n, s in zip(shape, spacing)], indexing="ij")
 
 
+def _sweep_min(q, a, b, r0, r1, iters=90):
+    """Brute force for round caps: ``min over t in [0, 1]`` of ``|q - c(t)| - r(t)`` with
+    ``c(t) = a + t (b - a)`` and ``r(t) = r0 + t (r1 - r0)``, by a vectorized golden-section
+    search (the function is convex in t). Returns (f, r(t*))."""
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    v = b - a
+
+    def g(t):
+        return np.linalg.norm(q - a - t[..., None] * v, axis=-1) - (r0 + t * (r1 - r0))
+
+    lo = np.zeros(q.shape[:-1])
+    hi = np.ones(q.shape[:-1])
+    phi = (np.sqrt(5) - 1) / 2
+    for _ in range(iters):
+        m1 = hi - phi * (hi - lo)
+        m2 = lo + phi * (hi - lo)
+        left = g(m1) <= g(m2)
+        hi = np.where(left, m2, hi)
+        lo = np.where(left, lo, m1)
+    ts = [np.zeros_like(lo), np.ones_like(lo), (lo + hi) / 2]
+    fs = np.stack([g(t) for t in ts])
+    k = np.argmin(fs, axis=0)
+    t_best = np.choose(k, ts)
+    return fs.min(axis=0), r0 + t_best * (r1 - r0)
+
+
 def _brute_tube(shape, spacing, a, b, r0, r1, caps):
     """Centre test of a tapered tube written directly with numpy (independent reference)."""
     z, y, x = _grid(shape, spacing)
-    p = np.stack([z, y, x], axis=-1) - np.asarray(a, float)
+    q = np.stack([z, y, x], axis=-1)
+    if caps == "round":
+        return _sweep_min(q, a, b, r0, r1)[0] <= 0
+    p = q - np.asarray(a, float)
     v = np.asarray(b, float) - np.asarray(a, float)
     length = np.linalg.norm(v)
     u = v / length
     t = p @ u
-    tc = np.clip(t, 0, length)
-    r = r0 + (r1 - r0) * tc / length
-    if caps == "flat":
-        perp = np.linalg.norm(p - t[..., None] * u, axis=-1)
-        return (perp <= r) & (t >= 0) & (t <= length)
-    return np.linalg.norm(p - tc[..., None] * u, axis=-1) <= r
+    r = r0 + (r1 - r0) * np.clip(t, 0, length) / length
+    perp = np.linalg.norm(p - t[..., None] * u, axis=-1)
+    return (perp <= r) & (t >= 0) & (t <= length)
 
 
 def _random_oblique_tube(rng, radius_vox):
@@ -124,18 +152,14 @@ def test_rasterize_segments_ground_truth_matches_brute_force():
     r0 = rng.uniform(1.5, 4.0, n)
     r1 = rng.uniform(1.0, 3.0, n)
     mask, seg, rad = rasterize_segments(shape, starts, ends, r0, r1, spacing, supersample=1)
-    # brute force: f_k = distance to axis k - r_k(t) at every voxel centre
+    # brute force: f_k = min_t |p - c_k(t)| - r_k(t) at every voxel centre
     z, y, x = _grid(shape, spacing)
     p = np.stack([z, y, x], axis=-1)
     fs, rs = [], []
     for k in range(n):
-        v = ends[k] - starts[k]
-        length = np.linalg.norm(v)
-        u = v / length
-        tc = np.clip((p - starts[k]) @ u, 0, length)
-        rk = r0[k] + (r1[k] - r0[k]) * tc / length
-        fs.append(np.linalg.norm(p - starts[k] - tc[..., None] * u, axis=-1) - rk)
-        rs.append(rk)
+        f, r = _sweep_min(p, starts[k], ends[k], r0[k], r1[k])
+        fs.append(f)
+        rs.append(r)
     fs, rs = np.stack(fs), np.stack(rs)
     ref_mask = (fs <= 0).any(axis=0)
     assert np.count_nonzero(mask != ref_mask) <= 2
@@ -171,6 +195,28 @@ def test_tube_partly_outside_volume_is_clipped():
     m = tube((10, 10, 10), (-20.0, 5.0, 5.0), (30.0, 5.0, 5.0), 2.0)
     full = tube((10, 10, 10), (-20.0, 5.0, 5.0), (30.0, 5.0, 5.0), 2.0, supersample=2)
     assert m[:, 5, 5].all() and full[:, 5, 5].all()
+
+
+from hypothesis import given  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_coord = st.floats(5.0, 19.0)
+_spacing = st.tuples(*[st.floats(0.4, 1.6)] * 3)
+
+
+@given(sp=_spacing, a=st.tuples(_coord, _coord, _coord), b=st.tuples(_coord, _coord, _coord),
+       stretch=st.floats(1.0, 1.3), s=st.integers(1, 4))
+def test_thin_tube_property(sp, a, b, stretch, s):
+    """A capsule at least one (coarsest) voxel thick holds every axis point, is one
+    26-connected piece and has no tunnel or cavity (Euler number 1, skimage)."""
+    r = max(sp) * stretch
+    shape = tuple(int(np.ceil(24 / v)) for v in sp)
+    m = tube(shape, a, b, r, sp, caps="round", supersample=s)
+    pts = np.asarray(a) + np.linspace(0, 1, 50)[:, None] * (np.asarray(b) - np.asarray(a))
+    idx = np.rint(pts / np.asarray(sp)).astype(int)
+    assert m[idx[:, 0], idx[:, 1], idx[:, 2]].all()
+    assert label(m, connectivity=3).max() == 1
+    assert euler_number(m, connectivity=3) == 1
 
 
 # ----------------------------------------------------------------------------- validation
@@ -224,7 +270,6 @@ def test_inputs_not_modified():
 
 # ----------------------------------------------------------------------------- phantom
 from scipy import ndimage  # noqa: E402
-from skimage.measure import euler_number, label  # noqa: E402
 
 from vesseltree.synthetic import Phantom, make_phantom, render_ct  # noqa: E402
 
@@ -311,8 +356,8 @@ def test_axis_points_in_mask_anisotropic_thin():
 
 
 def _voxel_truth(p: Phantom):
-    """Brute force: for each mask voxel, the radius of its segment at the nearest axis point
-    (deepest penetration among that segment's pieces, as documented)."""
+    """Brute force: for each mask voxel, the radius of its segment at the axis point whose
+    ball holds the voxel centre deepest, over that segment's pieces (as documented)."""
     zz, yy, xx = np.nonzero(p.mask)
     pts = np.stack([zz, yy, xx], axis=1) * np.array(p.spacing)
     sid = p.segment_id[zz, yy, xx]
@@ -323,13 +368,8 @@ def _voxel_truth(p: Phantom):
         best_f = np.full(len(q), np.inf)
         best_r = np.zeros(len(q))
         for row in grp.itertuples(index=False):
-            a = np.array([row.z0, row.y0, row.x0])
-            b = np.array([row.z1, row.y1, row.x1])
-            v = b - a
-            L = np.linalg.norm(v)
-            t = np.clip((q - a) @ v / (L * L), 0, 1)
-            r = row.radius_start_mm + t * (row.radius_end_mm - row.radius_start_mm)
-            f = np.linalg.norm(q - a - t[:, None] * v, axis=1) - r
+            f, r = _sweep_min(q, (row.z0, row.y0, row.x0), (row.z1, row.y1, row.x1),
+                              row.radius_start_mm, row.radius_end_mm)
             better = f < best_f
             best_f[better], best_r[better] = f[better], r[better]
         out[sel] = best_r

@@ -9,18 +9,25 @@ volume upwards).
 
 Shapes
 ------
-A *piece* is a straight tube from ``a`` to ``b`` whose radius varies linearly from ``r0``
-at ``a`` to ``r1`` at ``b``. With ``t`` the abscissa of a point's projection on the axis
-and ``tc`` that abscissa clamped to ``[0, L]``:
+A *piece* is a straight tube from ``a`` to ``b`` (length ``L``, unit axis ``u``) whose
+radius varies linearly, ``r(t) = r0 + (r1 - r0) t / L`` for ``t`` in ``[0, L]``.
 
-* round caps (capsule): inside iff ``|p - (a + tc u)| <= r(tc)``; beyond the ends this is
-  a half ball of the end radius;
+* round caps: the union of the balls of radius ``r(t)`` centred at ``c(t) = a + t u``,
+  i.e. the convex hull of the two end balls (a capsule when ``r0 == r1``, a "round cone"
+  otherwise). ``f(p) = min_t |p - c(t)| - r(t)``; the minimum is reached at
+  ``t* = clamp(y + s h / sqrt(1 - s**2), 0, L)`` with ``y`` the abscissa of ``p`` on the
+  axis, ``h`` its distance to the axis line and ``s = (r1 - r0) / L`` (``|s| < 1``; when
+  ``|s| >= 1`` one end ball holds the other and ``t*`` is the larger end). ``f`` is
+  1-Lipschitz and the reported radius is ``r(t*)``: for a plain cylinder, the radius at
+  the nearest axis point. Convexity matters: a tapered tube closed by half balls of the
+  end radii is not convex at its thin end, and the small dent it leaves around a
+  junction can close a spurious tunnel.
 * flat caps (frustum): inside iff ``0 <= t <= L`` and the perpendicular distance to the
-  axis is ``<= r(t)``.
+  axis is ``<= r(t)``; ``f = max(h - r(clamp(t)), -t, t - L)`` is Lipschitz of constant
+  ``1 + |s|`` and the reported radius is ``r(clamp(t))``.
 
-Both tests are written as ``f(p) <= 0`` with ``f`` Lipschitz of constant ``1 + |r1 - r0| / L``,
-which lets whole voxels be decided from their centre when ``|f|`` exceeds the half
-diagonal of a voxel times that constant.
+Whole voxels are decided from their centre when ``|f|`` exceeds the half diagonal of a
+voxel times the Lipschitz constant.
 """
 from __future__ import annotations
 
@@ -33,33 +40,40 @@ __all__ = ["rasterize_pieces", "finalize_coverage", "rasterize_torus"]
 
 
 @njit(cache=True)
-def _piece_f(pz, py, px, az, ay, ax, uz, uy, ux, length, r0, slope, flat):
-    """Return ``(f, r)`` for point ``p``: ``f <= 0`` inside, ``r`` radius at nearest axis point."""
+def _piece_f(pz, py, px, az, ay, ax, uz, uy, ux, length, r0, slope, kfac, flat):
+    """Return ``(f, r)`` for point ``p``: ``f <= 0`` inside, ``r`` the radius at ``t*``.
+
+    ``kfac = slope / sqrt(1 - slope**2)`` (+-inf when ``|slope| >= 1``)."""
     dz = pz - az
     dy = py - ay
     dx = px - ax
     t = dz * uz + dy * uy + dx * ux
-    tc = t
-    if tc < 0.0:
-        tc = 0.0
-    elif tc > length:
-        tc = length
-    r = r0 + slope * tc
+    h2 = dz * dz + dy * dy + dx * dx - t * t
+    if h2 < 0.0:
+        h2 = 0.0
+    h = math.sqrt(h2)
     if flat:
-        d2 = dz * dz + dy * dy + dx * dx - t * t
-        if d2 < 0.0:
-            d2 = 0.0
-        f = math.sqrt(d2) - r
+        tc = min(max(t, 0.0), length)
+        r = r0 + slope * tc
+        f = h - r
         if -t > f:
             f = -t
         if t - length > f:
             f = t - length
+        return f, r
+    if math.isinf(kfac):
+        ts = 0.0 if kfac < 0.0 else length
     else:
-        qz = dz - tc * uz
-        qy = dy - tc * uy
-        qx = dx - tc * ux
-        f = math.sqrt(qz * qz + qy * qy + qx * qx) - r
-    return f, r
+        ts = t + kfac * h
+    if ts < 0.0:
+        ts = 0.0
+    elif ts > length:
+        ts = length
+    r = r0 + slope * ts
+    qz = dz - ts * uz
+    qy = dy - ts * uy
+    qx = dx - ts * ux
+    return math.sqrt(qz * qz + qy * qy + qx * qx) - r, r
 
 
 @njit(cache=True)
@@ -96,10 +110,11 @@ def rasterize_pieces(starts, ends, r0s, r1s, labels, spacing, flat, s, bits, bes
         uint8 for s <= 2, int32 for s = 3, int64 for s = 4 (bits as a two's-complement
         pattern).
         Bit ``(a * s + b) * s + c`` is set when sub-sample (a, b, c) lies in any piece.
-    best : float32 (Z, Y, X), +inf on the first call
-        Smallest ``f`` at the voxel centre among pieces that cover a sub-sample.
+    best : float32 (Z, Y, X), any values on the first call (np.empty is enough)
+        Smallest ``f`` at the voxel centre among pieces that cover a sub-sample; only
+        meaningful where ``label != 0``.
     label, radius : int32 / float32 (Z, Y, X), zero on the first call
-        Label and axis radius of the piece that achieved ``best``.
+        Label and axis radius of the piece that achieved ``best`` (0: none yet).
 
     Ties keep the earlier piece. Work is proportional to the pieces' bounding boxes.
     """
@@ -127,7 +142,11 @@ def rasterize_pieces(starts, ends, r0s, r1s, labels, spacing, flat, s, bits, bes
         else:
             uz, uy, ux = 0.0, 0.0, 0.0
             slope = 0.0
-        margin = half_diag * (1.0 + abs(slope))
+        if abs(slope) < 1.0:
+            kfac = slope / math.sqrt(1.0 - slope * slope)
+        else:
+            kfac = math.inf if slope > 0.0 else -math.inf
+        margin = half_diag * (1.0 + abs(slope)) if flat else half_diag
         rmax = max(r0, r1)
         z0, z1 = _bbox(min(az, bz) - rmax, max(az, bz) + rmax, sz, nz)
         y0, y1 = _bbox(min(ay, by) - rmax, max(ay, by) + rmax, sy, ny)
@@ -139,7 +158,7 @@ def rasterize_pieces(starts, ends, r0s, r1s, labels, spacing, flat, s, bits, bes
                 py = j * sy
                 for k in range(x0, x1 + 1):
                     px = k * sx
-                    f, r = _piece_f(pz, py, px, az, ay, ax, uz, uy, ux, length, r0, slope, flat)
+                    f, r = _piece_f(pz, py, px, az, ay, ax, uz, uy, ux, length, r0, slope, kfac, flat)
                     if f > margin:
                         continue
                     if f < -margin:
@@ -154,14 +173,14 @@ def rasterize_pieces(starts, ends, r0s, r1s, labels, spacing, flat, s, bits, bes
                                 for c in range(s):
                                     qx = px + off[c] * sx
                                     g, _ = _piece_f(qz, qy, qx, az, ay, ax, uz, uy, ux,
-                                                    length, r0, slope, flat)
+                                                    length, r0, slope, kfac, flat)
                                     if g <= 0.0:
                                         got |= 1 << bit
                                     bit += 1
                         if got == 0:
                             continue
                     bits[i, j, k] |= got
-                    if f < best[i, j, k]:
+                    if label[i, j, k] == 0 or f < best[i, j, k]:
                         best[i, j, k] = f
                         label[i, j, k] = lab
                         radius[i, j, k] = r
