@@ -34,12 +34,14 @@ length" fault). Step 2 here requires, against the current image:
   thin the ribbon across its width instead. (Chains of 1-3 rows are ordinary tip erosion,
   which scikit-image also does; stopping them too would move many voxels for nothing.)
 
-Work is proportional to the object: a list of current foreground voxels (kept in raster
-order) replaces the full-volume scan, and a per-voxel "dirty" bit per direction skips voxels
-whose 3x3x3 neighbourhood has not changed since they last failed the candidate test (their
-answer cannot have changed). Neither changes the result.
+Work is proportional to the object: after one 8-bytes-at-a-time scan of the (cropped)
+volume, step 1 visits only a work list, in raster order, of the foreground voxels whose
+3x3x3 neighbourhood changed since they last failed the candidate test in some direction (a
+"dirty" bit per direction); the others cannot have become candidates. This does not change
+the result. The Euler test is two table look-ups and the neighbourhood is read with one
+4-byte load per row of three voxels.
 """
-from libc.stdlib cimport malloc, calloc, free
+from libc.stdlib cimport malloc, free
 from libc.string cimport memcpy, memset
 from libc.stdint cimport uint8_t, uint32_t, uint64_t, int64_t
 
