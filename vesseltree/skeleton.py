@@ -6,14 +6,20 @@ thinned to a one-voxel-wide centre line from which the branches {B_j} are read
 
 The algorithm and visiting order are those of ``skimage.morphology.skeletonize`` on 3D input
 (Lee et al. 1994, as ported from Fiji's Skeletonize3D); the compiled kernel lives in
-``vesseltree._kernels.thinning``. The single change is the sequential re-check of Lee's
-step 2, which here re-evaluates the full simple-point condition (one 26-component in the
-26-neighbourhood and Euler invariance) and the endpoint condition against the current image.
-That fixes scikit-image issue 3757 (bars and cylinders vanishing, trunks shortened) and makes
-every deletion a simple-point deletion: the number of 26-connected components, tunnels and
-cavities of the input are preserved exactly. A ribbon-tip repair (on by default) also keeps
-a one-voxel-thick ribbon from being eaten row after row along the sweep within one
-sub-iteration, the cause of the "trunk loses half its length" fault. See ``docs/skeleton.md``.
+``vesseltree._kernels.thinning``. Only the sequential re-check of Lee's step 2 differs:
+
+* it re-evaluates the full simple-point condition (exactly one 26-component in the
+  26-neighbourhood and Euler invariance) against the current image, where scikit-image
+  accepts "at most one component". Every deletion is then a simple-point deletion: the
+  number of 26-connected components, tunnels and cavities of the input is preserved exactly,
+  and no component vanishes (scikit-image issue 3757);
+* by default it also keeps the tip of a one-voxel-thick ribbon that the raster sweep of one
+  sub-iteration is eating row after row (the "trunk loses half its length" fault of the
+  same issue). ``preserve_length=False`` turns this off; the output is then identical to
+  scikit-image's wherever scikit-image keeps the topology.
+
+See ``docs/skeleton.md`` for the cause of the faults, the alternatives tried and measured
+differences.
 
 References
 ----------
