@@ -306,6 +306,24 @@ def test_kernel_leaves_a_valid_padded_image():
     assert stats.shape == (8,) and stats[4] == mask.sum() - work.sum()
 
 
+def test_kernel_checks_its_preconditions():
+    from vesseltree._kernels.thinning import thin_buffer
+
+    shell = np.zeros((5, 5, 5), np.uint8)
+    shell[2, 2, 4] = 1  # on the outer shell: a neighbour access would leave the array
+    with pytest.raises(ValueError, match="shell"):
+        thin(shell)
+    two = np.zeros((5, 5, 5), np.uint8)
+    two[2, 2, 2] = 2
+    with pytest.raises(ValueError, match="0 and 1"):
+        thin(two)
+    np.testing.assert_array_equal(two[2, 2, 2], 2)  # untouched
+    with pytest.raises(ValueError, match="buf"):
+        thin_buffer(np.zeros(125, np.uint8), (5, 5, 5))  # no slack byte
+    with pytest.raises(ValueError, match="mode"):
+        thin(np.zeros((3, 3, 3), np.uint8), 7)
+
+
 @pytest.mark.parametrize("bad, exc", [
     (np.zeros((5, 5), bool), ValueError),
     (np.zeros((2, 3, 4, 5), bool), ValueError),

@@ -224,6 +224,23 @@ cdef inline int chain_behind(const uint8_t* img, Py_ssize_t v, const Py_ssize_t*
     return best
 
 
+cdef bint zero_shell(const uint8_t* img, Py_ssize_t nz, Py_ssize_t ny, Py_ssize_t nx) noexcept nogil:
+    """True when the outer one-voxel shell of the volume is all background."""
+    cdef Py_ssize_t z, y, x, sz = ny * nx
+    for y in range(ny):
+        for x in range(nx):
+            if img[y * nx + x] or img[(nz - 1) * sz + y * nx + x]:
+                return False
+    for z in range(nz):
+        for x in range(nx):
+            if img[z * sz + x] or img[z * sz + (ny - 1) * nx + x]:
+                return False
+        for y in range(ny):
+            if img[z * sz + y * nx] or img[z * sz + y * nx + nx - 1]:
+                return False
+    return True
+
+
 cdef void radix_sort(Py_ssize_t* a, Py_ssize_t* tmp, Py_ssize_t n, Py_ssize_t maxkey) noexcept nogil:
     """Sort ``a[:n]`` (non-negative keys <= maxkey) in place; ``tmp`` has room for n."""
     cdef Py_ssize_t count[256]
@@ -256,7 +273,8 @@ cdef void radix_sort(Py_ssize_t* a, Py_ssize_t* tmp, Py_ssize_t n, Py_ssize_t ma
 
 cdef int thin_kernel(uint8_t* img, Py_ssize_t nz, Py_ssize_t ny, Py_ssize_t nx,
                      int mode, int max_chain, int64_t* stats) noexcept nogil:
-    """Thin ``img`` in place; return 0, or -1 when memory could not be allocated.
+    """Thin ``img`` in place; return 0, or -1 when memory could not be allocated, -2 for a
+    value other than 0 and 1, -3 when the outer shell is not background (nothing changed).
 
     Preconditions: ``img`` is C-contiguous (nz, ny, nx), holds only 0 and 1, its outer
     one-voxel shell is 0 (the caller pads), so no neighbour access leaves the array, and at
@@ -307,12 +325,18 @@ cdef int thin_kernel(uint8_t* img, Py_ssize_t nz, Py_ssize_t ny, Py_ssize_t nx,
     while i + 8 <= total:
         memcpy(&word, img + i, 8)
         if word != 0:
+            if word & 0xFEFEFEFEFEFEFEFEULL:
+                return -2                       # a value other than 0 and 1
             for k in range(8):
                 n += img[i + k]
         i += 8
     while i < total:
+        if img[i] > 1:
+            return -2
         n += img[i]
         i += 1
+    if not zero_shell(img, nz, ny, nx):
+        return -3
     todo = <Py_ssize_t*> malloc((n + 1) * sizeof(Py_ssize_t))
     merged = <Py_ssize_t*> malloc((n + 1) * sizeof(Py_ssize_t))
     fresh = <Py_ssize_t*> malloc((n + 1) * sizeof(Py_ssize_t))
@@ -444,14 +468,24 @@ cdef int thin_kernel(uint8_t* img, Py_ssize_t nz, Py_ssize_t ny, Py_ssize_t nx,
     return 0
 
 
+def _raise_for(int rc, str name):
+    if rc == -1:
+        raise MemoryError("thinning: could not allocate the work lists")
+    if rc == -2:
+        raise ValueError(f"{name}: expected only 0 and 1 values")
+    if rc == -3:
+        raise ValueError(f"{name}: expected a background (0) one-voxel shell on every face "
+                         "(pad the volume by one voxel)")
+
+
 def thin(uint8_t[:, :, ::1] img not None, int mode=2, int max_chain=4):
     """Thin a padded binary volume in place (Lee et al. 1994).
 
     Parameters
     ----------
     img : uint8 array (nz, ny, nx), C-contiguous
-        Values 0 and 1 only, and a zero one-voxel shell on every face (precondition, not
-        checked here: the public ``vesseltree.skeletonize`` pads).
+        Values 0 and 1 only, and a zero one-voxel shell on every face (checked: ValueError
+        otherwise; the public ``vesseltree.skeletonize`` pads).
     mode : int
         Step-2 re-check. 0: scikit-image 0.26 exactly ("<= 1 component in the
         26-neighbourhood"), faults included. 1: the full simple-point condition (exactly one
@@ -493,8 +527,7 @@ def thin(uint8_t[:, :, ::1] img not None, int mode=2, int max_chain=4):
         if rc == 0:
             memcpy(&img[0, 0, 0], work, total)
     free(work)
-    if rc != 0:
-        raise MemoryError("thinning: could not allocate the work lists")
+    _raise_for(rc, "img")
     return stats_arr
 
 
@@ -521,8 +554,7 @@ def thin_buffer(uint8_t[::1] buf not None, shape, int mode=2, int max_chain=4):
         return stats_arr
     with nogil:
         rc = thin_kernel(&buf[0], nz, ny, nx, mode, max_chain, &stats[0])
-    if rc != 0:
-        raise MemoryError("thinning: could not allocate the work lists")
+    _raise_for(rc, "buf")
     return stats_arr
 
 
