@@ -50,12 +50,21 @@ def _pieces(shape):
 
 
 def _inside(q, a, b, r0, r1):
-    """Round-capped tapered tube, centre test (q: (..., 3) mm)."""
+    """Centre test of a round-capped tapered tube (the convex sweep of balls, as in
+    :mod:`vesseltree._kernels.raster_nb`), q: (..., 3) mm."""
     v = b - a
-    L2 = float(v @ v)
-    t = np.clip(((q - a) @ v) / L2, 0.0, 1.0) if L2 > 0 else np.zeros(q.shape[:-1])
-    d = np.linalg.norm(q - a - t[..., None] * v, axis=-1)
-    return d <= r0 + t * (r1 - r0)
+    L = float(np.sqrt(v @ v))
+    if L == 0:
+        return np.linalg.norm(q - a, axis=-1) <= r0
+    u = v / L
+    s = (r1 - r0) / L
+    y = (q - a) @ u
+    h = np.sqrt(np.maximum(np.einsum("...i,...i->...", q - a, q - a) - y * y, 0.0))
+    if abs(s) < 1:
+        t = np.clip(y + s / np.sqrt(1 - s * s) * h, 0.0, L)
+    else:
+        t = np.full(y.shape, 0.0 if s < 0 else L)
+    return np.linalg.norm(q - a - t[..., None] * u, axis=-1) <= r0 + s * t
 
 
 def numpy_bbox(shape, starts, ends, r0, r1):
