@@ -644,12 +644,12 @@ def make_phantom(
         Number of anastomoses to add: straight tubes joining a terminal node to a nearby
         node of another branch (not a parent, child or sibling), radius the smaller of the
         two nodes' radii, leaving both nodes at >= 80 degrees from every vessel there, and
-        clear of the other tubes. Each adds one cycle to the graph (and one tunnel to the mask).
-        Fewer are added, with a warning, when too few pairs fit.
+        clear of the other tubes. Each adds one cycle to the graph (and one tunnel to the
+        mask). Fewer are added, with a warning, when too few pairs fit.
     min_radius : float, optional
         Children whose end radius (after taper) would be thinner than this (mm) are not
-        grown; default the largest voxel size
-        (one voxel along the coarsest axis), so every tube is at least a voxel thick.
+        grown; default the largest voxel size (one voxel along the coarsest axis), so every
+        tube is at least a voxel thick.
     clearance : float, optional
         Minimum surface-to-surface gap (mm) between non-adjacent tubes (branches are
         re-oriented up to ``max_tries`` times to respect it); default twice the largest
@@ -666,10 +666,15 @@ def make_phantom(
     Notes
     -----
     A bifurcation is kept only if both children fit: each must be at least
-    ``min_radius`` thick along its whole length, at least 3 radii long once cut at the volume boundary (shrunk by
-    its radius) and clear of the other tubes; otherwise the parent is terminal. A segment
-    cut at the boundary is terminal. Every bifurcation of the table is therefore a true
-    three-way junction.
+    ``min_radius`` thick along its whole length, at least 3 radii long once cut at the
+    volume boundary (shrunk by its radius), ``clearance`` away from every tube it does not
+    share a node with, and in contact with its parent and its sibling only in one run next
+    to the shared node (no second contact, hence no spurious loop); otherwise the parent is
+    terminal. A segment cut at the boundary is terminal. Every bifurcation of the table is
+    therefore a true three-way junction, and with ``loops=0`` the union of the tubes is a
+    tree. Its rasterized mask is one 26-connected component; rarely, the V-shaped crotch of
+    a junction of thin tubes digitizes into a one-voxel tunnel (measured in 1 of 16 default
+    phantoms, see docs/benchmarks/synthetic.md), as happens in real masks.
     """
     shape = as_shape3(shape)
     spacing = check_spacing(spacing)
@@ -682,12 +687,16 @@ def make_phantom(
     extent = (np.asarray(shape) - 1) * sp  # voxel centres span [0, extent]
     if min(shape) < 2:
         raise ValueError(f"shape: expected at least 2 voxels along each axis, got {shape}")
-    min_radius = float(np.max(sp)) if min_radius is None else check_positive(min_radius, "min_radius")
+    if min_radius is None:
+        min_radius = float(np.max(sp))
+    min_radius = check_positive(min_radius, "min_radius")
     default_root = root_radius is None
     if default_root:
         root_radius = max(0.05 * float(np.min(extent)), 2.0 * min_radius)
     root_radius = check_positive(root_radius, "root_radius")
-    clearance = 2.0 * float(np.max(sp)) if clearance is None else check_positive(clearance, "clearance", allow_zero=True)
+    if clearance is None:
+        clearance = 2.0 * float(np.max(sp))
+    clearance = check_positive(clearance, "clearance", allow_zero=True)
     gamma = check_positive(murray_exponent, "murray_exponent")
     asymmetry = check_positive(asymmetry, "asymmetry", allow_zero=True)
     if asymmetry > 1:
@@ -706,7 +715,9 @@ def make_phantom(
     try:
         lr_lo, lr_hi = (float(v) for v in length_ratio)
     except (TypeError, ValueError) as exc:
-        raise ValueError(f"length_ratio: expected (low, high) positive numbers, got {length_ratio!r}") from exc
+        raise ValueError(
+            f"length_ratio: expected (low, high) positive numbers, got {length_ratio!r}"
+        ) from exc
     if not (np.isfinite(lr_lo) and np.isfinite(lr_hi) and 0 < lr_lo <= lr_hi):
         raise ValueError(f"length_ratio: expected 0 < low <= high, got {length_ratio!r}")
     hint = " (the default, from shape and spacing)" if default_root else ""
