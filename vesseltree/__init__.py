@@ -27,9 +27,16 @@ _EXPORTS = {
     "scale_masks": "vesseltree.scales",
     "make_phantom": "vesseltree.synthetic",
     "render_ct": "vesseltree.synthetic",
+    "tube": "vesseltree.synthetic",
+    "torus": "vesseltree.synthetic",
+    "rasterize_segments": "vesseltree.synthetic",
+    "load_volume": "vesseltree.io",
+    "save_volume": "vesseltree.io",
 }
+_SUBMODULES = {"synthetic", "io", "plot", "morphometry", "topology", "radius", "labels",
+               "scales", "graph", "skeleton", "tree", "cli"}
 
-__all__ = sorted(_EXPORTS) + ["synthetic", "__version__"]
+__all__ = sorted(_EXPORTS) + sorted(_SUBMODULES) + ["__version__"]
 
 
 def __getattr__(name: str):
@@ -37,7 +44,7 @@ def __getattr__(name: str):
         value = getattr(importlib.import_module(_EXPORTS[name]), name)
         globals()[name] = value
         return value
-    if name in {"synthetic", "io", "plot", "morphometry"}:
+    if name in _SUBMODULES:
         return importlib.import_module(f"vesseltree.{name}")
     raise AttributeError(f"module 'vesseltree' has no attribute {name!r}")
 
