@@ -21,9 +21,21 @@ REPO_ROOT = Path(__file__).resolve().parent
 DATA_ENV = "VESSELTREE_IRCADB"
 
 
+# where the project's machines keep the shared data: beside the checkout, else the workplace copy
+_DEFAULT_ROOTS = (
+    REPO_ROOT.parent / "shared" / "data" / "3Dircadb1",
+    Path("/work/shared/data/3Dircadb1"),
+)
+
+
 def ircadb_root() -> Path:
     """Folder holding ``3Dircadb1.N`` patient folders (env ``VESSELTREE_IRCADB`` overrides)."""
-    return Path(os.environ.get(DATA_ENV, REPO_ROOT.parent / "shared" / "data" / "3Dircadb1"))
+    if DATA_ENV in os.environ:
+        return Path(os.environ[DATA_ENV])
+    for root in _DEFAULT_ROOTS:
+        if root.is_dir():
+            return root
+    return _DEFAULT_ROOTS[0]
 
 
 @pytest.fixture(scope="session")
