@@ -51,18 +51,18 @@ def _bounding_box(mask: np.ndarray) -> tuple[slice, slice, slice] | None:
 _MODES = {"skimage": 0, "topology": 1, "length": 2}
 
 
-def _skeletonize(mask, mode: int) -> tuple[np.ndarray, np.ndarray]:
+def _skeletonize(mask, mode: int, straighten: bool = True) -> tuple[np.ndarray, np.ndarray]:
     arr = check_mask(mask, "mask")
     out = np.zeros(arr.shape, dtype=bool)
     box = _bounding_box(arr)
     if box is None:
-        return out, np.zeros(8, dtype=np.int64)
+        return out, np.zeros(9, dtype=np.int64)
     shape = tuple(s.stop - s.start + 2 for s in box)  # cropped, one-voxel zero shell
     size = shape[0] * shape[1] * shape[2]
     buf = np.zeros(size + 8, dtype=np.uint8)  # slack: the kernel's row loads read past the end
     work = buf[:size].reshape(shape)
     work[1:-1, 1:-1, 1:-1] = arr[box]
-    stats = _thin_buffer(buf, shape, mode)
+    stats = _thin_buffer(buf, shape, mode, 4, straighten)
     out[box] = work[1:-1, 1:-1, 1:-1].view(bool)
     return out, stats
 
@@ -147,5 +147,5 @@ def skeletonize_with_stats(mask, *, rule: str = "length") -> tuple[np.ndarray, d
         raise ValueError(f"rule: expected one of {sorted(_MODES)}, got {rule!r}")
     skel, raw = _skeletonize(mask, _MODES[rule])
     keys = ("refused_isolated", "refused_split", "refused_euler", "refused_ribbon_tip",
-            "deleted", "subiterations", "visited", "tested")
+            "deleted", "subiterations", "visited", "tested", "straightened")
     return skel, {k: int(v) for k, v in zip(keys, raw)}

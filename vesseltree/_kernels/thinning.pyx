@@ -72,6 +72,8 @@ DEF CENTER = 13
 DEF FOREGROUND = 0x01
 DEF ALL_DIRECTIONS = 0x7E   # dirty bits: neighbourhood changed since last tested, per direction
 DEF IN_TODO = 0x80          # listed in the work list (or about to be merged into it)
+DEF DELETED = 0x80          # background byte: a mask voxel deleted by the thinning
+DEF CHAIN_MAX = 63          # sweep-front chain lengths live in bits 1-6 of a deleted voxel
 
 cdef uint32_t ADJ[27]            # 26-adjacency inside the 3x3x3 cube, centre excluded
 cdef uint32_t OCT_BITS[8][8]     # for each octant, the cube bits of its 8 voxels (index a*4+b*2+c)
@@ -212,13 +214,13 @@ cdef inline int n_components(uint32_t m) noexcept nogil:
 
 cdef inline int chain_behind(const uint8_t* img, Py_ssize_t v, const Py_ssize_t* offs) noexcept nogil:
     """Longest chain of sweep-front deletions, this sub-iteration, ending next to ``v`` and
-    before it in raster order (deleted voxels keep that length in bits 1-7)."""
+    before it in raster order (deleted voxels keep that length in bits 1-6)."""
     cdef int k, best = 0, d
     cdef uint8_t byte
     for k in range(CENTER):
         byte = img[v + offs[k]]
         if not (byte & FOREGROUND):
-            d = byte >> 1
+            d = (byte >> 1) & CHAIN_MAX
             if d > best:
                 best = d
     return best
@@ -271,15 +273,95 @@ cdef void radix_sort(Py_ssize_t* a, Py_ssize_t* tmp, Py_ssize_t n, Py_ssize_t ma
         memcpy(a, src, n * sizeof(Py_ssize_t))
 
 
+cdef double STEP[4]               # length of a 26-step by its squared length (0-3)
+STEP[0] = 0.0
+STEP[1] = 1.0
+STEP[2] = 1.4142135623730951
+STEP[3] = 1.7320508075688772
+
+
+cdef inline int sqdist(int k, int j) noexcept nogil:
+    """Squared distance between the cube cells ``k`` and ``j``."""
+    cdef int dz = k // 9 - j // 9, dy = (k // 3) % 3 - (j // 3) % 3, dx = k % 3 - j % 3
+    return dz * dz + dy * dy + dx * dx
+
+
+cdef Py_ssize_t straighten_curves(uint8_t* img, Py_ssize_t* skel, Py_ssize_t nskel,
+                                  const Py_ssize_t* offs, const Py_ssize_t* rows) noexcept nogil:
+    """Shorten detours of the skeleton's curves by simple moves; return the number of moves.
+
+    ``img``: the thinned image, skeleton voxels 1, deleted mask voxels DELETED, others 0;
+    ``skel[:nskel]``: the skeleton voxels (updated in place). A curve voxel ``p`` (exactly
+    two skeleton neighbours ``a``, ``b``) moves to a deleted mask voxel ``q`` adjacent to
+    both when the path a-q-b is strictly shorter than a-p-b, ``q`` touches no other
+    skeleton voxel, ``q`` is a simple point of S + q and ``p`` a simple point of S + q.
+    S - p + q then has the topology of S (a simple addition and a simple deletion), lies
+    in the mask, and every voxel keeps its number of neighbours (endpoints and junctions
+    stay). Each move shortens the summed length of the skeleton's adjacencies, so the
+    passes end; they repeat until one moves nothing.
+    """
+    cdef Py_ssize_t moves = 0, i, p, q, best_q
+    cdef uint32_t m, rest, mq, expect
+    cdef int k, k1, k2, best_k
+    cdef double cost, c, best_c
+    cdef bint moved = True
+    while moved:
+        moved = False
+        for i in range(nskel):
+            p = skel[i]
+            m = neighbourhood(img, p, rows)
+            rest = m & ~((<uint32_t>1) << CENTER)
+            if vt_popcount32(rest) != 2:
+                continue
+            k1 = vt_ctz32(rest)
+            k2 = vt_ctz32(rest & (rest - 1))
+            cost = STEP[sqdist(k1, CENTER)] + STEP[sqdist(k2, CENTER)]
+            best_c = cost - 1e-9
+            best_k = -1
+            for k in range(27):
+                if k == CENTER or k == k1 or k == k2:
+                    continue
+                if not ((ADJ[k] >> k1) & 1) or not ((ADJ[k] >> k2) & 1):
+                    continue
+                c = STEP[sqdist(k, k1)] + STEP[sqdist(k, k2)]
+                if c >= best_c:
+                    continue
+                q = p + offs[k]
+                if img[q] != DELETED:            # not a deleted mask voxel
+                    continue
+                # q's skeleton neighbours are exactly p, a and b
+                mq = neighbourhood(img, q, rows)
+                expect = (((<uint32_t>1) << (26 - k)) | ((<uint32_t>1) << (k1 - k + CENTER))
+                          | ((<uint32_t>1) << (k2 - k + CENTER)))
+                if mq != expect:
+                    continue
+                mq |= (<uint32_t>1) << CENTER
+                if n_components(mq) != 1 or euler_change8(mq) != 0:
+                    continue                     # adding q would change the topology
+                mq = m | ((<uint32_t>1) << k)
+                if n_components(mq) != 1 or euler_change8(mq) != 0:
+                    continue                     # p is not simple once q is added
+                best_c = c
+                best_k = k
+            if best_k >= 0:
+                q = p + offs[best_k]
+                img[q] = FOREGROUND
+                img[p] = DELETED
+                skel[i] = q
+                moves += 1
+                moved = True
+    return moves
+
+
 cdef int thin_kernel(uint8_t* img, Py_ssize_t nz, Py_ssize_t ny, Py_ssize_t nx,
-                     int mode, int max_chain, int64_t* stats) noexcept nogil:
+                     int mode, int max_chain, bint straight, int64_t* stats) noexcept nogil:
     """Thin ``img`` in place; return 0, or -1 when memory could not be allocated, -2 for a
     value other than 0 and 1, -3 when the outer shell is not background (nothing changed).
 
     Preconditions: ``img`` is C-contiguous (nz, ny, nx), holds only 0 and 1, its outer
     one-voxel shell is 0 (the caller pads), so no neighbour access leaves the array, and at
     least one readable byte follows it (``neighbourhood`` loads 4 bytes per row).
-    ``stats`` has room for 8 counters (see ``thin``).
+    ``stats`` has room for 9 counters (see ``thin``).
 
     Voxel bytes: bit 0 is the image. A foreground byte also holds one "dirty" bit per
     direction (bits 1-6: the neighbourhood changed since the voxel last failed the
@@ -306,7 +388,8 @@ cdef int thin_kernel(uint8_t* img, Py_ssize_t nz, Py_ssize_t ny, Py_ssize_t nx,
     cdef Py_ssize_t* cand = NULL
     cdef uint32_t* cand_m = NULL
     cdef Py_ssize_t* front_deleted = NULL
-    cdef Py_ssize_t nfront = 0
+    cdef Py_ssize_t* allv = NULL
+    cdef Py_ssize_t nfront = 0, nskel
 
     for k in range(27):
         offs[k] = (k // 9 - 1) * sz + ((k // 3) % 3 - 1) * sy + (k % 3 - 1)
@@ -343,10 +426,11 @@ cdef int thin_kernel(uint8_t* img, Py_ssize_t nz, Py_ssize_t ny, Py_ssize_t nx,
     cand = <Py_ssize_t*> malloc((n + 1) * sizeof(Py_ssize_t))
     cand_m = <uint32_t*> malloc((n + 1) * sizeof(uint32_t))
     front_deleted = <Py_ssize_t*> malloc((n + 1) * sizeof(Py_ssize_t))
+    allv = <Py_ssize_t*> malloc((n + 1) * sizeof(Py_ssize_t))
     if (todo == NULL or merged == NULL or fresh == NULL or cand == NULL or cand_m == NULL
-            or front_deleted == NULL):
+            or front_deleted == NULL or allv == NULL):
         free(todo); free(merged); free(fresh); free(cand); free(cand_m)
-        free(front_deleted)
+        free(front_deleted); free(allv)
         return -1
     ntodo = 0
     i = 0
@@ -365,6 +449,7 @@ cdef int thin_kernel(uint8_t* img, Py_ssize_t nz, Py_ssize_t ny, Py_ssize_t nx,
                 todo[ntodo] = i
                 ntodo += 1
             i += 1
+    memcpy(allv, todo, ntodo * sizeof(Py_ssize_t))   # every mask voxel, raster order
 
     unchanged = 0
     while unchanged < 6:
@@ -417,11 +502,11 @@ cdef int thin_kernel(uint8_t* img, Py_ssize_t nz, Py_ssize_t ny, Py_ssize_t nx,
                 # (an unchanged neighbourhood is still simple, with the same front status)
                 if is_sweep_front(m):
                     # deleted at the sweep front: keep the chain length in the upper bits
-                    img[v] = <uint8_t> (min(chain_behind(img, v, offs) + 1, 127) << 1)
+                    img[v] = <uint8_t> (min(chain_behind(img, v, offs) + 1, CHAIN_MAX) << 1)
                     front_deleted[nfront] = v
                     nfront += 1
                 else:
-                    img[v] = 0
+                    img[v] = DELETED
                 stats[4] += 1
                 changed = True
                 for k in range(27):
@@ -433,7 +518,7 @@ cdef int thin_kernel(uint8_t* img, Py_ssize_t nz, Py_ssize_t ny, Py_ssize_t nx,
                             fresh[nfresh] = u
                             nfresh += 1
             for i in range(nfront):
-                img[front_deleted[i]] = 0
+                img[front_deleted[i]] = DELETED
             # keep the voxels still foreground and dirty, merge in the fresh ones
             w = 0
             for i in range(ntodo):
@@ -461,10 +546,20 @@ cdef int thin_kernel(uint8_t* img, Py_ssize_t nz, Py_ssize_t ny, Py_ssize_t nx,
             ntodo = w
             if not changed:
                 unchanged += 1
+    # every non-zero byte is now a mask voxel: the skeleton (bit 0 set) or DELETED
+    nskel = 0
+    for i in range(n):
+        v = allv[i]
+        if img[v] & FOREGROUND:
+            img[v] = FOREGROUND
+            cand[nskel] = v
+            nskel += 1
+    if mode >= 2 and straight:
+        stats[8] += straighten_curves(img, cand, nskel, offs, rows)
+    for i in range(n):
+        img[allv[i]] &= FOREGROUND
     free(todo); free(merged); free(fresh); free(cand); free(cand_m)
-    free(front_deleted)
-    for i in range(total):
-        img[i] &= FOREGROUND
+    free(front_deleted); free(allv)
     return 0
 
 
@@ -478,7 +573,7 @@ def _raise_for(int rc, str name):
                          "(pad the volume by one voxel)")
 
 
-def thin(uint8_t[:, :, ::1] img not None, int mode=2, int max_chain=4):
+def thin(uint8_t[:, :, ::1] img not None, int mode=2, int max_chain=4, bint straighten=True):
     """Thin a padded binary volume in place (Lee et al. 1994).
 
     Parameters
@@ -505,15 +600,15 @@ def thin(uint8_t[:, :, ::1] img not None, int mode=2, int max_chain=4):
         background around the object.
     """
     cdef Py_ssize_t nz = img.shape[0], ny = img.shape[1], nx = img.shape[2]
-    stats_arr = np.zeros(8, dtype=np.int64)
+    stats_arr = np.zeros(9, dtype=np.int64)
     cdef int64_t[::1] stats = stats_arr
     cdef int rc = 0
     cdef Py_ssize_t total = nz * ny * nx
     cdef uint8_t* work
     if mode < 0 or mode > 2:
         raise ValueError(f"mode: expected 0, 1 or 2, got {mode}")
-    if max_chain < 1:
-        raise ValueError(f"max_chain: expected an integer >= 1, got {max_chain}")
+    if max_chain < 1 or max_chain > CHAIN_MAX:
+        raise ValueError(f"max_chain: expected an integer in [1, {CHAIN_MAX}], got {max_chain}")
     if nz < 3 or ny < 3 or nx < 3:
         return stats_arr
     # private copy with slack after the end (see the kernel's preconditions)
@@ -523,7 +618,7 @@ def thin(uint8_t[:, :, ::1] img not None, int mode=2, int max_chain=4):
     with nogil:
         memcpy(work, &img[0, 0, 0], total)
         memset(work + total, 0, 8)
-        rc = thin_kernel(work, nz, ny, nx, mode, max_chain, &stats[0])
+        rc = thin_kernel(work, nz, ny, nx, mode, max_chain, straighten, &stats[0])
         if rc == 0:
             memcpy(&img[0, 0, 0], work, total)
     free(work)
@@ -531,7 +626,8 @@ def thin(uint8_t[:, :, ::1] img not None, int mode=2, int max_chain=4):
     return stats_arr
 
 
-def thin_buffer(uint8_t[::1] buf not None, shape, int mode=2, int max_chain=4):
+def thin_buffer(uint8_t[::1] buf not None, shape, int mode=2, int max_chain=4,
+                bint straighten=True):
     """Like :func:`thin`, on a flat buffer holding the padded volume, without a copy.
 
     ``buf[:nz * ny * nx]`` is the C-ordered padded volume of ``shape = (nz, ny, nx)`` (same
@@ -540,20 +636,20 @@ def thin_buffer(uint8_t[::1] buf not None, shape, int mode=2, int max_chain=4):
     """
     cdef Py_ssize_t nz, ny, nx
     nz, ny, nx = (int(d) for d in shape)
-    stats_arr = np.zeros(8, dtype=np.int64)
+    stats_arr = np.zeros(9, dtype=np.int64)
     cdef int64_t[::1] stats = stats_arr
     cdef int rc = 0
     if mode < 0 or mode > 2:
         raise ValueError(f"mode: expected 0, 1 or 2, got {mode}")
-    if max_chain < 1:
-        raise ValueError(f"max_chain: expected an integer >= 1, got {max_chain}")
+    if max_chain < 1 or max_chain > CHAIN_MAX:
+        raise ValueError(f"max_chain: expected an integer in [1, {CHAIN_MAX}], got {max_chain}")
     if nz < 0 or ny < 0 or nx < 0 or buf.shape[0] < nz * ny * nx + 1:
         raise ValueError(f"buf: expected at least prod(shape) + 1 = {nz * ny * nx + 1} bytes, "
                          f"got {buf.shape[0]}")
     if nz < 3 or ny < 3 or nx < 3:
         return stats_arr
     with nogil:
-        rc = thin_kernel(&buf[0], nz, ny, nx, mode, max_chain, &stats[0])
+        rc = thin_kernel(&buf[0], nz, ny, nx, mode, max_chain, straighten, &stats[0])
     _raise_for(rc, "buf")
     return stats_arr
 
