@@ -278,6 +278,7 @@ STEP[0] = 0.0
 STEP[1] = 1.0
 STEP[2] = 1.4142135623730951
 STEP[3] = 1.7320508075688772
+DEF EPS = 1e-9
 
 
 cdef inline int sqdist(int k, int j) noexcept nogil:
@@ -286,29 +287,147 @@ cdef inline int sqdist(int k, int j) noexcept nogil:
     return dz * dz + dy * dy + dx * dx
 
 
+cdef inline int iabs(int a) noexcept nogil:
+    return a if a >= 0 else -a
+
+
+cdef inline int cheb(int dz, int dy, int dx) noexcept nogil:
+    """Chebyshev norm of an offset."""
+    cdef int m = iabs(dz)
+    if iabs(dy) > m:
+        m = iabs(dy)
+    if iabs(dx) > m:
+        m = iabs(dx)
+    return m
+
+
+cdef inline double step_len(int dz, int dy, int dx) noexcept nogil:
+    """Length of a 26-step (an offset of Chebyshev norm <= 1)."""
+    return STEP[dz * dz + dy * dy + dx * dx]
+
+
+cdef inline double chamfer(int dz, int dy, int dx) noexcept nogil:
+    """Length of the shortest 26-path along an offset: sqrt(3), sqrt(2), 1 steps."""
+    cdef int a = iabs(dz), b = iabs(dy), c = iabs(dx), t
+    if a < b:
+        t = a; a = b; b = t
+    if b < c:
+        t = b; b = c; c = t
+    if a < b:
+        t = a; a = b; b = t
+    return c * STEP[3] + (b - c) * STEP[2] + (a - b)
+
+
+cdef inline bint is_simple(uint32_t m) noexcept nogil:
+    """(26, 6) simple point: one 26-component in N26*, Euler invariance; centre set."""
+    return n_components(m) == 1 and euler_change8(m) == 0
+
+
+cdef inline int degree(const uint8_t* img, Py_ssize_t v, const Py_ssize_t* rows) noexcept nogil:
+    return vt_popcount32(neighbourhood(img, v, rows) & ~((<uint32_t>1) << CENTER))
+
+
+DEF RUN_CAP = 32
+
+
+cdef inline int mask_run(const uint8_t* img, Py_ssize_t v, Py_ssize_t d) noexcept nogil:
+    """Mask voxels met from ``v`` stepping by ``d`` before the background (at most RUN_CAP).
+    Every non-zero byte is a mask voxel and the zero shell stops the walk in the buffer."""
+    cdef int k = 0
+    while k < RUN_CAP and img[v + (k + 1) * d] != 0:
+        k += 1
+    return k
+
+
+cdef inline int off_centre(const uint8_t* img, Py_ssize_t v, Py_ssize_t d) noexcept nogil:
+    """How far ``v`` is off the middle of the mask along the line of step ``d``: |mask
+    voxels ahead - mask voxels behind| (runs capped at RUN_CAP)."""
+    cdef int t = mask_run(img, v, d) - mask_run(img, v, -d)
+    return t if t >= 0 else -t
+
+
+cdef inline bint central_enough(const uint8_t* img, Py_ssize_t p, Py_ssize_t d,
+                                Py_ssize_t a, Py_ssize_t b) noexcept nogil:
+    """A move of ``p`` to ``p + d`` on a path a-p-b does not take the curve nearer the
+    wall: along the line of ``d`` the new voxel is no further off the middle of the mask
+    than ``p`` or than one of the path neighbours ``a``, ``b`` (a bump is brought back in
+    line with its neighbours; a central curve is not pulled into the inside of a bend)."""
+    cdef int t = off_centre(img, p + d, d)
+    return t <= off_centre(img, p, d) or (t <= off_centre(img, a, d) and t <= off_centre(img, b, d))
+
+
+cdef bint try_pair(uint8_t* img, Py_ssize_t p1, Py_ssize_t p2, Py_ssize_t q1, Py_ssize_t q2,
+                   const Py_ssize_t* rows) noexcept nogil:
+    """Replace the curve voxels p1, p2 by q1, q2 through four simple operations (add q1,
+    add q2, delete p1, delete p2, each tested on the current image), then require q1 and q2
+    to have two skeleton neighbours each. Undo everything and return False otherwise."""
+    cdef int done = 0
+    img[q1] = FOREGROUND
+    if is_simple(neighbourhood(img, q1, rows)):
+        done = 1
+        img[q2] = FOREGROUND
+        if is_simple(neighbourhood(img, q2, rows)):
+            done = 2
+            if is_simple(neighbourhood(img, p1, rows)):
+                done = 3
+                img[p1] = DELETED
+                if is_simple(neighbourhood(img, p2, rows)):
+                    done = 4
+                    img[p2] = DELETED
+                    if degree(img, q1, rows) == 2 and degree(img, q2, rows) == 2:
+                        return True
+    if done >= 4:
+        img[p2] = FOREGROUND
+    if done >= 3:
+        img[p1] = FOREGROUND
+    if done >= 1:
+        img[q2] = DELETED
+    img[q1] = DELETED
+    return False
+
+
 cdef Py_ssize_t straighten_curves(uint8_t* img, Py_ssize_t* skel, Py_ssize_t nskel,
-                                  const Py_ssize_t* offs, const Py_ssize_t* rows) noexcept nogil:
+                                  Py_ssize_t* spare, const Py_ssize_t* offs,
+                                  const Py_ssize_t* rows) noexcept nogil:
     """Shorten detours of the skeleton's curves by simple moves; return the number of moves.
 
     ``img``: the thinned image, skeleton voxels 1, deleted mask voxels DELETED, others 0;
-    ``skel[:nskel]``: the skeleton voxels (updated in place). A curve voxel ``p`` (exactly
-    two skeleton neighbours ``a``, ``b``) moves to a deleted mask voxel ``q`` adjacent to
-    both when the path a-q-b is strictly shorter than a-p-b, ``q`` touches no other
-    skeleton voxel, ``q`` is a simple point of S + q and ``p`` a simple point of S + q.
-    S - p + q then has the topology of S (a simple addition and a simple deletion), lies
-    in the mask, and every voxel keeps its number of neighbours (endpoints and junctions
-    stay). Each move shortens the summed length of the skeleton's adjacencies, so the
-    passes end; they repeat until one moves nothing.
+    ``skel[:nskel]``: the skeleton voxels; ``spare`` has room for ``2 * nskel + 2``
+    entries (the work list). A curve voxel is one with exactly two skeleton neighbours.
+
+    * single move: a curve voxel ``p`` between ``a`` and ``b`` moves to a deleted mask voxel
+      ``q`` adjacent to both when a-q-b is strictly shorter than a-p-b, ``q`` touches no
+      other skeleton voxel, ``q`` is a simple point of S + q and ``p`` one of S + q;
+    * pair move (where no single move applies): two adjacent curve voxels ``p1``, ``p2``
+      on a path a-p1-p2-b move to deleted mask voxels ``q1``, ``q2`` when a-q1-q2-b is a
+      strictly shorter 26-path, through four simple operations (add q1, add q2, delete
+      p1, delete p2), ``q1`` and ``q2`` ending with two skeleton neighbours each.
+
+    Every operation is a simple addition or deletion, so the topology of the skeleton is
+    kept; the skeleton stays in the mask, and every voxel keeps its number of skeleton
+    neighbours (endpoints and junctions stay where they are). Only paths longer than the
+    shortest 26-path between their ends are examined. Each move shortens the summed
+    length of the skeleton's adjacencies, so the passes end; they repeat until one moves
+    nothing.
     """
-    cdef Py_ssize_t moves = 0, i, p, q, best_q
-    cdef uint32_t m, rest, mq, expect
-    cdef int k, k1, k2, best_k
-    cdef double cost, c, best_c
+    cdef Py_ssize_t moves = 0, i, n_list, nlive, p, q, p2, q1, q2, best_q1, best_q2
+    cdef Py_ssize_t sz = offs[22], sy = offs[16]
+    cdef uint32_t m, rest, mq, m2, rest2, expect
+    cdef int k, k1, k2, best_k, side, kp2, ka, kb, j1, j2
+    cdef int az, ay, ax, bz, by, bx, pz, py, px, uz, uy, ux, vz, vy, vx
+    cdef double cost, c, c1, best_c
     cdef bint moved = True
+    cdef Py_ssize_t* lst = spare
+    memcpy(lst, skel, nskel * sizeof(Py_ssize_t))
+    n_list = nskel
     while moved:
         moved = False
-        for i in range(nskel):
-            p = skel[i]
+        i = 0
+        while i < n_list:
+            p = lst[i]
+            i += 1
+            if not (img[p] & FOREGROUND):
+                continue                          # moved away earlier in this pass
             m = neighbourhood(img, p, rows)
             rest = m & ~((<uint32_t>1) << CENTER)
             if vt_popcount32(rest) != 2:
@@ -316,40 +435,126 @@ cdef Py_ssize_t straighten_curves(uint8_t* img, Py_ssize_t* skel, Py_ssize_t nsk
             k1 = vt_ctz32(rest)
             k2 = vt_ctz32(rest & (rest - 1))
             cost = STEP[sqdist(k1, CENTER)] + STEP[sqdist(k2, CENTER)]
-            best_c = cost - 1e-9
-            best_k = -1
-            for k in range(27):
-                if k == CENTER or k == k1 or k == k2:
-                    continue
-                if not ((ADJ[k] >> k1) & 1) or not ((ADJ[k] >> k2) & 1):
-                    continue
-                c = STEP[sqdist(k, k1)] + STEP[sqdist(k, k2)]
-                if c >= best_c:
-                    continue
-                q = p + offs[k]
-                if img[q] != DELETED:            # not a deleted mask voxel
-                    continue
-                # q's skeleton neighbours are exactly p, a and b
-                mq = neighbourhood(img, q, rows)
-                expect = (((<uint32_t>1) << (26 - k)) | ((<uint32_t>1) << (k1 - k + CENTER))
-                          | ((<uint32_t>1) << (k2 - k + CENTER)))
-                if mq != expect:
-                    continue
-                mq |= (<uint32_t>1) << CENTER
-                if n_components(mq) != 1 or euler_change8(mq) != 0:
-                    continue                     # adding q would change the topology
-                mq = m | ((<uint32_t>1) << k)
-                if n_components(mq) != 1 or euler_change8(mq) != 0:
-                    continue                     # p is not simple once q is added
-                best_c = c
-                best_k = k
+            if cost <= chamfer(k1 // 9 - k2 // 9, (k1 // 3) % 3 - (k2 // 3) % 3,
+                               k1 % 3 - k2 % 3) + EPS:
+                best_k = -1                       # a-p-b is already a shortest path
+            else:
+                best_c = cost - EPS
+                best_k = -1
+                for k in range(27):
+                    if k == CENTER or k == k1 or k == k2:
+                        continue
+                    if not ((ADJ[k] >> k1) & 1) or not ((ADJ[k] >> k2) & 1):
+                        continue
+                    c = STEP[sqdist(k, k1)] + STEP[sqdist(k, k2)]
+                    if c >= best_c:
+                        continue
+                    q = p + offs[k]
+                    if img[q] != DELETED:         # not a deleted mask voxel
+                        continue
+                    if not central_enough(img, p, offs[k], p + offs[k1], p + offs[k2]):
+                        continue                  # q is nearer the wall
+                    # q's skeleton neighbours are exactly p, a and b
+                    mq = neighbourhood(img, q, rows)
+                    expect = (((<uint32_t>1) << (26 - k)) | ((<uint32_t>1) << (k1 - k + CENTER))
+                              | ((<uint32_t>1) << (k2 - k + CENTER)))
+                    if mq != expect:
+                        continue
+                    if not is_simple(mq | ((<uint32_t>1) << CENTER)):
+                        continue                  # adding q would change the topology
+                    if not is_simple(m | ((<uint32_t>1) << k)):
+                        continue                  # p is not simple once q is added
+                    best_c = c
+                    best_k = k
             if best_k >= 0:
                 q = p + offs[best_k]
                 img[q] = FOREGROUND
                 img[p] = DELETED
-                skel[i] = q
+                lst[i - 1] = q
                 moves += 1
                 moved = True
+                continue
+            # pair moves: p = p1 with its neighbour p2 (either side) also a curve voxel
+            for side in range(2):
+                kp2 = k2 if side == 0 else k1
+                ka = k1 if side == 0 else k2
+                p2 = p + offs[kp2]
+                m2 = neighbourhood(img, p2, rows)
+                rest2 = m2 & ~((<uint32_t>1) << CENTER)
+                if vt_popcount32(rest2) != 2:
+                    continue
+                kb = vt_ctz32(rest2)
+                if kb == 26 - kp2:                # that bit is p itself
+                    kb = vt_ctz32(rest2 & (rest2 - 1))
+                # offsets from p: a, p2 (pz..), b
+                az, ay, ax = ka // 9 - 1, (ka // 3) % 3 - 1, ka % 3 - 1
+                pz, py, px = kp2 // 9 - 1, (kp2 // 3) % 3 - 1, kp2 % 3 - 1
+                bz, by, bx = pz + kb // 9 - 1, py + (kb // 3) % 3 - 1, px + kb % 3 - 1
+                if bz == az and by == ay and bx == ax:
+                    continue
+                cost = (step_len(az, ay, ax) + step_len(pz, py, px)
+                        + step_len(bz - pz, by - py, bx - px))
+                if cost <= chamfer(bz - az, by - ay, bx - ax) + EPS:
+                    continue                      # a-p1-p2-b is already a shortest path
+                best_c = cost - EPS
+                best_q1 = -1
+                best_q2 = -1
+                for j1 in range(27):
+                    uz, uy, ux = j1 // 9 - 1, (j1 // 3) % 3 - 1, j1 % 3 - 1
+                    if cheb(uz - az, uy - ay, ux - ax) != 1:
+                        continue                  # q1 must touch a (and not be a)
+                    if (uz == 0 and uy == 0 and ux == 0) or j1 == kp2:
+                        continue
+                    c1 = step_len(uz - az, uy - ay, ux - ax)
+                    if c1 + chamfer(bz - uz, by - uy, bx - ux) >= best_c:
+                        continue
+                    q1 = p + offs[j1]
+                    if img[q1] != DELETED:
+                        continue
+                    if not central_enough(img, p, offs[j1], p + offs[ka],
+                                          p + bz * sz + by * sy + bx):
+                        continue
+                    for j2 in range(27):
+                        vz, vy, vx = pz + j2 // 9 - 1, py + (j2 // 3) % 3 - 1, px + j2 % 3 - 1
+                        if cheb(vz - uz, vy - uy, vx - ux) != 1 or cheb(bz - vz, by - vy, bx - vx) != 1:
+                            continue
+                        if vz == az and vy == ay and vx == ax:
+                            continue
+                        if (vz == 0 and vy == 0 and vx == 0) or j2 == CENTER:
+                            continue              # q2 is p1 or p2
+                        c = c1 + step_len(vz - uz, vy - uy, vx - ux) + step_len(bz - vz, by - vy, bx - vx)
+                        if c >= best_c:
+                            continue
+                        q2 = p2 + offs[j2]
+                        if img[q2] != DELETED:
+                            continue
+                        if not central_enough(img, p2, offs[j2], p + offs[ka],
+                                              p + bz * sz + by * sy + bx):
+                            continue
+                        if try_pair(img, p, p2, q1, q2, rows):
+                            # undo, keep looking for a shorter valid pair
+                            img[p] = FOREGROUND
+                            img[p2] = FOREGROUND
+                            img[q1] = DELETED
+                            img[q2] = DELETED
+                            best_c = c
+                            best_q1 = q1
+                            best_q2 = q2
+                if best_q1 >= 0 and n_list < 2 * nskel + 2:
+                    try_pair(img, p, p2, best_q1, best_q2, rows)
+                    lst[i - 1] = best_q1
+                    lst[n_list] = best_q2          # p2's entry is now stale
+                    n_list += 1
+                    moves += 1
+                    moved = True
+                    break
+        # drop the stale entries
+        nlive = 0
+        for i in range(n_list):
+            if img[lst[i]] & FOREGROUND:
+                lst[nlive] = lst[i]
+                nlive += 1
+        n_list = nlive
     return moves
 
 
@@ -389,6 +594,7 @@ cdef int thin_kernel(uint8_t* img, Py_ssize_t nz, Py_ssize_t ny, Py_ssize_t nx,
     cdef uint32_t* cand_m = NULL
     cdef Py_ssize_t* front_deleted = NULL
     cdef Py_ssize_t* allv = NULL
+    cdef Py_ssize_t* straight_list = NULL
     cdef Py_ssize_t nfront = 0, nskel
 
     for k in range(27):
@@ -554,8 +760,16 @@ cdef int thin_kernel(uint8_t* img, Py_ssize_t nz, Py_ssize_t ny, Py_ssize_t nx,
             img[v] = FOREGROUND
             cand[nskel] = v
             nskel += 1
-    if mode >= 2 and straight:
-        stats[8] += straighten_curves(img, cand, nskel, offs, rows)
+    if mode >= 2 and straight and nskel > 0:
+        straight_list = <Py_ssize_t*> malloc((2 * nskel + 2) * sizeof(Py_ssize_t))
+        if straight_list == NULL:
+            for i in range(n):
+                img[allv[i]] &= FOREGROUND
+            free(todo); free(merged); free(fresh); free(cand); free(cand_m)
+            free(front_deleted); free(allv)
+            return -1
+        stats[8] += straighten_curves(img, cand, nskel, straight_list, offs, rows)
+        free(straight_list)
     for i in range(n):
         img[allv[i]] &= FOREGROUND
     free(todo); free(merged); free(fresh); free(cand); free(cand_m)
