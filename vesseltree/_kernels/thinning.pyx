@@ -34,12 +34,23 @@ length" fault). Step 2 here requires, against the current image:
   thin the ribbon across its width instead. (Chains of 1-3 rows are ordinary tip erosion,
   which scikit-image also does; stopping them too would move many voxels for nothing.)
 
+Mode 2 then straightens the curves (``straighten_curves``). The ribbon-tip refusals can
+leave a curve with detours: refused and deleted voxels alternate along a two-voxel-thick
+bar, which thins to a diagonal zigzag (every step sqrt(3) instead of 1 on an axis-aligned
+tube at a sub-voxel offset) or to periodic one-voxel bumps. A curve voxel (two skeleton
+neighbours) or a pair of adjacent curve voxels is moved to deleted mask voxels when the
+26-path through them becomes strictly shorter, through simple additions and deletions
+only (topology kept), the new voxels touching nothing but the path, and not nearer the
+wall of the mask than before along the move (``central_enough``): endpoints and junction
+voxels never move. Deleted mask voxels are marked (DELETED) during thinning for this.
+
 Work is proportional to the object: after one 8-bytes-at-a-time scan of the (cropped)
 volume, step 1 visits only a work list, in raster order, of the foreground voxels whose
 3x3x3 neighbourhood changed since they last failed the candidate test in some direction (a
 "dirty" bit per direction); the others cannot have become candidates. This does not change
 the result. The Euler test is two table look-ups and the neighbourhood is read with one
-4-byte load per row of three voxels.
+4-byte load per row of three voxels. The straightening visits only the skeleton, and the
+final clean-up only the mask voxels.
 """
 from libc.stdlib cimport malloc, free
 from libc.string cimport memcpy, memset
@@ -571,7 +582,9 @@ cdef int thin_kernel(uint8_t* img, Py_ssize_t nz, Py_ssize_t ny, Py_ssize_t nx,
     Voxel bytes: bit 0 is the image. A foreground byte also holds one "dirty" bit per
     direction (bits 1-6: the neighbourhood changed since the voxel last failed the
     candidate test in that direction) and IN_TODO (bit 7); a voxel deleted at the sweep
-    front holds the length of its chain in bits 1-7 until the end of the sub-iteration.
+    front holds the length of its chain in bits 1-6 until the end of the sub-iteration,
+    every other deleted voxel (and that one afterwards) is DELETED (0x80) until the end.
+    ``straight`` (mode 2): straighten the curves afterwards.
     Work list: ``todo`` holds, in raster order, the foreground voxels with a dirty bit.
     Only they can become candidates, so step 1 visits only them; voxels made dirty by a
     deletion are collected in ``fresh``, sorted and merged in after each sub-iteration.
@@ -799,9 +812,12 @@ def thin(uint8_t[:, :, ::1] img not None, int mode=2, int max_chain=4, bint stra
         Step-2 re-check. 0: scikit-image 0.26 exactly ("<= 1 component in the
         26-neighbourhood"), faults included. 1: the full simple-point condition (exactly one
         component and Euler invariance): every deletion keeps the topology. 2 (default): 1,
-        and no sweep-eaten ribbon tip (see the module notes).
+        and no sweep-eaten ribbon tip, then straightened curves (see the module notes).
     max_chain : int
-        Mode 2: sweep-front deletions allowed in a row before a ribbon tip is kept.
+        Mode 2: sweep-front deletions allowed in a row before a ribbon tip is kept (1-63).
+    straighten : bool
+        Mode 2: straighten the curves after thinning (default). False gives the thinning
+        alone (for comparisons).
 
     Returns
     -------
@@ -810,8 +826,8 @@ def thin(uint8_t[:, :, ::1] img not None, int mode=2, int max_chain=4, bint stra
         neighbourhood (1; scikit-image refuses these too), would change the Euler
         characteristic (2), was a sweep-eaten ribbon tip (3); number of deleted voxels (4);
         number of sub-iterations (5); foreground voxels visited in step 1 (6); of them,
-        border voxels whose neighbourhood was tested (7). Neither depends on the
-        background around the object.
+        border voxels whose neighbourhood was tested (7), neither depending on the
+        background around the object; curve straightening moves (8).
     """
     cdef Py_ssize_t nz = img.shape[0], ny = img.shape[1], nx = img.shape[2]
     stats_arr = np.zeros(9, dtype=np.int64)
