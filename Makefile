@@ -25,7 +25,9 @@ test: $(STAMP)
 	$(PY) -m pytest -q
 
 bench: $(STAMP)
-	$(PY) -m pytest benchmarks --benchmark-enable --benchmark-only -q
+	mkdir -p results
+	$(PY) -m pytest benchmarks --benchmark-enable -q -s --benchmark-json=results/bench.json
+	$(PY) benchmarks/report.py results/bench.json > results/bench.md
 
 clean:
 	rm -rf build *.egg-info results .pytest_cache .benchmarks
