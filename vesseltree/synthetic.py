@@ -210,7 +210,7 @@ def torus(
     major_radius : float
         Radius of the ring's centre line in mm (> 0).
     minor_radius : float
-        Tube radius in mm (> 0); a ring with a hole needs ``minor_radius < major_radius``.
+        Tube radius in mm, ``0 < minor_radius < major_radius`` (a ring with a hole).
         Volume ``2 pi**2 R r**2``.
     spacing : float or 3 floats
         Voxel size in mm (z, y, x).
@@ -218,12 +218,27 @@ def torus(
         Axis of symmetry; the ring lies in the plane perpendicular to it.
     supersample : int in [1, 4]
         Partial-volume sub-samples per axis (see :func:`tube`).
+
+    Returns
+    -------
+    numpy.ndarray of bool, shape ``shape``
+
+    Raises
+    ------
+    ValueError
+        Naming ``minor_radius`` when ``minor_radius >= major_radius`` (a horn or spindle
+        torus, without a hole), or the other invalid argument.
     """
     shape = as_shape3(shape)
     spacing = check_spacing(spacing)
     c = _check_point(center, "center")
     big = check_positive(major_radius, "major_radius")
     small = check_positive(minor_radius, "minor_radius")
+    if small >= big:
+        raise ValueError(
+            f"minor_radius: expected a tube radius < major_radius ({big} mm) so that the ring "
+            f"has a hole, got {minor_radius!r}"
+        )
     if isinstance(axis, bool) or axis not in (0, 1, 2):
         raise ValueError(f"axis: expected 0, 1 or 2 (z, y, x), got {axis!r}")
     s = _check_supersample(supersample)

@@ -1,12 +1,15 @@
 """Scale-supervised contrastive loss (Eq. 7-8) against a brute-force NumPy evaluation."""
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
+from vesselnet.losses import contrastive
 from vesselnet.losses.contrastive import (
     MemoryBank,
     ScaleContrastiveLoss,
@@ -202,17 +205,65 @@ def test_pooled_mode_with_bank_matches_bruteforce():
         )
 
 
-def test_pooled_batch_of_one_needs_bank():
+def test_pooled_batch_of_one_needs_bank(monkeypatch):
+    monkeypatch.setattr(contrastive, "_warned_batch_one", False)
     maps, masks = random_case(B=1, seed=4)
-    assert scale_contrastive_loss(maps, masks).item() == 0.0  # no anchor has a positive
+    with pytest.warns(UserWarning, match="batch size 1 and no memory bank"):
+        assert scale_contrastive_loss(maps, masks).item() == 0.0  # no anchor has a positive
     loss_mod = ScaleContrastiveLoss(3, 0.94, bank_size=8, embedding_dim=5).double()
-    first = loss_mod(maps, masks)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a bank is configured: no warning
+        first = loss_mod(maps, masks)
     assert first.item() == 0.0 and len(loss_mod.bank) == 3
     second = loss_mod(maps, masks)  # now the bank supplies positives
     vecs, labs = ref_pooled(maps, masks)
     want = ref_eq78(vecs, labs, 0.94, vecs, labs)
     assert second.item() == pytest.approx(want, rel=RTOL)
     assert second.item() > 0
+
+
+def test_pooled_batch_of_one_without_bank_warns_once(monkeypatch):
+    """Pooled, B = 1, no bank: L_c is always 0; warn once per process (function) and once per
+    object (modules), suggesting a bank or voxel mode; never for B > 1, a bank or voxel mode."""
+    monkeypatch.setattr(contrastive, "_warned_batch_one", False)
+    maps, masks = random_case(B=1, seed=4)
+    with pytest.warns(UserWarning, match=r"bank.*mode=\"voxel\"") as rec:
+        scale_contrastive_loss(maps, masks)
+        scale_contrastive_loss(maps, masks)  # second call: silent
+    assert len([w for w in rec if "batch size 1" in str(w.message)]) == 1
+    mod = ScaleContrastiveLoss(3, 0.94).double()
+    with pytest.warns(UserWarning, match="bank_size > 0") as rec:
+        assert mod(maps, masks).item() == 0.0
+        mod(maps, masks)
+    assert len([w for w in rec if "batch size 1" in str(w.message)]) == 1
+    with pytest.warns(UserWarning, match="bank_size > 0"):
+        ScaleContrastiveLoss(3, 0.94).double()(maps, masks)  # a new object warns again
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        monkeypatch.setattr(contrastive, "_warned_batch_one", False)
+        scale_contrastive_loss(maps, masks, mode="voxel", num_samples=4)
+        scale_contrastive_loss(*random_case(B=2, seed=4))
+        ScaleContrastiveLoss(3, 0.94, mode="voxel").double()(maps, masks)
+        ScaleContrastiveLoss(3, 0.94).double()(*random_case(B=2, seed=4))
+
+
+def test_total_loss_batch_of_one_warns(monkeypatch):
+    from vesselnet.losses import TotalLoss, total_loss
+
+    monkeypatch.setattr(contrastive, "_warned_batch_one", False)
+    g = torch.Generator().manual_seed(0)
+    main = torch.randn(1, 1, 4, 4, 4, generator=g, dtype=torch.float64)
+    aux = [torch.randn(1, 1, 4, 4, 4, generator=g, dtype=torch.float64) for _ in range(3)]
+    emb = [torch.randn(1, 5, 2, 2, 2, generator=g, dtype=torch.float64) for _ in range(3)]
+    scales = [(torch.rand(1, 1, 4, 4, 4, generator=g) < 0.3).double() for _ in range(3)]
+    with pytest.warns(UserWarning, match="batch size 1"):
+        TotalLoss()((main, aux, emb), None, scales)
+    with pytest.warns(UserWarning, match="batch size 1"):
+        total_loss((main, aux, emb), None, scales)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        TotalLoss(lambda_c=0.0)((main, aux, emb), None, scales)  # no L_c, nothing to warn about
+        TotalLoss(bank_size=4, embedding_dim=5).double()((main, aux, emb), None, scales)
 
 
 # ----------------------------------------------------------------------------- voxel mode

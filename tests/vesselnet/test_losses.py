@@ -166,6 +166,21 @@ def test_soft_skeleton_of_tube_lies_on_its_axis():
     assert set(zz.tolist()) == {5} and set(yy.tolist()) == {5}  # the centre line
 
 
+@pytest.mark.parametrize("bad", [torch.zeros(11, 11, 15), torch.zeros(1, 11, 11, 15), torch.zeros(1, 1, 1, 4, 4, 4)])
+def test_soft_skeleton_rejects_wrong_rank_before_torch(bad):
+    with pytest.raises(ValueError, match=r"^x: expected a 5D tensor \(B, C, D, H, W\)"):
+        soft_skeleton(bad)
+
+
+def test_soft_skeleton_rejects_bad_types():
+    with pytest.raises(TypeError, match="^x: expected a torch.Tensor"):
+        soft_skeleton(np.zeros((1, 1, 3, 3, 3)))
+    with pytest.raises(TypeError, match="^x: expected a floating-point tensor"):
+        soft_skeleton(torch.zeros(1, 1, 3, 3, 3, dtype=torch.long))
+    with pytest.raises(ValueError, match="^iterations"):
+        soft_skeleton(torch.zeros(1, 1, 3, 3, 3), iterations=-1)
+
+
 # ----------------------------------------------------------------------------- Eq. 5 / Eq. 9
 def fake_output(B=2, S=3, dim=4, size=(4, 4, 4), emb=(2, 2, 2), seed=0, C0=1, grad=True):
     g = torch.Generator().manual_seed(seed)

@@ -303,6 +303,9 @@ def test_bad_inputs_name_the_argument():
         branch_detection(a, np.zeros(a.shape, np.int32), min_fraction=1.5)
     with pytest.raises(ValueError, match="scale_masks"):
         scale_recall(a, np.zeros((3, 4, 5, 7), bool))
+    # a 3D array where (S, z, y, x) is expected: the message describes the 4D layout
+    with pytest.raises(ValueError, match=r"^scale_masks: expected a 4D array \(S, z, y, x\)"):
+        scale_recall(a, a)
     with pytest.raises(TypeError, match="labels"):
         branch_detection(a, np.zeros(a.shape, float))
 

@@ -6,6 +6,7 @@ import pytest
 
 from skimage.measure import euler_number, label
 
+from vesseltree import topology
 from vesseltree.synthetic import rasterize_segments, torus, tube
 
 
@@ -250,6 +251,11 @@ def test_torus_and_segments_reject_bad_input():
         torus((10, 10, 10), (5, 5, 5), 3, 1, axis=3)
     with pytest.raises(ValueError, match="minor_radius"):
         torus((10, 10, 10), (5, 5, 5), 3, 0)
+    # no hole: horn (r == R) and spindle (r > R) tori are rejected, naming minor_radius
+    for small in (3, 4.5):
+        with pytest.raises(ValueError, match=r"^minor_radius: expected a tube radius < major_radius \(3\.0 mm\)"):
+            torus((10, 10, 10), (5, 5, 5), 3, small)
+    assert topology.betti_numbers(torus((12, 20, 20), (6, 10, 10), 6, 5.5)) == (1, 1, 0)  # just below
     with pytest.raises(ValueError, match="radii_start"):
         rasterize_segments((10, 10, 10), [(1, 1, 1)], [(5, 5, 5)], [-1.0], [1.0])
     with pytest.raises(ValueError, match="radii_end"):

@@ -34,8 +34,7 @@ from vesselnet.losses.dice_ce import prepare_target
 __all__ = ["soft_erode", "soft_dilate", "soft_open", "soft_skeleton", "soft_cldice_loss", "SoftClDiceLoss"]
 
 
-def soft_erode(x: torch.Tensor) -> torch.Tensor:
-    """Grey-level erosion of (B, C, D, H, W) by the 6-neighbourhood cross (min of 1D min-pools)."""
+def _erode(x: torch.Tensor) -> torch.Tensor:
     neg = -x
     a = F.max_pool3d(neg, (3, 1, 1), 1, (1, 0, 0))
     b = F.max_pool3d(neg, (1, 3, 1), 1, (0, 1, 0))
@@ -43,25 +42,114 @@ def soft_erode(x: torch.Tensor) -> torch.Tensor:
     return -torch.maximum(torch.maximum(a, b), c)
 
 
-def soft_dilate(x: torch.Tensor) -> torch.Tensor:
-    """Grey-level dilation of (B, C, D, H, W) by a 3x3x3 cube."""
+def _dilate(x: torch.Tensor) -> torch.Tensor:
     return F.max_pool3d(x, 3, 1, 1)
 
 
+def _open(x: torch.Tensor) -> torch.Tensor:
+    return _dilate(_erode(x))
+
+
+def _skeleton(x: torch.Tensor, iterations: int) -> torch.Tensor:
+    skel = F.relu(x - _open(x))
+    for _ in range(iterations):
+        x = _erode(x)
+        delta = F.relu(x - _open(x))
+        skel = skel + F.relu(delta - skel * delta)
+    return skel
+
+
+def soft_erode(x: torch.Tensor) -> torch.Tensor:
+    """Grey-level erosion by the 6-neighbourhood cross (minimum of three 1D min-pools).
+
+    Parameters
+    ----------
+    x : Tensor, shape (B, C, D, H, W)
+        Floating-point values (typically probabilities in [0, 1]).
+
+    Returns
+    -------
+    Tensor, shape (B, C, D, H, W)
+        Per voxel, the minimum of ``x`` over the voxel and its 6 face neighbours (voxels
+        outside the volume are ignored).
+
+    Raises
+    ------
+    TypeError, ValueError
+        Naming ``x`` if it is not a non-empty floating-point 5D tensor.
+    """
+    check_volume(x, "x")
+    return _erode(x)
+
+
+def soft_dilate(x: torch.Tensor) -> torch.Tensor:
+    """Grey-level dilation by a 3x3x3 cube (max-pool, stride 1).
+
+    Parameters
+    ----------
+    x : Tensor, shape (B, C, D, H, W)
+        Floating-point values.
+
+    Returns
+    -------
+    Tensor, shape (B, C, D, H, W)
+        Per voxel, the maximum of ``x`` over its 26-neighbourhood and itself.
+
+    Raises
+    ------
+    TypeError, ValueError
+        Naming ``x`` if it is not a non-empty floating-point 5D tensor.
+    """
+    check_volume(x, "x")
+    return _dilate(x)
+
+
 def soft_open(x: torch.Tensor) -> torch.Tensor:
-    """Soft opening: dilation of the erosion."""
-    return soft_dilate(soft_erode(x))
+    """Soft opening: :func:`soft_dilate` of :func:`soft_erode`.
+
+    Parameters
+    ----------
+    x : Tensor, shape (B, C, D, H, W)
+        Floating-point values.
+
+    Returns
+    -------
+    Tensor, shape (B, C, D, H, W)
+
+    Raises
+    ------
+    TypeError, ValueError
+        Naming ``x`` if it is not a non-empty floating-point 5D tensor.
+    """
+    check_volume(x, "x")
+    return _open(x)
 
 
 def soft_skeleton(x: torch.Tensor, iterations: int = 3) -> torch.Tensor:
-    """Soft skeleton of probabilities x (B, C, D, H, W) in [0, 1] (Shit et al. 2021, Alg. 1)."""
+    """Soft skeleton of probabilities (Shit et al. 2021, Alg. 1; module docstring).
+
+    Parameters
+    ----------
+    x : Tensor, shape (B, C, D, H, W)
+        Floating-point values, typically probabilities in [0, 1] (not checked: the soft
+        morphology is defined for any real values).
+    iterations : int >= 0, default 3
+        Number k of erosion steps (about the largest radius, in voxels, to reach).
+
+    Returns
+    -------
+    Tensor, shape (B, C, D, H, W)
+        The soft skeleton, differentiable with respect to ``x``.
+
+    Raises
+    ------
+    TypeError, ValueError
+        Naming ``x`` (not a non-empty floating-point 5D tensor) or ``iterations``
+        (not an integer >= 0), before any computation.
+    """
+    check_volume(x, "x")
     iterations = check_nonnegative_int(iterations, "iterations")
-    skel = F.relu(x - soft_open(x))
-    for _ in range(iterations):
-        x = soft_erode(x)
-        delta = F.relu(x - soft_open(x))
-        skel = skel + F.relu(delta - skel * delta)
-    return skel
+    return _skeleton(x, iterations)
 
 
 def soft_cldice_loss(
@@ -88,6 +176,19 @@ def soft_cldice_loss(
         Added to numerators and denominators of Tprec and Tsens (> 0).
     include_background : bool
         Keep channel 0 when C > 1; ignored when C = 1 (the one channel is always used).
+    activation : {"auto", "none"}
+        "auto": sigmoid when C = 1, softmax when C > 1; "none": ``logits`` already hold
+        probabilities.
+
+    Returns
+    -------
+    Tensor
+        Scalar ``1 - mean_b clDice_b`` in [0, 1]; the target's skeleton carries no gradient.
+
+    Raises
+    ------
+    TypeError, ValueError
+        Naming ``logits``, ``target``, ``iterations``, ``smooth`` or ``activation``.
     """
     check_volume(logits, "logits")
     if logits.dtype in (torch.float16, torch.bfloat16):
@@ -103,9 +204,9 @@ def soft_cldice_loss(
         p = torch.sigmoid(logits) if logits.shape[1] == 1 else torch.softmax(logits, dim=1)
     if p.shape[1] > 1 and not include_background:
         p, g = p[:, 1:], g[:, 1:]
-    skel_p = soft_skeleton(p, iterations)
+    skel_p = _skeleton(p, iterations)
     with torch.no_grad():
-        skel_g = soft_skeleton(g, iterations)
+        skel_g = _skeleton(g, iterations)
     dims = (1, 2, 3, 4)
     tprec = ((skel_p * g).sum(dims) + smooth) / (skel_p.sum(dims) + smooth)
     tsens = ((skel_g * p).sum(dims) + smooth) / (skel_g.sum(dims) + smooth)
@@ -132,6 +233,7 @@ class SoftClDiceLoss(nn.Module):
         self.activation = activation
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """Scalar soft-clDice loss of logits (B, C, D, H, W); see :func:`soft_cldice_loss`."""
         return soft_cldice_loss(
             logits, target, iterations=self.iterations, smooth=self.smooth,
             include_background=self.include_background, activation=self.activation,

@@ -16,7 +16,10 @@ Conventions of this implementation (all tested against a brute-force NumPy evalu
   the one positive j and the negatives only (not the other positives, unlike SupCon).
 - Anchors without positives are *excluded* from A (their 1/|P_i| is undefined). If no anchor
   has a positive (e.g. batch of 1 in pooled mode and an empty bank) the loss is 0 (a zero that
-  is still connected to the graph). An anchor without negatives has l_ij = 0.
+  is still connected to the graph). An anchor without negatives has l_ij = 0. Pooled mode
+  with a batch of 1 and no memory bank is always in that case (one vector per scale): a
+  ``UserWarning`` says so, once per process for :func:`scale_contrastive_loss` and once per
+  :class:`ScaleContrastiveLoss` object, suggesting ``bank_size > 0`` or ``mode="voxel"``.
 - Memory bank: entries (detached embeddings of past batches, per scale, FIFO) join P_i and
   N_i as extra positives/negatives but are never anchors, so A is the current batch only.
 
@@ -38,6 +41,7 @@ an integer multiple of it per axis.
 """
 from __future__ import annotations
 
+import warnings
 from typing import Sequence
 
 import torch
@@ -64,6 +68,18 @@ __all__ = [
 ]
 
 
+_BATCH_ONE_MESSAGE = (
+    "{where}: pooled mode with batch size 1 and no memory bank gives L_c = 0 with no "
+    "gradient (one vector per scale, so no anchor has a positive). Use a memory bank "
+    "({fix}) or mode=\"voxel\"."
+)
+_warned_batch_one = False  # the functional form warns once per process
+
+
+def _pooled_batch_of_one(mode: str, maps: Sequence[torch.Tensor]) -> bool:
+    return mode == "pooled" and int(maps[0].shape[0]) == 1
+
+
 def supervised_contrastive_loss(
     embeddings: torch.Tensor,
     labels: torch.Tensor,
@@ -74,8 +90,31 @@ def supervised_contrastive_loss(
 ) -> torch.Tensor:
     """Eq. 7-8 over vectors: embeddings (N, dim) with integer labels (N,) (the scale s).
 
-    ``bank_embeddings`` (M, dim) / ``bank_labels`` (M,) are extra positives/negatives, never
-    anchors (see the module docstring). Computed in float32 at least (float64 stays float64).
+    Parameters
+    ----------
+    embeddings : Tensor, shape (N, dim)
+        Floating-point vectors; l2-normalised here before use.
+    labels : Tensor, shape (N,)
+        Integer labels (the scale s); equal labels are positives, different ones negatives.
+    tau : float > 0, default 0.94
+        Temperature of Eq. 8 (paper: 0.94).
+    bank_embeddings : Tensor, shape (M, dim), optional
+        Extra positives/negatives (a memory bank), never anchors; detached.
+    bank_labels : Tensor, shape (M,), optional
+        Their integer labels; give both bank arguments or neither.
+
+    Returns
+    -------
+    Tensor
+        Scalar L_c, averaged over the anchors that have at least one positive; 0 (still
+        connected to the graph of ``embeddings``) when no anchor has one or N = 0. Computed
+        in float32 at least (float64 stays float64).
+
+    Raises
+    ------
+    TypeError, ValueError
+        Naming ``embeddings``, ``labels``, ``tau``, ``bank_embeddings`` or ``bank_labels``
+        (wrong type, rank, length or dimension).
     """
     check_tensor(embeddings, "embeddings", ndim=2, floating=True)
     check_tensor(labels, "labels", ndim=1)
@@ -208,6 +247,8 @@ def pooled_scale_embeddings(
     embeddings : sequence of S tensors (B, dim, d, h, w)
         Projected maps, scale 1 first.
     scale_masks : sequence of S tensors (B, 1, D, H, W) or tensor (B, S, D, H, W)
+        Masks y^s in [0, 1] (> 0 counts as set), at the embedding resolution or an integer
+        multiple of it per axis.
     empty : {"global", "skip"}
         What to do with an empty mask: global average pooling, or drop that (sample, scale).
 
@@ -217,6 +258,11 @@ def pooled_scale_embeddings(
         Ordered scale-major: all samples of scale 1, then scale 2, ...
     labels : Tensor (N,)
         Scale labels 1..S (int64).
+
+    Raises
+    ------
+    TypeError, ValueError
+        Naming ``embeddings``, ``scale_masks`` or ``empty``.
     """
     check_choice(empty, "empty", ("global", "skip"))
     maps, masks = _prepare(embeddings, scale_masks)
@@ -245,9 +291,32 @@ def sampled_scale_embeddings(
     """Voxel mode: up to ``num_samples`` voxel vectors per (sample, scale) where the mask is set.
 
     The voxel choice is made on the CPU with ``generator`` (a CPU ``torch.Generator``; the
-    global RNG when None), so a seeded generator gives the same voxels on any device. Order:
-    scale 1 first; within a scale, sample 0 first, voxels in draw order. Returns
-    ``(vectors (N, dim) l2-normalised, labels (N,) in 1..S)``.
+    global RNG when None), so a seeded generator gives the same voxels on any device.
+
+    Parameters
+    ----------
+    embeddings : sequence of S tensors (B, dim, d, h, w)
+        Projected maps, scale 1 first.
+    scale_masks : sequence of S tensors (B, 1, D, H, W) or tensor (B, S, D, H, W)
+        Masks y^s in [0, 1] (> 0 counts as set), at the embedding resolution or an integer
+        multiple of it per axis.
+    num_samples : int >= 1, default 64
+        K, the most voxels drawn per (sample, scale); all of them when fewer are set.
+    generator : torch.Generator, optional
+        CPU generator of the draw; the global RNG when None.
+
+    Returns
+    -------
+    vectors : Tensor (N, dim)
+        l2-normalised; scale 1 first, within a scale sample 0 first, voxels in draw order.
+        N = 0 when every mask is empty.
+    labels : Tensor (N,)
+        Scale labels 1..S (int64).
+
+    Raises
+    ------
+    TypeError, ValueError
+        Naming ``embeddings``, ``scale_masks``, ``num_samples`` or ``generator``.
     """
     k = check_nonnegative_int(num_samples, "num_samples", minimum=1)
     if generator is not None and not isinstance(generator, torch.Generator):
@@ -278,6 +347,15 @@ class MemoryBank(nn.Module):
 
     Stored as buffers (they follow ``.to(device)`` and ``state_dict``): ``queue``
     (S, size, dim), ``count`` (S,) filled entries, ``ptr`` (S,) next write position.
+
+    Parameters
+    ----------
+    num_scales : int >= 1
+        S, the number of scale labels (1..S).
+    size : int >= 1
+        Entries kept per scale (the oldest are overwritten first).
+    dim : int >= 1
+        Dimension of the embeddings.
     """
 
     def __init__(self, num_scales: int, size: int, dim: int) -> None:
@@ -294,7 +372,20 @@ class MemoryBank(nn.Module):
 
     @torch.no_grad()
     def push(self, embeddings: torch.Tensor, labels: torch.Tensor) -> None:
-        """Append (N, dim) embeddings with labels in 1..S; the oldest entries are overwritten."""
+        """Append embeddings; the oldest entries of a full scale are overwritten.
+
+        Parameters
+        ----------
+        embeddings : Tensor, shape (N, dim)
+            Floating-point vectors, stored detached and l2-normalised.
+        labels : Tensor, shape (N,)
+            Scale labels in 1..S.
+
+        Raises
+        ------
+        TypeError, ValueError
+            Naming ``embeddings`` (not 2D float, wrong dim) or ``labels`` (out of 1..S).
+        """
         check_tensor(embeddings, "embeddings", ndim=2, floating=True)
         if embeddings.shape[1] != self.dim:
             raise ValueError(f"embeddings: expected dimension {self.dim}, got {describe(embeddings)}")
@@ -313,7 +404,15 @@ class MemoryBank(nn.Module):
             self.count[s - 1] = min(self.size, int(self.count[s - 1]) + n)
 
     def get(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """All filled entries ``(embeddings (M, dim), labels (M,))``, scale 1 first."""
+        """All filled entries, scale 1 first.
+
+        Returns
+        -------
+        embeddings : Tensor (M, dim)
+            The stored (unit) vectors; M = ``len(self)``.
+        labels : Tensor (M,)
+            Their scale labels 1..S (int64).
+        """
         vecs, labs = [], []
         for s in range(self.num_scales):
             c = int(self.count[s])
@@ -341,11 +440,55 @@ def scale_contrastive_loss(
 ) -> torch.Tensor:
     """L_c (Eq. 7-8) of S projected maps (B, dim, d, h, w) against the scale masks.
 
-    ``mode`` is ``"pooled"`` or ``"voxel"`` (module docstring). ``bank`` is read, not updated
-    (the module :class:`ScaleContrastiveLoss` pushes the batch after computing the loss).
+    Parameters
+    ----------
+    embeddings : sequence of S tensors (B, dim, d, h, w)
+        Projected maps z^s (Eq. 6), scale 1 first.
+    scale_masks : sequence of S tensors (B, 1, D, H, W) or tensor (B, S, D, H, W)
+        Masks y^s in [0, 1], at the embedding resolution or an integer multiple of it.
+    tau : float > 0, default 0.94
+        Temperature (paper: 0.94).
+    mode : {"pooled", "voxel"}
+        How vectors are taken from the maps (module docstring).
+    num_samples : int >= 1, default 64
+        Voxel mode: K voxels per (sample, scale).
+    generator : torch.Generator, optional
+        Voxel mode: CPU generator of the draw.
+    empty : {"global", "skip"}
+        Pooled mode: empty-mask handling.
+    bank : MemoryBank, optional
+        Read, not updated (:class:`ScaleContrastiveLoss` pushes the batch after computing
+        the loss).
+
+    Returns
+    -------
+    Tensor
+        Scalar L_c (see :func:`supervised_contrastive_loss`).
+
+    Warns
+    -----
+    UserWarning
+        Once per process, in pooled mode with batch size 1 and ``bank=None``: the loss is
+        then always 0 (no anchor has a positive); use a bank or ``mode="voxel"``.
+
+    Raises
+    ------
+    TypeError, ValueError
+        Naming the offending argument.
     """
+    global _warned_batch_one
     check_choice(mode, "mode", ("pooled", "voxel"))
     tau = check_positive(tau, "tau")
+    if bank is None and not _warned_batch_one and _pooled_batch_of_one(mode, _check_maps(embeddings)):
+        _warned_batch_one = True
+        warnings.warn(
+            _BATCH_ONE_MESSAGE.format(
+                where="scale_contrastive_loss", fix="bank=MemoryBank(...), or bank_size > 0 in "
+                "ScaleContrastiveLoss / TotalLoss",
+            ),
+            UserWarning,
+            stacklevel=2,
+        )
     if mode == "pooled":
         vecs, labs = pooled_scale_embeddings(embeddings, scale_masks, empty=empty)
     else:
@@ -385,6 +528,8 @@ class ScaleContrastiveLoss(nn.Module):
 
     In training mode, ``forward`` pushes the current (detached) vectors into the bank after
     computing the loss with the bank's previous content; in eval mode the bank is read only.
+    In pooled mode without a bank (``bank_size=0``), a batch of 1 always gives L_c = 0: the
+    first such call of each object emits a ``UserWarning``.
     """
 
     def __init__(
@@ -414,13 +559,41 @@ class ScaleContrastiveLoss(nn.Module):
             self.bank: MemoryBank | None = MemoryBank(self.num_scales, bank_size, embedding_dim)
         else:
             self.bank = None
+        self._warned_batch_one = False
 
     def forward(self, embeddings: Sequence[torch.Tensor], scale_masks) -> torch.Tensor:
-        """L_c of S maps (B, dim, d, h, w) against the scale masks (see module docstring)."""
+        """L_c of S maps against the scale masks (module docstring).
+
+        Parameters
+        ----------
+        embeddings : sequence of S tensors (B, dim, d, h, w)
+            Projected maps, scale 1 first; S must equal ``num_scales``.
+        scale_masks : sequence of S tensors (B, 1, D, H, W) or tensor (B, S, D, H, W)
+            Masks y^s in [0, 1].
+
+        Returns
+        -------
+        Tensor
+            Scalar L_c.
+
+        Warns
+        -----
+        UserWarning
+            Once per object: pooled mode, batch size 1 and no bank (L_c is then 0).
+        """
         maps = _check_maps(embeddings)
         if len(maps) != self.num_scales:
             raise ValueError(
                 f"embeddings: expected {self.num_scales} maps (num_scales), got {len(maps)}"
+            )
+        if self.bank is None and not self._warned_batch_one and _pooled_batch_of_one(self.mode, maps):
+            self._warned_batch_one = True
+            warnings.warn(
+                _BATCH_ONE_MESSAGE.format(
+                    where=type(self).__name__, fix="bank_size > 0 with embedding_dim"
+                ),
+                UserWarning,
+                stacklevel=2,
             )
         if self.mode == "pooled":
             vecs, labs = pooled_scale_embeddings(embeddings, scale_masks, empty=self.empty)

@@ -25,7 +25,11 @@ centres, in mm: voxel ``(i, j, k)`` sits at ``(i * sz, j * sy, k * sx)`` with
   to the paper's HD at percentile 100, the max of two directed values, so one function serves
   both, (ii) MONAI is the reference of most 3D segmentation benchmarks and of the training
   stack this project sits in, so numbers are comparable, and (iii) it is independently
-  checkable against a pinned peer (the tests agree with MONAI 1.6.1 within 1e-6).
+  checkable against a pinned peer. Tested against MONAI 1.6.1: the per-voxel surface
+  distances, HD, ASSD, and HD95 recomputed in float64 from MONAI's distances agree within
+  1e-6 (relative and absolute); HD95 from ``compute_hausdorff_distance(percentile=95)``
+  itself agrees within 1e-5 relative (+ 1e-6 mm absolute), because MONAI takes the
+  percentile with ``torch.quantile`` in float32.
 * **ASSD** (average symmetric surface distance):
   ``(sum_{a in dA} d(a, dB) + sum_{b in dB} d(b, dA)) / (|dA| + |dB|)``, the mean of the pooled
   distances of both directions (MONAI's ``compute_average_surface_distance(symmetric=True)``,

@@ -67,6 +67,15 @@ def scale_recall(pred, scale_masks) -> np.ndarray:
         ``nan`` for a scale whose mask is empty (module docstring).
     """
     p = check_mask(pred, "pred")
+    try:
+        nd = np.ndim(scale_masks)
+    except ValueError as exc:  # ragged nested sequences
+        raise TypeError(f"scale_masks: expected a 4D array (S, z, y, x), got {type(scale_masks).__name__}") from exc
+    if nd != 4:
+        raise ValueError(
+            f"scale_masks: expected a 4D array (S, z, y, x), one binary mask per scale, got "
+            f"{nd}D array of shape {np.shape(scale_masks)}"
+        )
     sm = check_mask(scale_masks, "scale_masks", ndim=4)
     if sm.shape[1:] != p.shape:
         raise ValueError(
