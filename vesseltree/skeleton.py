@@ -54,22 +54,32 @@ def _bounding_box(mask: np.ndarray) -> tuple[slice, slice, slice] | None:
 _MODES = {"skimage": 0, "topology": 1, "length": 2}
 
 
-def _skeletonize(mask, mode: int, straighten: bool = True) -> tuple[np.ndarray, np.ndarray]:
-    """Skeleton and raw kernel counters; ``straighten=False`` (mode 2) skips the curve
-    straightening (for comparisons and tests)."""
+def _skeletonize(mask, mode: int, straighten: bool = True, zone_radius: int = 2,
+                 repaired: bool = False):
+    """Skeleton and raw kernel counters (and, with ``repaired=True``, a bool array of the
+    voxels the re-check refused at least once). ``straighten=False`` (mode 2) skips the
+    curve straightening; ``zone_radius`` is the straightening's reach around the refused
+    voxels (negative: everywhere, the behaviour before the repair zone). For comparisons
+    and tests."""
     arr = check_mask(mask, "mask")
     out = np.zeros(arr.shape, dtype=bool)
+    rep_out = np.zeros(arr.shape, dtype=bool)
     box = _bounding_box(arr)
     if box is None:
-        return out, np.zeros(9, dtype=np.int64)
+        stats = np.zeros(9, dtype=np.int64)
+        return (out, stats, rep_out) if repaired else (out, stats)
     shape = tuple(s.stop - s.start + 2 for s in box)  # cropped, one-voxel zero shell
     size = shape[0] * shape[1] * shape[2]
     buf = np.zeros(size + 8, dtype=np.uint8)  # slack: the kernel's row loads read past the end
     work = buf[:size].reshape(shape)
     work[1:-1, 1:-1, 1:-1] = arr[box]
-    stats = _thin_buffer(buf, shape, mode, 4, straighten)
+    rep_buf = np.zeros(size, dtype=np.uint8) if repaired else None
+    stats = _thin_buffer(buf, shape, mode, 4, straighten, zone_radius, rep_buf)
     out[box] = work[1:-1, 1:-1, 1:-1].view(bool)
-    return out, stats
+    if not repaired:
+        return out, stats
+    rep_out[box] = rep_buf.reshape(shape)[1:-1, 1:-1, 1:-1].view(bool)
+    return out, stats, rep_out
 
 
 def skeletonize(mask, *, preserve_length: bool = True) -> np.ndarray:

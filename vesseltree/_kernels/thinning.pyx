@@ -52,7 +52,7 @@ the result. The Euler test is two table look-ups and the neighbourhood is read w
 4-byte load per row of three voxels. The straightening visits only the skeleton, and the
 final clean-up only the mask voxels.
 """
-from libc.stdlib cimport malloc, free
+from libc.stdlib cimport malloc, free, realloc
 from libc.string cimport memcpy, memset
 from libc.stdint cimport uint8_t, uint32_t, uint64_t, int64_t
 
@@ -85,6 +85,8 @@ DEF ALL_DIRECTIONS = 0x7E   # dirty bits: neighbourhood changed since last teste
 DEF IN_TODO = 0x80          # listed in the work list (or about to be merged into it)
 DEF DELETED = 0x80          # background byte: a mask voxel deleted by the thinning
 DEF CHAIN_MAX = 63          # sweep-front chain lengths live in bits 1-6 of a deleted voxel
+DEF ZONE = 0x02             # after thinning: mask voxel near a repair (straightening may move it)
+DEF ZONE_RADIUS = 2         # Chebyshev radius of the repair zone around each refused voxel
 
 cdef uint32_t ADJ[27]            # 26-adjacency inside the 3x3x3 cube, centre excluded
 cdef uint32_t OCT_BITS[8][8]     # for each octant, the cube bits of its 8 voxels (index a*4+b*2+c)
@@ -367,33 +369,43 @@ cdef inline bint central_enough(const uint8_t* img, Py_ssize_t p, Py_ssize_t d,
     return t <= off_centre(img, p, d) or (t <= off_centre(img, a, d) and t <= off_centre(img, b, d))
 
 
+cdef inline void set_on(uint8_t* img, Py_ssize_t v) noexcept nogil:
+    """Make the mask voxel ``v`` a skeleton voxel (its ZONE bit kept)."""
+    img[v] = FOREGROUND | (img[v] & ZONE)
+
+
+cdef inline void set_off(uint8_t* img, Py_ssize_t v) noexcept nogil:
+    """Make the mask voxel ``v`` a deleted mask voxel (its ZONE bit kept)."""
+    img[v] = DELETED | (img[v] & ZONE)
+
+
 cdef bint try_pair(uint8_t* img, Py_ssize_t p1, Py_ssize_t p2, Py_ssize_t q1, Py_ssize_t q2,
                    const Py_ssize_t* rows) noexcept nogil:
     """Replace the curve voxels p1, p2 by q1, q2 through four simple operations (add q1,
     add q2, delete p1, delete p2, each tested on the current image), then require q1 and q2
     to have two skeleton neighbours each. Undo everything and return False otherwise."""
     cdef int done = 0
-    img[q1] = FOREGROUND
+    set_on(img, q1)
     if is_simple(neighbourhood(img, q1, rows)):
         done = 1
-        img[q2] = FOREGROUND
+        set_on(img, q2)
         if is_simple(neighbourhood(img, q2, rows)):
             done = 2
             if is_simple(neighbourhood(img, p1, rows)):
                 done = 3
-                img[p1] = DELETED
+                set_off(img, p1)
                 if is_simple(neighbourhood(img, p2, rows)):
                     done = 4
-                    img[p2] = DELETED
+                    set_off(img, p2)
                     if degree(img, q1, rows) == 2 and degree(img, q2, rows) == 2:
                         return True
     if done >= 4:
-        img[p2] = FOREGROUND
+        set_on(img, p2)
     if done >= 3:
-        img[p1] = FOREGROUND
+        set_on(img, p1)
     if done >= 1:
-        img[q2] = DELETED
-    img[q1] = DELETED
+        set_off(img, q2)
+    set_off(img, q1)
     return False
 
 
@@ -402,7 +414,9 @@ cdef Py_ssize_t straighten_curves(uint8_t* img, Py_ssize_t* skel, Py_ssize_t nsk
                                   const Py_ssize_t* rows) noexcept nogil:
     """Shorten detours of the skeleton's curves by simple moves; return the number of moves.
 
-    ``img``: the thinned image, skeleton voxels 1, deleted mask voxels DELETED, others 0;
+    ``img``: the thinned image, skeleton voxels 1, deleted mask voxels DELETED, others 0,
+    the mask voxels of the repair zone (near a refused voxel) with the ZONE bit as well;
+    only voxels of the zone move, and only to voxels of the zone (p, p2, q, q1, q2 below);
     ``skel[:nskel]``: the skeleton voxels; ``spare`` has room for ``2 * nskel + 2``
     entries (the work list). A curve voxel is one with exactly two skeleton neighbours.
 
@@ -439,6 +453,8 @@ cdef Py_ssize_t straighten_curves(uint8_t* img, Py_ssize_t* skel, Py_ssize_t nsk
             i += 1
             if not (img[p] & FOREGROUND):
                 continue                          # moved away earlier in this pass
+            if not (img[p] & ZONE):
+                continue                          # no repair nearby: left as thinned
             m = neighbourhood(img, p, rows)
             rest = m & ~((<uint32_t>1) << CENTER)
             if vt_popcount32(rest) != 2:
@@ -461,7 +477,7 @@ cdef Py_ssize_t straighten_curves(uint8_t* img, Py_ssize_t* skel, Py_ssize_t nsk
                     if c >= best_c:
                         continue
                     q = p + offs[k]
-                    if img[q] != DELETED:         # not a deleted mask voxel
+                    if img[q] != (DELETED | ZONE):       # not a deleted mask voxel of the zone
                         continue
                     if not central_enough(img, p, offs[k], p + offs[k1], p + offs[k2]):
                         continue                  # q is nearer the wall
@@ -479,8 +495,8 @@ cdef Py_ssize_t straighten_curves(uint8_t* img, Py_ssize_t* skel, Py_ssize_t nsk
                     best_k = k
             if best_k >= 0:
                 q = p + offs[best_k]
-                img[q] = FOREGROUND
-                img[p] = DELETED
+                set_on(img, q)
+                set_off(img, p)
                 lst[i - 1] = q
                 moves += 1
                 moved = True
@@ -490,6 +506,8 @@ cdef Py_ssize_t straighten_curves(uint8_t* img, Py_ssize_t* skel, Py_ssize_t nsk
                 kp2 = k2 if side == 0 else k1
                 ka = k1 if side == 0 else k2
                 p2 = p + offs[kp2]
+                if not (img[p2] & ZONE):
+                    continue
                 m2 = neighbourhood(img, p2, rows)
                 rest2 = m2 & ~((<uint32_t>1) << CENTER)
                 if vt_popcount32(rest2) != 2:
@@ -520,7 +538,7 @@ cdef Py_ssize_t straighten_curves(uint8_t* img, Py_ssize_t* skel, Py_ssize_t nsk
                     if c1 + chamfer(bz - uz, by - uy, bx - ux) >= best_c:
                         continue
                     q1 = p + offs[j1]
-                    if img[q1] != DELETED:
+                    if img[q1] != (DELETED | ZONE):
                         continue
                     if not central_enough(img, p, offs[j1], p + offs[ka],
                                           p + bz * sz + by * sy + bx):
@@ -537,17 +555,17 @@ cdef Py_ssize_t straighten_curves(uint8_t* img, Py_ssize_t* skel, Py_ssize_t nsk
                         if c >= best_c:
                             continue
                         q2 = p2 + offs[j2]
-                        if img[q2] != DELETED:
+                        if img[q2] != (DELETED | ZONE):
                             continue
                         if not central_enough(img, p2, offs[j2], p + offs[ka],
                                               p + bz * sz + by * sy + bx):
                             continue
                         if try_pair(img, p, p2, q1, q2, rows):
                             # undo, keep looking for a shorter valid pair
-                            img[p] = FOREGROUND
-                            img[p2] = FOREGROUND
-                            img[q1] = DELETED
-                            img[q2] = DELETED
+                            set_on(img, p)
+                            set_on(img, p2)
+                            set_off(img, q1)
+                            set_off(img, q2)
                             best_c = c
                             best_q1 = q1
                             best_q2 = q2
@@ -569,8 +587,52 @@ cdef Py_ssize_t straighten_curves(uint8_t* img, Py_ssize_t* skel, Py_ssize_t nsk
     return moves
 
 
+cdef inline bint push(Py_ssize_t** lst, Py_ssize_t* n, Py_ssize_t* cap, Py_ssize_t v) noexcept nogil:
+    """Append ``v`` to a growable list; False when memory ran out."""
+    cdef Py_ssize_t* grown
+    if n[0] >= cap[0]:
+        grown = <Py_ssize_t*> realloc(lst[0], (2 * cap[0] + 16) * sizeof(Py_ssize_t))
+        if grown == NULL:
+            return False
+        lst[0] = grown
+        cap[0] = 2 * cap[0] + 16
+    lst[0][n[0]] = v
+    n[0] += 1
+    return True
+
+
+cdef void mark_zone(uint8_t* img, Py_ssize_t nz, Py_ssize_t ny, Py_ssize_t nx,
+                    const Py_ssize_t* rep, Py_ssize_t nrep, int radius) noexcept nogil:
+    """Set ZONE on every mask voxel (non-zero byte) within Chebyshev distance ``radius``
+    of a voxel of ``rep``; ``radius < 0``: on every mask voxel of the volume."""
+    cdef Py_ssize_t i, v, z, y, x, z0, z1, y0, y1, x0, x1, a, b, c, sz = ny * nx, u
+    if radius < 0:
+        for i in range(nz * sz):
+            if img[i]:
+                img[i] |= ZONE
+        return
+    for i in range(nrep):
+        v = rep[i]
+        z = v // sz
+        y = (v // nx) % ny
+        x = v % nx
+        z0 = z - radius if z - radius > 0 else 0
+        z1 = z + radius if z + radius < nz - 1 else nz - 1
+        y0 = y - radius if y - radius > 0 else 0
+        y1 = y + radius if y + radius < ny - 1 else ny - 1
+        x0 = x - radius if x - radius > 0 else 0
+        x1 = x + radius if x + radius < nx - 1 else nx - 1
+        for a in range(z0, z1 + 1):
+            for b in range(y0, y1 + 1):
+                for c in range(x0, x1 + 1):
+                    u = a * sz + b * nx + c
+                    if img[u]:
+                        img[u] |= ZONE
+
+
 cdef int thin_kernel(uint8_t* img, Py_ssize_t nz, Py_ssize_t ny, Py_ssize_t nx,
-                     int mode, int max_chain, bint straight, int64_t* stats) noexcept nogil:
+                     int mode, int max_chain, bint straight, int zone_radius,
+                     uint8_t* rep_out, int64_t* stats) noexcept nogil:
     """Thin ``img`` in place; return 0, or -1 when memory could not be allocated, -2 for a
     value other than 0 and 1, -3 when the outer shell is not background (nothing changed).
 
@@ -584,7 +646,10 @@ cdef int thin_kernel(uint8_t* img, Py_ssize_t nz, Py_ssize_t ny, Py_ssize_t nx,
     candidate test in that direction) and IN_TODO (bit 7); a voxel deleted at the sweep
     front holds the length of its chain in bits 1-6 until the end of the sub-iteration,
     every other deleted voxel (and that one afterwards) is DELETED (0x80) until the end.
-    ``straight`` (mode 2): straighten the curves afterwards.
+    ``straight`` (mode 2): straighten the curves afterwards, only within ``zone_radius``
+    (Chebyshev) of a voxel the re-check refused (isolated, Euler or ribbon tip);
+    ``zone_radius < 0``: everywhere. ``rep_out`` (NULL, or the size of ``img``, zeros):
+    receives 1 at every voxel the re-check refused at least once.
     Work list: ``todo`` holds, in raster order, the foreground voxels with a dirty bit.
     Only they can become candidates, so step 1 visits only them; voxels made dirty by a
     deletion are collected in ``fresh``, sorted and merged in after each sub-iteration.
@@ -609,6 +674,9 @@ cdef int thin_kernel(uint8_t* img, Py_ssize_t nz, Py_ssize_t ny, Py_ssize_t nx,
     cdef Py_ssize_t* allv = NULL
     cdef Py_ssize_t* straight_list = NULL
     cdef Py_ssize_t nfront = 0, nskel
+    cdef Py_ssize_t* rep = NULL               # voxels refused by the re-check (repeats allowed)
+    cdef Py_ssize_t nrep = 0, caprep = 0
+    cdef bint oom = False
 
     for k in range(27):
         offs[k] = (k // 9 - 1) * sz + ((k // 3) % 3 - 1) * sy + (k % 3 - 1)
@@ -709,14 +777,23 @@ cdef int thin_kernel(uint8_t* img, Py_ssize_t nz, Py_ssize_t ny, Py_ssize_t nx,
                     if mode >= 1:
                         if comps == 0:                 # last voxel of a component
                             stats[0] += 1
+                            if not push(&rep, &nrep, &caprep, v):
+                                oom = True
+                                break
                             continue
                         if euler_change8(m) != 0:      # would open a tunnel or a cavity
                             stats[2] += 1
+                            if not push(&rep, &nrep, &caprep, v):
+                                oom = True
+                                break
                             continue
                     if (mode >= 2 and (img[v - border[j]] & 1) == 0 and is_sweep_front(m)
                             and not is_sweep_front(cand_m[i])
                             and chain_behind(img, v, offs) >= max_chain):
                         stats[3] += 1                  # the sweep would eat a thin ribbon
+                        if not push(&rep, &nrep, &caprep, v):
+                            oom = True
+                            break
                         continue
                 # (an unchanged neighbourhood is still simple, with the same front status)
                 if is_sweep_front(m):
@@ -738,6 +815,8 @@ cdef int thin_kernel(uint8_t* img, Py_ssize_t nz, Py_ssize_t ny, Py_ssize_t nx,
                             nfresh += 1
             for i in range(nfront):
                 img[front_deleted[i]] = DELETED
+            if oom:
+                break
             # keep the voxels still foreground and dirty, merge in the fresh ones
             w = 0
             for i in range(ntodo):
@@ -765,6 +844,12 @@ cdef int thin_kernel(uint8_t* img, Py_ssize_t nz, Py_ssize_t ny, Py_ssize_t nx,
             ntodo = w
             if not changed:
                 unchanged += 1
+        if oom:
+            break
+    if oom:
+        free(todo); free(merged); free(fresh); free(cand); free(cand_m)
+        free(front_deleted); free(allv); free(rep)
+        return -1
     # every non-zero byte is now a mask voxel: the skeleton (bit 0 set) or DELETED
     nskel = 0
     for i in range(n):
@@ -773,20 +858,24 @@ cdef int thin_kernel(uint8_t* img, Py_ssize_t nz, Py_ssize_t ny, Py_ssize_t nx,
             img[v] = FOREGROUND
             cand[nskel] = v
             nskel += 1
-    if mode >= 2 and straight and nskel > 0:
+    if rep_out != NULL:
+        for i in range(nrep):
+            rep_out[rep[i]] = 1
+    if mode >= 2 and straight and nskel > 0 and (nrep > 0 or zone_radius < 0):
         straight_list = <Py_ssize_t*> malloc((2 * nskel + 2) * sizeof(Py_ssize_t))
         if straight_list == NULL:
             for i in range(n):
                 img[allv[i]] &= FOREGROUND
             free(todo); free(merged); free(fresh); free(cand); free(cand_m)
-            free(front_deleted); free(allv)
+            free(front_deleted); free(allv); free(rep)
             return -1
+        mark_zone(img, nz, ny, nx, rep, nrep, zone_radius)
         stats[8] += straighten_curves(img, cand, nskel, straight_list, offs, rows)
         free(straight_list)
     for i in range(n):
         img[allv[i]] &= FOREGROUND
     free(todo); free(merged); free(fresh); free(cand); free(cand_m)
-    free(front_deleted); free(allv)
+    free(front_deleted); free(allv); free(rep)
     return 0
 
 
@@ -800,7 +889,8 @@ def _raise_for(int rc, str name):
                          "(pad the volume by one voxel)")
 
 
-def thin(uint8_t[:, :, ::1] img not None, int mode=2, int max_chain=4, bint straighten=True):
+def thin(uint8_t[:, :, ::1] img not None, int mode=2, int max_chain=4, bint straighten=True,
+         int zone_radius=ZONE_RADIUS):
     """Thin a padded binary volume in place (Lee et al. 1994).
 
     Parameters
@@ -816,8 +906,12 @@ def thin(uint8_t[:, :, ::1] img not None, int mode=2, int max_chain=4, bint stra
     max_chain : int
         Mode 2: sweep-front deletions allowed in a row before a ribbon tip is kept (1-63).
     straighten : bool
-        Mode 2: straighten the curves after thinning (default). False gives the thinning
-        alone (for comparisons).
+        Mode 2: straighten the curves after thinning (default), near repairs only. False
+        gives the thinning alone (for comparisons).
+    zone_radius : int
+        Mode 2: the straightening moves only mask voxels within this Chebyshev distance of
+        a voxel the re-check refused (default 2); negative: everywhere (the behaviour
+        before the repair zone, for comparisons).
 
     Returns
     -------
@@ -848,7 +942,8 @@ def thin(uint8_t[:, :, ::1] img not None, int mode=2, int max_chain=4, bint stra
     with nogil:
         memcpy(work, &img[0, 0, 0], total)
         memset(work + total, 0, 8)
-        rc = thin_kernel(work, nz, ny, nx, mode, max_chain, straighten, &stats[0])
+        rc = thin_kernel(work, nz, ny, nx, mode, max_chain, straighten, zone_radius, NULL,
+                         &stats[0])
         if rc == 0:
             memcpy(&img[0, 0, 0], work, total)
     free(work)
@@ -857,29 +952,42 @@ def thin(uint8_t[:, :, ::1] img not None, int mode=2, int max_chain=4, bint stra
 
 
 def thin_buffer(uint8_t[::1] buf not None, shape, int mode=2, int max_chain=4,
-                bint straighten=True):
+                bint straighten=True, int zone_radius=ZONE_RADIUS, repaired=None):
     """Like :func:`thin`, on a flat buffer holding the padded volume, without a copy.
 
     ``buf[:nz * ny * nx]`` is the C-ordered padded volume of ``shape = (nz, ny, nx)`` (same
     preconditions as :func:`thin`); ``buf`` must be at least one byte longer (the row loads
-    read one byte past the last voxel). Used by ``vesseltree.skeletonize``.
+    read one byte past the last voxel). Used by ``vesseltree.skeletonize``. ``repaired``
+    (optional, a zeroed C-contiguous uint8 array of at least ``nz * ny * nx`` elements)
+    receives 1 at every voxel the re-check refused at least once (modes 1-2: isolated,
+    Euler, ribbon tip), i.e. the voxels the repairs kept at some point.
     """
     cdef Py_ssize_t nz, ny, nx
     nz, ny, nx = (int(d) for d in shape)
     stats_arr = np.zeros(9, dtype=np.int64)
     cdef int64_t[::1] stats = stats_arr
     cdef int rc = 0
+    cdef uint8_t[::1] rep_view
+    cdef uint8_t* rep_ptr = NULL
     if mode < 0 or mode > 2:
         raise ValueError(f"mode: expected 0, 1 or 2, got {mode}")
     if max_chain < 1 or max_chain > CHAIN_MAX:
         raise ValueError(f"max_chain: expected an integer in [1, {CHAIN_MAX}], got {max_chain}")
+    if repaired is not None:
+        rep_view = repaired.reshape(-1)
+        if rep_view.shape[0] < nz * ny * nx:
+            raise ValueError(f"repaired: expected at least prod(shape) = {nz * ny * nx} "
+                             f"elements, got {rep_view.shape[0]}")
+        if rep_view.shape[0] > 0:
+            rep_ptr = &rep_view[0]
     if nz < 0 or ny < 0 or nx < 0 or buf.shape[0] < nz * ny * nx + 1:
         raise ValueError(f"buf: expected at least prod(shape) + 1 = {nz * ny * nx + 1} bytes, "
                          f"got {buf.shape[0]}")
     if nz < 3 or ny < 3 or nx < 3:
         return stats_arr
     with nogil:
-        rc = thin_kernel(&buf[0], nz, ny, nx, mode, max_chain, straighten, &stats[0])
+        rc = thin_kernel(&buf[0], nz, ny, nx, mode, max_chain, straighten, zone_radius,
+                         rep_ptr, &stats[0])
     _raise_for(rc, "buf")
     return stats_arr
 
