@@ -79,8 +79,24 @@ def prepare_target(
 ) -> torch.Tensor:
     """Validate ``target`` against ``logits`` and return a float target of the logits' shape.
 
-    See the module docstring for the accepted layouts. Raises ValueError/TypeError naming
-    ``name`` for a wrong shape, values outside [0, 1] or class ids outside [0, C).
+    Parameters
+    ----------
+    logits : Tensor, shape (B, C, D, H, W)
+        Gives the expected shape, dtype and number of classes C.
+    target : Tensor
+        (B, C, D, H, W) in [0, 1], or for C > 1 class ids (B, D, H, W) / (B, 1, D, H, W).
+    name : str
+        Argument name used in error messages.
+
+    Returns
+    -------
+    Tensor, shape (B, C, D, H, W)
+        The target in the logits' dtype (class ids one-hot encoded).
+
+    Raises
+    ------
+    TypeError, ValueError
+        Naming ``name`` for a wrong shape, values outside [0, 1] or class ids outside [0, C).
     """
     if not isinstance(target, torch.Tensor):
         raise TypeError(f"{name}: expected a torch.Tensor, got {describe(target)}")
@@ -150,6 +166,17 @@ def dice_loss(
         Added to numerator and denominator (> 0).
     activation : {"auto", "sigmoid", "softmax", "none"}
         "auto": sigmoid when C = 1, softmax otherwise; "none": ``logits`` are probabilities.
+
+    Returns
+    -------
+    Tensor
+        Scalar ``1 - mean dice`` in [0, 1] (module docstring); 0 for a perfect hard
+        prediction.
+
+    Raises
+    ------
+    TypeError, ValueError
+        Naming ``logits``, ``target``, ``smooth`` or ``activation``.
     """
     logits = _check_logits(logits)
     check_choice(activation, "activation", ("auto", "sigmoid", "softmax", "none"))
@@ -185,9 +212,27 @@ def weighted_cross_entropy(
 ) -> torch.Tensor:
     """Class-weighted cross-entropy (scalar) of logits (B, C, D, H, W) against ``target``.
 
-    C = 1: binary (sigmoid) cross-entropy over the classes (background, foreground);
-    C > 1: softmax cross-entropy. ``class_weights``: ``"batch"``, a sequence of K weights
-    (K = 2 when C = 1, else C) or ``None``; see the module docstring for the formula.
+    Parameters
+    ----------
+    logits : Tensor, shape (B, C, D, H, W)
+        C = 1: binary (sigmoid) cross-entropy over the classes (background, foreground);
+        C > 1: softmax cross-entropy.
+    target : Tensor
+        (B, 1, D, H, W) in [0, 1] when C = 1; class ids (B, D, H, W) / (B, 1, D, H, W) or a
+        one-hot (B, C, D, H, W) target when C > 1 (module docstring).
+    class_weights : "batch", sequence of K floats >= 0, or None, default "batch"
+        K = 2 when C = 1 (background, foreground), else C. "batch": ``w_c = N / (K n_c)``
+        from the target's class counts; None: plain cross-entropy.
+
+    Returns
+    -------
+    Tensor
+        Scalar ``sum_v w_v ce_v / sum_v w_v`` (module docstring).
+
+    Raises
+    ------
+    TypeError, ValueError
+        Naming ``logits``, ``target`` or ``class_weights``.
     """
     logits = _check_logits(logits)
     if isinstance(class_weights, str):
@@ -218,9 +263,30 @@ def dice_ce_loss(
     include_background: bool = False,
     smooth: float = 1e-5,
 ) -> torch.Tensor:
-    """``dice_weight * dice_loss + ce_weight * weighted_cross_entropy`` (scalar).
+    """``dice_weight * dice_loss + ce_weight * weighted_cross_entropy`` (scalar): L_mt, L_s of Eq. 5.
 
-    logits (B, C, D, H, W); target as in the module docstring. Both weights must be >= 0.
+    Parameters
+    ----------
+    logits : Tensor, shape (B, C, D, H, W)
+        Logits (sigmoid when C = 1, softmax when C > 1).
+    target : Tensor
+        As in :func:`dice_loss` (module docstring).
+    dice_weight, ce_weight : float >= 0, default 1.0
+        Weights of the two terms; a zero weight skips its term.
+    class_weights : "batch", sequence of floats, or None
+        See :func:`weighted_cross_entropy`.
+    batch_dice, include_background, smooth
+        See :func:`dice_loss`.
+
+    Returns
+    -------
+    Tensor
+        Scalar loss.
+
+    Raises
+    ------
+    TypeError, ValueError
+        Naming the offending argument.
     """
     dw = check_positive(dice_weight, "dice_weight", allow_zero=True)
     cw = check_positive(ce_weight, "ce_weight", allow_zero=True)
@@ -263,6 +329,7 @@ class DiceLoss(nn.Module):
         self.activation = check_choice(activation, "activation", ("auto", "sigmoid", "softmax", "none"))
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """Scalar Dice loss of logits (B, C, D, H, W); see :func:`dice_loss`."""
         return dice_loss(
             logits, target, batch_dice=self.batch_dice, include_background=self.include_background,
             smooth=self.smooth, activation=self.activation,
@@ -277,6 +344,7 @@ class WeightedCrossEntropyLoss(nn.Module):
         self.class_weights = _check_class_weights_arg(class_weights)
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """Scalar weighted cross-entropy of logits (B, C, D, H, W); see :func:`weighted_cross_entropy`."""
         return weighted_cross_entropy(logits, target, class_weights=self.class_weights)
 
 
@@ -302,6 +370,7 @@ class DiceCELoss(nn.Module):
         self.smooth = check_positive(smooth, "smooth")
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """Scalar Dice + weighted CE of logits (B, C, D, H, W); see :func:`dice_ce_loss`."""
         return dice_ce_loss(
             logits, target, dice_weight=self.dice_weight, ce_weight=self.ce_weight,
             class_weights=self.class_weights, batch_dice=self.batch_dice,

@@ -27,7 +27,21 @@ PAPER_LAMBDAS: tuple[float, float, float] = (0.78, 0.48, 0.54)
 
 
 def split_scale_targets(scale_targets, num_scales: int, name: str = "scale_targets") -> list:
-    """Return the S auxiliary targets as a list (a (B, S, D, H, W) tensor is split per channel)."""
+    """Return the S auxiliary targets as a list.
+
+    Parameters
+    ----------
+    scale_targets : sequence of S tensors or tensor (B, S, D, H, W)
+        y^1 .. y^S; a tensor is split into S (B, 1, D, H, W) views.
+    num_scales : int
+        S.
+    name : str
+        Argument name used in error messages.
+
+    Returns
+    -------
+    list of S tensors
+    """
     if isinstance(scale_targets, torch.Tensor):
         if scale_targets.ndim != 5 or scale_targets.shape[1] != num_scales:
             raise ValueError(
@@ -76,6 +90,16 @@ def multitask_loss(
         Also return a dict of the detached terms ``{"mt", "s1".., "total"}``.
     **dice_ce_kwargs
         Options of :func:`~vesselnet.losses.dice_ce.dice_ce_loss` (class_weights, ...).
+
+    Returns
+    -------
+    Tensor or (Tensor, dict)
+        The scalar loss, and with ``return_terms`` the dict of detached terms.
+
+    Raises
+    ------
+    TypeError, ValueError
+        Naming the offending argument (prefixed with the task for errors of one task).
     """
     aux = _check_aux_logits(aux_logits)
     lam = check_weights(lambdas, "lambdas", len(aux))
@@ -111,6 +135,7 @@ class MultiTaskLoss(nn.Module):
         self.task_loss = DiceCELoss(**dice_ce_kwargs)  # validates the options now
 
     def dice_ce_options(self) -> dict:
+        """Keyword options of the per-task :func:`~vesselnet.losses.dice_ce.dice_ce_loss`."""
         t = self.task_loss
         return dict(
             dice_weight=t.dice_weight, ce_weight=t.ce_weight, class_weights=t.class_weights,
@@ -118,6 +143,11 @@ class MultiTaskLoss(nn.Module):
         )
 
     def forward(self, output, main_target, scale_targets, return_terms: bool = False):
+        """Eq. 5 of ``output = (main (B, C0, D, H, W), S aux (B, Cs, D, H, W), ...)``.
+
+        Returns the scalar loss, or ``(loss, terms)`` with ``return_terms`` (see
+        :func:`multitask_loss`).
+        """
         return multitask_loss(
             output[0], main_target, output[1], scale_targets, self.lambdas,
             return_terms=return_terms, **self.dice_ce_options(),

@@ -42,7 +42,20 @@ PAPER_TAU = 0.94
 
 
 def union_target(scale_targets, num_scales: int) -> torch.Tensor:
-    """y = union of the S scale masks y^s, as a (B, 1, D, H, W) tensor of the masks' dtype."""
+    """y = union (voxel-wise maximum) of the S scale masks y^s.
+
+    Parameters
+    ----------
+    scale_targets : sequence of S tensors (B, 1, D, H, W) or tensor (B, S, D, H, W)
+        Masks in [0, 1], all of the same shape.
+    num_scales : int
+        S.
+
+    Returns
+    -------
+    Tensor, shape (B, 1, D, H, W)
+        Of the masks' dtype.
+    """
     parts = split_scale_targets(scale_targets, num_scales)
     for s, p in enumerate(parts):
         check_volume(p, f"scale_targets[{s}]", channels=1, floating=False)
@@ -85,10 +98,47 @@ def total_loss(
     return_terms: bool = False,
     **dice_ce_kwargs,
 ):
-    """Eq. 9 (see the module docstring). Returns a scalar, or ``(scalar, terms)``.
+    """Eq. 9 (see the module docstring).
 
-    ``terms`` holds detached ``"mt"``, ``"s1".."sS"``, ``"contrastive"`` (when lambda_c > 0),
-    ``"cldice"`` (when cldice_weight > 0) and ``"total"``.
+    Parameters
+    ----------
+    output : MultiTaskOutput or tuple
+        ``(main logits (B, C0, D, H, W), S aux logits (B, 1, D, H, W), S embeddings
+        (B, dim, d, h, w))``.
+    main_target : Tensor or None
+        y: (B, 1, D, H, W) in [0, 1], or class ids / one-hot when C0 > 1; None: the union
+        of the scale masks.
+    scale_targets : sequence of S tensors (B, 1, D, H, W) or tensor (B, S, D, H, W)
+        y^1 .. y^S (scale 1 = smallest vessels).
+    lambdas : sequence of S floats >= 0, default (0.78, 0.48, 0.54)
+        Eq. 5 weights.
+    lambda_c : float >= 0, default 0.53
+        Contrastive weight; 0 skips L_c (exactly Eq. 5).
+    tau : float > 0, default 0.94
+        Temperature of Eq. 8.
+    mode, num_samples, generator, bank
+        See :func:`~vesselnet.losses.contrastive.scale_contrastive_loss` (pooled mode at
+        batch size 1 without ``bank`` gives L_c = 0 and warns once per process).
+    cldice_weight : float >= 0, default 0
+        Weight of the optional soft-clDice term on the main task.
+    cldice_iterations : int >= 0, default 3
+        Soft-skeleton iterations.
+    return_terms : bool
+        Also return the terms.
+    **dice_ce_kwargs
+        Options of the per-task Dice + weighted CE loss.
+
+    Returns
+    -------
+    Tensor or (Tensor, dict)
+        The scalar loss; with ``return_terms`` also a dict of detached ``"mt"``,
+        ``"s1".."sS"``, ``"contrastive"`` (when lambda_c > 0), ``"cldice"`` (when
+        cldice_weight > 0) and ``"total"``.
+
+    Raises
+    ------
+    TypeError, ValueError
+        Naming the offending argument.
     """
     main, aux, emb = _unpack(output)
     lam_c = check_positive(lambda_c, "lambda_c", allow_zero=True)
@@ -137,6 +187,9 @@ class TotalLoss(nn.Module):
         Options of the per-task Dice + weighted CE loss.
 
     ``forward(output, main_target, scale_targets, return_terms=False)``.
+
+    In pooled mode without a bank, a batch of 1 gives L_c = 0: the contrastive module warns
+    once per object.
     """
 
     def __init__(
@@ -168,6 +221,7 @@ class TotalLoss(nn.Module):
         self.cldice_iterations = check_nonnegative_int(cldice_iterations, "cldice_iterations")
 
     def forward(self, output, main_target, scale_targets, return_terms: bool = False):
+        """Eq. 9 of ``output``; arguments and result as in :func:`total_loss`."""
         main, aux, emb = _unpack(output)
         if main_target is None:
             main_target = union_target(scale_targets, self.num_scales)

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from ._common import check_pair, check_spacing
 
@@ -52,10 +53,12 @@ class ColumnInfo:
     higher_is_better: bool
 
     def header(self) -> str:
+        """Table header, e.g. ``"DSC ↑ (%)"`` (arrow: higher or lower is better)."""
         arrow = "\u2191" if self.higher_is_better else "\u2193"
         return f"{self.label} {arrow} ({self.unit})"
 
     def scale(self) -> float:
+        """Display factor: 100 for fractions shown in %, 1 otherwise."""
         return 100.0 if self.unit == "%" else 1.0
 
 
@@ -71,7 +74,19 @@ _COLUMNS = {
 
 
 def column_info(column: str) -> ColumnInfo:
-    """Display information of a metric column (``recall_s<k>`` for any scale ``k``)."""
+    """Display information of a metric column.
+
+    Parameters
+    ----------
+    column : str
+        A column name: ``dsc``, ``jaccard``, ``cldice``, ``hd``, ``hd95``, ``assd``,
+        ``branch_detection``, ``recall_s<k>`` for any scale ``k``, ``hd<q>``; other names
+        get a plain label without unit.
+
+    Returns
+    -------
+    ColumnInfo
+    """
     if column in _COLUMNS:
         return _COLUMNS[column]
     if column.startswith("recall_s") and column[8:].isdigit():
@@ -116,19 +131,73 @@ class MetricAccumulator:
         self._cases: list[str] = []
         self._rows: list[dict[str, float]] = []
 
-    def compute(self, pred, gt, spacing=1.0) -> dict[str, float]:  # pragma: no cover - abstract
+    def compute(
+        self, pred: ArrayLike, gt: ArrayLike, spacing: float | ArrayLike = 1.0
+    ) -> dict[str, float]:  # pragma: no cover - abstract
+        """Metric values of one case, one per column (subclasses implement it).
+
+        Parameters
+        ----------
+        pred, gt : array_like, shape (z, y, x)
+            Binary masks of the same shape.
+        spacing : float or 3 floats, default 1.0
+            Voxel size in mm (z, y, x).
+
+        Returns
+        -------
+        dict of str to float
+            ``{column: value}`` for every column of :attr:`columns`.
+        """
         raise NotImplementedError
 
-    def update(self, pred, gt, spacing=1.0, case: str | None = None, **kwargs) -> dict[str, float]:
-        """Compute the metric(s) of one case, record them and return them (``kwargs`` go to
-        :meth:`compute`, e.g. ``tree=`` for the vessel metrics)."""
+    def update(self, pred: ArrayLike, gt: ArrayLike, spacing: float | ArrayLike = 1.0,
+               case: str | None = None, **kwargs) -> dict[str, float]:
+        """Compute the metric(s) of one case, record them and return them.
+
+        Parameters
+        ----------
+        pred, gt : array_like, shape (z, y, x)
+            Binary masks of the same shape.
+        spacing : float or 3 floats, default 1.0
+            Voxel size in mm (z, y, x).
+        case : str, optional
+            Case name (default ``case000``, ``case001``, ... in recording order); must be new.
+        **kwargs
+            Passed to :meth:`compute`, e.g. ``tree=`` for the vessel metrics.
+
+        Returns
+        -------
+        dict of str to float
+            The recorded values (``nan`` = undefined).
+
+        Raises
+        ------
+        ValueError, TypeError
+            From :meth:`compute` (naming the argument), or naming ``case`` if it is
+            already recorded.
+        """
         values = self.compute(pred, gt, spacing, **kwargs)
         self.add(values, case)
         return values
 
     def add(self, values, case: str | None = None) -> None:
-        """Record precomputed values: a number (single-column metrics) or a mapping with
-        every column (extra keys are ignored)."""
+        """Record precomputed values.
+
+        Parameters
+        ----------
+        values : float or mapping of str to float
+            A number (single-column metrics only) or a mapping with every column (extra
+            keys are ignored); ``nan`` = undefined.
+        case : str, optional
+            Case name (default ``case<NNN>`` by recording order); must be new.
+
+        Raises
+        ------
+        TypeError
+            Naming ``values`` (a number for a multi-column metric, a non-numeric value).
+        ValueError
+            Naming ``values`` (missing columns) or ``case`` (already recorded).
+        """
         if not isinstance(values, Mapping):
             if len(self.columns) != 1:
                 raise TypeError(
@@ -152,10 +221,12 @@ class MetricAccumulator:
         self._rows.append(row)
 
     def __len__(self) -> int:
+        """Number of recorded cases."""
         return len(self._cases)
 
     @property
     def cases(self) -> list[str]:
+        """Recorded case names, in recording order (a copy)."""
         return list(self._cases)
 
     # -- statistics -----------------------------------------------------------------------
@@ -169,28 +240,105 @@ class MetricAccumulator:
         return column
 
     def values(self, column: str | None = None) -> np.ndarray:
-        """Per-case values of a column (``nan`` = undefined), in recording order."""
+        """Per-case values of a column, in recording order.
+
+        Parameters
+        ----------
+        column : str, optional
+            One of :attr:`columns`; may be omitted for single-column metrics.
+
+        Returns
+        -------
+        numpy.ndarray of float64, shape (n_cases,)
+            ``nan`` = undefined.
+
+        Raises
+        ------
+        ValueError
+            Naming ``column`` (unknown, or omitted for a multi-column metric).
+        """
         c = self._column(column)
         return np.array([r[c] for r in self._rows], dtype=np.float64)
 
     def n_undefined(self, column: str | None = None) -> int:
-        """Number of cases whose value is undefined (``nan``)."""
+        """Number of cases whose value is undefined (``nan``).
+
+        Parameters
+        ----------
+        column : str, optional
+            One of :attr:`columns`; may be omitted for single-column metrics.
+
+        Returns
+        -------
+        int
+
+        Raises
+        ------
+        ValueError
+            Naming ``column`` (unknown, or omitted for a multi-column metric).
+        """
         return int(np.count_nonzero(np.isnan(self.values(column))))
 
     def mean(self, column: str | None = None) -> float:
-        """Mean over the defined cases (``nan`` only when no case is defined)."""
+        """Mean over the defined cases.
+
+        Parameters
+        ----------
+        column : str, optional
+            One of :attr:`columns`; may be omitted for single-column metrics.
+
+        Returns
+        -------
+        float
+            Raw units (fractions, mm); ``nan`` only when no case is defined.
+
+        Raises
+        ------
+        ValueError
+            Naming ``column`` (unknown, or omitted for a multi-column metric).
+        """
         v = self.values(column)
         v = v[~np.isnan(v)]
         return float(v.mean()) if v.size else float("nan")
 
     def std(self, column: str | None = None, ddof: int = 0) -> float:
-        """Standard deviation over the defined cases (``nan`` when too few)."""
+        """Standard deviation over the defined cases.
+
+        Parameters
+        ----------
+        column : str, optional
+            One of :attr:`columns`; may be omitted for single-column metrics.
+        ddof : int, default 0
+            Delta degrees of freedom (0: population std, ``numpy.std``'s default).
+
+        Returns
+        -------
+        float
+            Raw units; ``nan`` when there are no more than ``ddof`` defined cases.
+
+        Raises
+        ------
+        ValueError
+            Naming ``column`` (unknown, or omitted for a multi-column metric).
+        """
         v = self.values(column)
         v = v[~np.isnan(v)]
         return float(v.std(ddof=ddof)) if v.size > ddof else float("nan")
 
     def summary(self, ddof: int = 0):
-        """``pandas.DataFrame`` indexed by column: mean, std, n, n_defined, n_undefined."""
+        """Summary statistics of every column.
+
+        Parameters
+        ----------
+        ddof : int, default 0
+            Delta degrees of freedom of the std.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Indexed by ``metric`` (the columns); columns ``mean, std, n, n_defined,
+            n_undefined`` (raw units).
+        """
         import pandas as pd
 
         rows = []
@@ -203,28 +351,76 @@ class MetricAccumulator:
         return pd.DataFrame(rows, columns=["metric", "mean", "std", "n", "n_defined", "n_undefined"]).set_index("metric")
 
     def formatted(self, column: str | None = None, ddof: int = 0) -> str:
-        """``"mean ± std"`` in display units (x100 for fractions), 2 decimals, with the
-        number of undefined cases when there are any."""
+        """``"mean ± std"`` in display units (x100 for fractions), 2 decimals.
+
+        Parameters
+        ----------
+        column : str, optional
+            One of :attr:`columns`; may be omitted for single-column metrics.
+        ddof : int, default 0
+            Delta degrees of freedom of the std.
+
+        Returns
+        -------
+        str
+            ``"n/a"`` when no case is defined; followed by ``"(k/n undefined)"`` when some
+            cases are undefined.
+
+        Raises
+        ------
+        ValueError
+            Naming ``column`` (unknown, or omitted for a multi-column metric).
+        """
         c = self._column(column)
         return _format(self.mean(c), self.std(c, ddof), column_info(c), len(self), self.n_undefined(c))
 
     # -- export ---------------------------------------------------------------------------
     def to_frame(self):
-        """Per-case ``pandas.DataFrame`` (index ``case``, one column per metric, raw values:
-        fractions in [0, 1], distances in mm, ``nan`` = undefined)."""
+        """Per-case table.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Index ``case``, one float64 column per metric, raw values (fractions in [0, 1],
+            distances in mm, ``nan`` = undefined).
+        """
         import pandas as pd
 
         df = pd.DataFrame(self._rows, columns=list(self.columns), index=pd.Index(self._cases, name="case"))
         return df.astype(np.float64)
 
     def to_csv(self, path) -> Path:
-        """Write the per-case table as CSV (undefined values as empty cells); returns the path."""
+        """Write the per-case table (:meth:`to_frame`) as CSV.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            Output file (overwritten).
+
+        Returns
+        -------
+        pathlib.Path
+            The path written; undefined values are empty cells.
+        """
         p = Path(path)
         self.to_frame().to_csv(p, float_format="%.10g")
         return p
 
     def to_markdown(self, name: str = "prediction", ddof: int = 0) -> str:
-        """One-row Table-1-style Markdown summary (``mean ± std`` per column)."""
+        """One-row Table-1-style Markdown summary (``mean ± std`` per column).
+
+        Parameters
+        ----------
+        name : str, default "prediction"
+            Row label.
+        ddof : int, default 0
+            Delta degrees of freedom of the std.
+
+        Returns
+        -------
+        str
+            See :func:`summary_markdown`.
+        """
         return summary_markdown({name: self}, ddof=ddof)
 
 
@@ -235,6 +431,21 @@ def summary_markdown(results: Mapping[str, MetricAccumulator], ddof: int = 0) ->
     ----------
     results : mapping of str to MetricAccumulator
         Row name -> accumulator; the columns are the union, in first-seen order.
+    ddof : int, default 0
+        Delta degrees of freedom of the std.
+
+    Returns
+    -------
+    str
+        A Markdown table (empty cell where a row lacks a column) and a note on the number
+        of cases and the undefined-value policy.
+
+    Raises
+    ------
+    ValueError
+        Naming ``results`` when it is empty.
+    TypeError
+        Naming ``results`` when a value is not a :class:`MetricAccumulator`.
     """
     if not results:
         raise ValueError("results: expected at least one accumulator, got none")
@@ -264,7 +475,23 @@ class DiceMetric(MetricAccumulator):
 
     columns = ("dsc",)
 
-    def compute(self, pred, gt, spacing=1.0):
+    def compute(
+        self, pred: ArrayLike, gt: ArrayLike, spacing: float | ArrayLike = 1.0
+    ) -> dict[str, float]:
+        """Dice of one case (``spacing`` is unused, kept for a uniform signature).
+
+        Parameters
+        ----------
+        pred, gt : array_like, shape (z, y, x)
+            Binary masks of the same shape.
+        spacing : float or 3 floats, default 1.0
+            Voxel size in mm (z, y, x).
+
+        Returns
+        -------
+        dict of str to float
+            ``{"dsc": value}``, a fraction in [0, 1].
+        """
         from .overlap import compute_dice
 
         return {"dsc": compute_dice(pred, gt)}
@@ -275,7 +502,23 @@ class JaccardMetric(MetricAccumulator):
 
     columns = ("jaccard",)
 
-    def compute(self, pred, gt, spacing=1.0):
+    def compute(
+        self, pred: ArrayLike, gt: ArrayLike, spacing: float | ArrayLike = 1.0
+    ) -> dict[str, float]:
+        """Jaccard index of one case (``spacing`` is unused).
+
+        Parameters
+        ----------
+        pred, gt : array_like, shape (z, y, x)
+            Binary masks of the same shape.
+        spacing : float or 3 floats, default 1.0
+            Voxel size in mm (z, y, x).
+
+        Returns
+        -------
+        dict of str to float
+            ``{"jaccard": value}``, a fraction in [0, 1].
+        """
         from .overlap import compute_jaccard
 
         return {"jaccard": compute_jaccard(pred, gt)}
@@ -286,7 +529,23 @@ class ClDiceMetric(MetricAccumulator):
 
     columns = ("cldice",)
 
-    def compute(self, pred, gt, spacing=1.0):
+    def compute(
+        self, pred: ArrayLike, gt: ArrayLike, spacing: float | ArrayLike = 1.0
+    ) -> dict[str, float]:
+        """clDice of one case (``spacing`` is unused).
+
+        Parameters
+        ----------
+        pred, gt : array_like, shape (z, y, x)
+            Binary masks of the same shape.
+        spacing : float or 3 floats, default 1.0
+            Voxel size in mm (z, y, x).
+
+        Returns
+        -------
+        dict of str to float
+            ``{"cldice": value}``, a fraction in [0, 1].
+        """
         from .topology import compute_cldice
 
         return {"cldice": compute_cldice(pred, gt)}
@@ -309,7 +568,23 @@ class HausdorffMetric(MetricAccumulator):
         self.columns = ("hd",) if q is None else (f"hd{q:g}",)
         super().__init__()
 
-    def compute(self, pred, gt, spacing=1.0):
+    def compute(
+        self, pred: ArrayLike, gt: ArrayLike, spacing: float | ArrayLike = 1.0
+    ) -> dict[str, float]:
+        """(Percentile) Hausdorff distance of one case in mm.
+
+        Parameters
+        ----------
+        pred, gt : array_like, shape (z, y, x)
+            Binary masks of the same shape.
+        spacing : float or 3 floats, default 1.0
+            Voxel size in mm (z, y, x).
+
+        Returns
+        -------
+        dict of str to float
+            ``{column: value}`` in mm (``nan`` when exactly one mask is empty).
+        """
         from .surface import compute_hausdorff
 
         return {self.columns[0]: compute_hausdorff(pred, gt, spacing, self.percentile)}
@@ -327,7 +602,23 @@ class ASSDMetric(MetricAccumulator):
 
     columns = ("assd",)
 
-    def compute(self, pred, gt, spacing=1.0):
+    def compute(
+        self, pred: ArrayLike, gt: ArrayLike, spacing: float | ArrayLike = 1.0
+    ) -> dict[str, float]:
+        """ASSD of one case in mm.
+
+        Parameters
+        ----------
+        pred, gt : array_like, shape (z, y, x)
+            Binary masks of the same shape.
+        spacing : float or 3 floats, default 1.0
+            Voxel size in mm (z, y, x).
+
+        Returns
+        -------
+        dict of str to float
+            ``{"assd": value}`` in mm (``nan`` when exactly one mask is empty).
+        """
         from .surface import compute_assd
 
         return {"assd": compute_assd(pred, gt, spacing)}
@@ -335,7 +626,15 @@ class ASSDMetric(MetricAccumulator):
 
 class ScaleRecallMetric(MetricAccumulator):
     """Accumulates :func:`~vesselnet.metrics.vessel.compute_scale_recall` (columns
-    ``recall_s1`` .. ``recall_s<S>``, scale 1 = smallest)."""
+    ``recall_s1`` .. ``recall_s<S>``, scale 1 = smallest).
+
+    Parameters
+    ----------
+    n_scales : int >= 2, default 3
+        Number of ground-truth scales S.
+    **analyze_options
+        Passed to :func:`vesseltree.analyze` when no ``tree`` is given.
+    """
 
     def __init__(self, n_scales: int = 3, **analyze_options) -> None:
         from vesseltree._validation import check_nonnegative_int
@@ -345,7 +644,25 @@ class ScaleRecallMetric(MetricAccumulator):
         self.columns = tuple(f"recall_s{k}" for k in range(1, self.n_scales + 1))
         super().__init__()
 
-    def compute(self, pred, gt, spacing=1.0, tree=None):
+    def compute(
+        self, pred: ArrayLike, gt: ArrayLike, spacing: float | ArrayLike = 1.0, tree=None
+    ) -> dict[str, float]:
+        """Recall of each ground-truth scale for one case.
+
+        Parameters
+        ----------
+        pred, gt : array_like, shape (z, y, x)
+            Binary masks of the same shape.
+        spacing : float or 3 floats, default 1.0
+            Voxel size in mm (z, y, x).
+        tree : vesseltree.VesselTree, optional
+            Precomputed ``vesseltree.analyze(gt, spacing)``.
+
+        Returns
+        -------
+        dict of str to float
+            ``{"recall_s1": ..., ...}``, fractions (``nan`` where undefined).
+        """
         from .vessel import compute_scale_recall
 
         r = compute_scale_recall(pred, gt, spacing, n_scales=self.n_scales, tree=tree, **self.analyze_options)
@@ -354,7 +671,15 @@ class ScaleRecallMetric(MetricAccumulator):
 
 class BranchDetectionMetric(MetricAccumulator):
     """Accumulates :func:`~vesselnet.metrics.vessel.compute_branch_detection_rate` (column
-    ``branch_detection``)."""
+    ``branch_detection``).
+
+    Parameters
+    ----------
+    min_fraction : float in (0, 1], default 0.5
+        Detection threshold of a branch.
+    **analyze_options
+        Passed to :func:`vesseltree.analyze` when no ``tree`` is given.
+    """
 
     columns = ("branch_detection",)
 
@@ -365,7 +690,25 @@ class BranchDetectionMetric(MetricAccumulator):
         self.analyze_options = dict(analyze_options)
         super().__init__()
 
-    def compute(self, pred, gt, spacing=1.0, tree=None):
+    def compute(
+        self, pred: ArrayLike, gt: ArrayLike, spacing: float | ArrayLike = 1.0, tree=None
+    ) -> dict[str, float]:
+        """Branch detection rate of one case.
+
+        Parameters
+        ----------
+        pred, gt : array_like, shape (z, y, x)
+            Binary masks of the same shape.
+        spacing : float or 3 floats, default 1.0
+            Voxel size in mm (z, y, x).
+        tree : vesseltree.VesselTree, optional
+            Precomputed ``vesseltree.analyze(gt, spacing)``.
+
+        Returns
+        -------
+        dict of str to float
+            ``{"branch_detection": value}``, a fraction (``nan`` without branches).
+        """
         from .vessel import compute_branch_detection_rate
 
         return {"branch_detection": compute_branch_detection_rate(
@@ -376,7 +719,8 @@ class BranchDetectionMetric(MetricAccumulator):
 _BASE = ("dsc", "jaccard", "cldice", "hd", "hd95", "assd")
 
 
-def evaluate_case(pred, gt, spacing=1.0, *, n_scales: int = 3, vessel: bool = True, tree=None,
+def evaluate_case(pred: ArrayLike, gt: ArrayLike, spacing: float | ArrayLike = 1.0, *,
+                  n_scales: int = 3, vessel: bool = True, tree=None,
                   min_fraction: float = 0.5, **analyze_options) -> dict[str, float]:
     """Every metric of this package for one case, sharing the expensive steps.
 
@@ -393,12 +737,21 @@ def evaluate_case(pred, gt, spacing=1.0, *, n_scales: int = 3, vessel: bool = Tr
         :func:`vesseltree.analyze` of ``gt``, the slowest step).
     tree : vesseltree.VesselTree, optional
         Precomputed ``vesseltree.analyze(gt, spacing)``.
+    min_fraction : float in (0, 1], default 0.5
+        Detection threshold of a branch.
+    **analyze_options
+        Passed to :func:`vesseltree.analyze` when ``vessel`` and no ``tree``.
 
     Returns
     -------
     dict
         ``dsc, jaccard, cldice`` (fractions), ``hd, hd95, assd`` (mm), and with ``vessel``
         ``recall_s1..recall_sS`` and ``branch_detection`` (fractions); ``nan`` = undefined.
+
+    Raises
+    ------
+    ValueError, TypeError
+        Naming the offending argument.
     """
     from .overlap import _counts, _dice, _jaccard
     from .surface import surface_distances
@@ -427,7 +780,19 @@ def evaluate_case(pred, gt, spacing=1.0, *, n_scales: int = 3, vessel: bool = Tr
 
 class CaseEvaluator(MetricAccumulator):
     """Accumulates :func:`evaluate_case`: DSC, Jaccard, clDice, HD, HD95, ASSD and (with
-    ``vessel=True``) recall per scale and branch detection rate."""
+    ``vessel=True``) recall per scale and branch detection rate.
+
+    Parameters
+    ----------
+    n_scales : int >= 2, default 3
+        Ground-truth scales for the per-scale recall.
+    vessel : bool, default True
+        Also compute the vessel metrics (needs :func:`vesseltree.analyze` of ``gt``).
+    min_fraction : float in (0, 1], default 0.5
+        Detection threshold of a branch.
+    **analyze_options
+        Passed to :func:`vesseltree.analyze` when no ``tree`` is given.
+    """
 
     def __init__(self, n_scales: int = 3, vessel: bool = True, min_fraction: float = 0.5,
                  **analyze_options) -> None:
@@ -441,12 +806,46 @@ class CaseEvaluator(MetricAccumulator):
         self.columns = _BASE + (extra if self.vessel else ())
         super().__init__()
 
-    def compute(self, pred, gt, spacing=1.0, tree=None):
+    def compute(
+        self, pred: ArrayLike, gt: ArrayLike, spacing: float | ArrayLike = 1.0, tree=None
+    ) -> dict[str, float]:
+        """Every metric of one case (see :func:`evaluate_case`).
+
+        Parameters
+        ----------
+        pred, gt : array_like, shape (z, y, x)
+            Binary masks of the same shape.
+        spacing : float or 3 floats, default 1.0
+            Voxel size in mm (z, y, x).
+        tree : vesseltree.VesselTree, optional
+            Precomputed ``vesseltree.analyze(gt, spacing)``.
+
+        Returns
+        -------
+        dict of str to float
+            One value per column (fractions, mm; ``nan`` = undefined).
+        """
         return evaluate_case(pred, gt, spacing, n_scales=self.n_scales, vessel=self.vessel, tree=tree,
                              min_fraction=self.min_fraction, **self.analyze_options)
 
     def scale_recall_summary(self, ddof: int = 0) -> tuple[np.ndarray, np.ndarray]:
-        """Mean and std of the recall of each scale (for the bar chart)."""
+        """Mean and std of the recall of each scale (for the bar chart).
+
+        Parameters
+        ----------
+        ddof : int, default 0
+            Delta degrees of freedom of the std.
+
+        Returns
+        -------
+        mean, std : numpy.ndarray of float64, shape (n_scales,)
+            Fractions, scale 1 first (over the defined cases).
+
+        Raises
+        ------
+        ValueError
+            Naming ``vessel`` when the evaluator was built with ``vessel=False``.
+        """
         cols = [f"recall_s{k}" for k in range(1, self.n_scales + 1)]
         if not self.vessel:
             raise ValueError("vessel: the per-scale recall was not computed (vessel=False)")

@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from ._common import check_pair
 
@@ -35,13 +36,24 @@ def _counts(p: np.ndarray, g: np.ndarray) -> Confusion:
     return Confusion(tp, int(np.count_nonzero(p)) - tp, int(np.count_nonzero(g)) - tp)
 
 
-def confusion_counts(pred, gt) -> Confusion:
+def confusion_counts(pred: ArrayLike, gt: ArrayLike) -> Confusion:
     """True positive, false positive and false negative voxel counts.
 
     Parameters
     ----------
     pred, gt : array_like, shape (z, y, x)
         Binary masks (bool or 0/1) of the same shape.
+
+    Returns
+    -------
+    Confusion
+        ``(tp, fp, fn)`` as ints.
+
+    Raises
+    ------
+    ValueError, TypeError
+        Naming ``pred`` or ``gt`` for non-binary values or a wrong ndim, both for a shape
+        mismatch.
     """
     return _counts(*check_pair(pred, gt))
 
@@ -56,7 +68,7 @@ def _jaccard(c: Confusion) -> float:
     return 1.0 if denom == 0 else c.tp / denom
 
 
-def compute_dice(pred, gt) -> float:
+def compute_dice(pred: ArrayLike, gt: ArrayLike) -> float:
     """Dice similarity coefficient ``2 |GT n P| / (|GT| + |P|)`` in [0, 1].
 
     Parameters
@@ -78,9 +90,23 @@ def compute_dice(pred, gt) -> float:
     return _dice(confusion_counts(pred, gt))
 
 
-def compute_jaccard(pred, gt) -> float:
+def compute_jaccard(pred: ArrayLike, gt: ArrayLike) -> float:
     """Jaccard index (intersection over union) ``|GT n P| / |GT u P|`` in [0, 1].
 
-    Same parameters, empty-mask policy and errors as :func:`compute_dice`.
+    Parameters
+    ----------
+    pred, gt : array_like, shape (z, y, x)
+        Binary masks (bool or 0/1) of the same shape; symmetric in its arguments.
+
+    Returns
+    -------
+    float
+        1.0 when both masks are empty, 0.0 when exactly one is (module docstring).
+
+    Raises
+    ------
+    ValueError, TypeError
+        Naming ``pred`` or ``gt`` for non-binary values or a wrong ndim, both for a shape
+        mismatch.
     """
     return _jaccard(confusion_counts(pred, gt))

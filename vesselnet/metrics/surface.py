@@ -60,6 +60,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy import ndimage as ndi
 
 from ._common import bounding_box, check_pair, check_spacing
@@ -81,7 +82,7 @@ def _surface(mask: np.ndarray) -> np.ndarray:
     return mask & ~ndi.binary_erosion(mask, structure=_CROSS, border_value=0)
 
 
-def mask_surface(mask) -> np.ndarray:
+def mask_surface(mask: ArrayLike) -> np.ndarray:
     """Surface voxels of a binary mask: those with a 6-connected neighbour outside it.
 
     Parameters
@@ -123,8 +124,20 @@ class SurfaceDistances:
         return "pred" if p else ("gt" if g else None)
 
     def hausdorff(self, percentile: float | None = None) -> float:
-        """Symmetric Hausdorff distance (``percentile=None``) or its percentile variant
-        ``max(Pq(pred_to_gt), Pq(gt_to_pred))`` (MONAI's; module docstring)."""
+        """Symmetric Hausdorff distance in mm, or its percentile variant.
+
+        Parameters
+        ----------
+        percentile : float in [0, 100], optional
+            None: ``max(max(pred_to_gt), max(gt_to_pred))``; ``q``:
+            ``max(Pq(pred_to_gt), Pq(gt_to_pred))`` (MONAI's; linear interpolation). Not
+            validated here (:func:`compute_hausdorff` does).
+
+        Returns
+        -------
+        float
+            0.0 when both masks are empty, ``nan`` when exactly one is.
+        """
         empty = self.empty
         if empty == "both":
             return 0.0
@@ -137,7 +150,14 @@ class SurfaceDistances:
         )
 
     def assd(self) -> float:
-        """Average symmetric surface distance: mean of the pooled distances of both directions."""
+        """Average symmetric surface distance in mm: mean of the pooled distances of both
+        directions.
+
+        Returns
+        -------
+        float
+            0.0 when both masks are empty, ``nan`` when exactly one is.
+        """
         empty = self.empty
         if empty == "both":
             return 0.0
@@ -158,7 +178,9 @@ def _check_percentile(percentile) -> float | None:
     return q
 
 
-def surface_distances(pred, gt, spacing=1.0, *, threads: bool = False) -> SurfaceDistances:
+def surface_distances(
+    pred: ArrayLike, gt: ArrayLike, spacing: float | ArrayLike = 1.0, *, threads: bool = False
+) -> SurfaceDistances:
     """Distances (mm) between the surfaces of ``pred`` and ``gt``, both directions.
 
     Parameters
@@ -206,7 +228,9 @@ def surface_distances(pred, gt, spacing=1.0, *, threads: bool = False) -> Surfac
     return SurfaceDistances(np.sqrt(d2[0]), np.sqrt(d2[1]))
 
 
-def compute_hausdorff(pred, gt, spacing=1.0, percentile: float | None = None) -> float:
+def compute_hausdorff(
+    pred: ArrayLike, gt: ArrayLike, spacing: float | ArrayLike = 1.0, percentile: float | None = None
+) -> float:
     """Symmetric Hausdorff distance in mm, ``max(h(GT, P), h(P, GT))`` (paper Sect. 3.3).
 
     Parameters
@@ -224,30 +248,88 @@ def compute_hausdorff(pred, gt, spacing=1.0, percentile: float | None = None) ->
     -------
     float
         0.0 when both masks are empty, ``nan`` when exactly one is (module docstring).
+
+    Raises
+    ------
+    ValueError, TypeError
+        Naming ``pred``, ``gt``, ``spacing`` or ``percentile``.
     """
     q = _check_percentile(percentile)
     return surface_distances(pred, gt, spacing).hausdorff(q)
 
 
-def compute_hd95(pred, gt, spacing=1.0) -> float:
-    """95th-percentile Hausdorff distance in mm, MONAI's definition (module docstring):
-    ``max(P95{d(p, dGT) : p in dP}, P95{d(g, dP) : g in dGT})``."""
-    return surface_distances(pred, gt, spacing).hausdorff(95.0)
+def compute_hd95(pred: ArrayLike, gt: ArrayLike, spacing: float | ArrayLike = 1.0) -> float:
+    """95th-percentile Hausdorff distance in mm, MONAI's definition (module docstring).
 
+    ``max(P95{d(p, dGT) : p in dP}, P95{d(g, dP) : g in dGT})``.
 
-def compute_assd(pred, gt, spacing=1.0) -> float:
-    """Average symmetric surface distance in mm (module docstring):
-    ``(sum_p d(p, dGT) + sum_g d(g, dP)) / (|dP| + |dGT|)``."""
-    return surface_distances(pred, gt, spacing).assd()
-
-
-def compute_surface_metrics(pred, gt, spacing=1.0) -> dict[str, float]:
-    """HD, HD95 and ASSD (mm) from one pair of distance transforms.
+    Parameters
+    ----------
+    pred, gt : array_like, shape (z, y, x)
+        Binary masks (bool or 0/1) of the same shape.
+    spacing : float or sequence of 3 floats, default 1.0
+        Voxel size in mm along ``(z, y, x)``.
 
     Returns
     -------
-    dict
-        ``{"hd": ..., "hd95": ..., "assd": ...}`` (empty-mask policy in the module docstring).
+    float
+        HD95 in mm; 0.0 when both masks are empty, ``nan`` when exactly one is.
+
+    Raises
+    ------
+    ValueError, TypeError
+        Naming ``pred``, ``gt`` or ``spacing``.
+    """
+    return surface_distances(pred, gt, spacing).hausdorff(95.0)
+
+
+def compute_assd(pred: ArrayLike, gt: ArrayLike, spacing: float | ArrayLike = 1.0) -> float:
+    """Average symmetric surface distance in mm (module docstring).
+
+    ``(sum_p d(p, dGT) + sum_g d(g, dP)) / (|dP| + |dGT|)``.
+
+    Parameters
+    ----------
+    pred, gt : array_like, shape (z, y, x)
+        Binary masks (bool or 0/1) of the same shape.
+    spacing : float or sequence of 3 floats, default 1.0
+        Voxel size in mm along ``(z, y, x)``.
+
+    Returns
+    -------
+    float
+        ASSD in mm; 0.0 when both masks are empty, ``nan`` when exactly one is.
+
+    Raises
+    ------
+    ValueError, TypeError
+        Naming ``pred``, ``gt`` or ``spacing``.
+    """
+    return surface_distances(pred, gt, spacing).assd()
+
+
+def compute_surface_metrics(
+    pred: ArrayLike, gt: ArrayLike, spacing: float | ArrayLike = 1.0
+) -> dict[str, float]:
+    """HD, HD95 and ASSD (mm) from one pair of distance transforms.
+
+    Parameters
+    ----------
+    pred, gt : array_like, shape (z, y, x)
+        Binary masks (bool or 0/1) of the same shape.
+    spacing : float or sequence of 3 floats, default 1.0
+        Voxel size in mm along ``(z, y, x)``.
+
+    Returns
+    -------
+    dict of str to float
+        ``{"hd": ..., "hd95": ..., "assd": ...}`` in mm (empty-mask policy in the module
+        docstring).
+
+    Raises
+    ------
+    ValueError, TypeError
+        Naming ``pred``, ``gt`` or ``spacing``.
     """
     d = surface_distances(pred, gt, spacing)
     return {"hd": d.hausdorff(None), "hd95": d.hausdorff(95.0), "assd": d.assd()}

@@ -19,6 +19,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from ._common import check_pair
 
@@ -33,8 +34,18 @@ class ClDice(NamedTuple):
     tsens: float
 
 
-def skeleton_of(mask: np.ndarray) -> np.ndarray:
-    """Skeleton used by clDice: :func:`vesseltree.skeletonize` (Lee thinning), as bool."""
+def skeleton_of(mask: ArrayLike) -> np.ndarray:
+    """Skeleton used by clDice: :func:`vesseltree.skeletonize` (Lee thinning).
+
+    Parameters
+    ----------
+    mask : array_like, shape (z, y, x)
+        Binary mask.
+
+    Returns
+    -------
+    numpy.ndarray of bool, shape (z, y, x)
+    """
     from vesseltree import skeletonize
 
     return np.asarray(skeletonize(mask), dtype=bool)
@@ -44,7 +55,13 @@ def _ratio(num: int, den: int) -> float:
     return num / den if den else 0.0
 
 
-def cldice_components(pred, gt, *, pred_skeleton=None, gt_skeleton=None) -> ClDice:
+def cldice_components(
+    pred: ArrayLike,
+    gt: ArrayLike,
+    *,
+    pred_skeleton: ArrayLike | None = None,
+    gt_skeleton: ArrayLike | None = None,
+) -> ClDice:
     """clDice with its topology precision and sensitivity (module docstring).
 
     Parameters
@@ -59,6 +76,11 @@ def cldice_components(pred, gt, *, pred_skeleton=None, gt_skeleton=None) -> ClDi
     -------
     ClDice
         ``(cldice, tprec, tsens)``.
+
+    Raises
+    ------
+    ValueError, TypeError
+        Naming ``pred``, ``gt``, ``pred_skeleton`` or ``gt_skeleton``.
     """
     p, g = check_pair(pred, gt)
     p_empty, g_empty = not p.any(), not g.any()
@@ -72,7 +94,7 @@ def cldice_components(pred, gt, *, pred_skeleton=None, gt_skeleton=None) -> ClDi
     return ClDice(cl, tprec, tsens)
 
 
-def compute_cldice(pred, gt) -> float:
+def compute_cldice(pred: ArrayLike, gt: ArrayLike) -> float:
     """clDice of a prediction against a ground truth, in [0, 1]; symmetric in its arguments.
 
     Parameters
@@ -84,5 +106,10 @@ def compute_cldice(pred, gt) -> float:
     -------
     float
         1.0 when both masks are empty, 0.0 when one is (module docstring).
+
+    Raises
+    ------
+    ValueError, TypeError
+        Naming ``pred`` or ``gt``.
     """
     return cldice_components(pred, gt).cldice

@@ -26,6 +26,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from vesseltree._validation import check_mask, check_nonnegative_int, check_positive
 
@@ -51,7 +52,7 @@ def _check_fraction(value) -> float:
     return v
 
 
-def scale_recall(pred, scale_masks) -> np.ndarray:
+def scale_recall(pred: ArrayLike, scale_masks: ArrayLike) -> np.ndarray:
     """Recall of each ground-truth scale mask: ``R_s = |y^s n P| / |y^s|``.
 
     Parameters
@@ -65,6 +66,11 @@ def scale_recall(pred, scale_masks) -> np.ndarray:
     -------
     numpy.ndarray of float64, shape (S,)
         ``nan`` for a scale whose mask is empty (module docstring).
+
+    Raises
+    ------
+    ValueError, TypeError
+        Naming ``pred`` or ``scale_masks`` (not binary, wrong ndim, shapes that differ).
     """
     p = check_mask(pred, "pred")
     try:
@@ -111,7 +117,7 @@ class BranchDetection:
     recovered: np.ndarray = field(repr=False)
 
 
-def branch_detection(pred, labels, min_fraction: float = 0.5) -> BranchDetection:
+def branch_detection(pred: ArrayLike, labels: ArrayLike, min_fraction: float = 0.5) -> BranchDetection:
     """Which ground-truth branches the prediction recovers (module docstring).
 
     Parameters
@@ -123,6 +129,17 @@ def branch_detection(pred, labels, min_fraction: float = 0.5) -> BranchDetection
         branch ids >= 1 (``VesselTree.labels``).
     min_fraction : float in (0, 1], default 0.5
         A branch is detected when at least this share of its voxels is predicted.
+
+    Returns
+    -------
+    BranchDetection
+        Rate (``nan`` without labelled branches), counts and per-branch recovered fractions.
+
+    Raises
+    ------
+    ValueError, TypeError
+        Naming ``pred``, ``labels`` (not a 3D integer array >= 0, shape differing from
+        ``pred``) or ``min_fraction``.
     """
     p = check_mask(pred, "pred")
     lab = np.asarray(labels)
@@ -146,14 +163,49 @@ def branch_detection(pred, labels, min_fraction: float = 0.5) -> BranchDetection
     return BranchDetection(nd / nb if nb else float("nan"), nd, nb, ids.astype(np.int64), rec.astype(np.float64))
 
 
-def branch_detection_rate(pred, labels, min_fraction: float = 0.5) -> float:
+def branch_detection_rate(pred: ArrayLike, labels: ArrayLike, min_fraction: float = 0.5) -> float:
     """Share of ground-truth branches with at least ``min_fraction`` of their Eq. 3 voxels
-    predicted (``nan`` without branches); see :func:`branch_detection`."""
+    predicted.
+
+    Parameters
+    ----------
+    pred : array_like, shape (z, y, x)
+        Binary prediction.
+    labels : array_like of int, shape (z, y, x)
+        Nearest-branch labels of the ground truth (Eq. 3), 0 = background.
+    min_fraction : float in (0, 1], default 0.5
+        Detection threshold of a branch.
+
+    Returns
+    -------
+    float
+        In [0, 1]; ``nan`` when ``labels`` holds no branch. See :func:`branch_detection`.
+
+    Raises
+    ------
+    ValueError, TypeError
+        As :func:`branch_detection`.
+    """
     return branch_detection(pred, labels, min_fraction).rate
 
 
-def analyze_reference(gt, spacing=1.0, **options):
-    """:func:`vesseltree.analyze` of a ground truth (``None`` for an empty mask)."""
+def analyze_reference(gt: ArrayLike, spacing: float | ArrayLike = 1.0, **options):
+    """:func:`vesseltree.analyze` of a ground truth.
+
+    Parameters
+    ----------
+    gt : array_like, shape (z, y, x)
+        Binary ground truth.
+    spacing : float or 3 floats, default 1.0
+        Voxel size in mm (z, y, x).
+    **options
+        Passed to :func:`vesseltree.analyze`.
+
+    Returns
+    -------
+    vesseltree.VesselTree or None
+        ``None`` for an empty mask (``analyze`` is not called).
+    """
     g = check_mask(gt, "gt")
     sp = check_spacing(spacing, "spacing")
     if not g.any():
@@ -165,13 +217,22 @@ def analyze_reference(gt, spacing=1.0, **options):
 
 @dataclass(frozen=True)
 class VesselMetrics:
-    """Recall per scale (scale 1 = smallest) and branch detection of one prediction."""
+    """Recall per scale (scale 1 = smallest) and branch detection of one prediction.
+
+    Attributes
+    ----------
+    scale_recall : numpy.ndarray of float64, shape (S,)
+        ``R_s`` per scale, ``nan`` where undefined.
+    branch : BranchDetection
+        Per-branch recovery.
+    """
 
     scale_recall: np.ndarray
     branch: BranchDetection
 
     @property
     def branch_detection_rate(self) -> float:
+        """``branch.rate``: share of detected ground-truth branches (``nan`` without any)."""
         return self.branch.rate
 
 
@@ -180,8 +241,9 @@ def _empty_detection() -> BranchDetection:
     return BranchDetection(float("nan"), 0, 0, e.astype(np.int64), e)
 
 
-def vessel_metrics(pred, gt, spacing=1.0, *, n_scales: int = 3, tree=None,
-                   min_fraction: float = 0.5, **analyze_options) -> VesselMetrics:
+def vessel_metrics(pred: ArrayLike, gt: ArrayLike, spacing: float | ArrayLike = 1.0, *,
+                   n_scales: int = 3, tree=None, min_fraction: float = 0.5,
+                   **analyze_options) -> VesselMetrics:
     """Recall per scale and branch detection of ``pred`` against ``gt``.
 
     Parameters
@@ -200,6 +262,18 @@ def vessel_metrics(pred, gt, spacing=1.0, *, n_scales: int = 3, tree=None,
         Detection threshold of a branch (module docstring).
     **analyze_options
         Passed to :func:`vesseltree.analyze` when ``tree`` is not given.
+
+    Returns
+    -------
+    VesselMetrics
+        All ``nan`` for an empty ground truth; recall ``nan`` for every scale when the tree
+        has fewer branches than ``n_scales`` (module docstring).
+
+    Raises
+    ------
+    ValueError, TypeError
+        Naming ``pred``, ``gt``, ``spacing``, ``n_scales``, ``min_fraction`` or ``tree``
+        (labels of another shape).
     """
     p, g = check_pair(pred, gt)
     s = check_nonnegative_int(n_scales, "n_scales", minimum=2)
@@ -219,12 +293,63 @@ def vessel_metrics(pred, gt, spacing=1.0, *, n_scales: int = 3, tree=None,
     return VesselMetrics(recall, branch_detection(p, labels, min_fraction))
 
 
-def compute_scale_recall(pred, gt, spacing=1.0, *, n_scales: int = 3, tree=None, **analyze_options) -> np.ndarray:
-    """Recall of each ground-truth vessel scale, shape ``(n_scales,)``; see :func:`vessel_metrics`."""
+def compute_scale_recall(pred: ArrayLike, gt: ArrayLike, spacing: float | ArrayLike = 1.0, *,
+                         n_scales: int = 3, tree=None, **analyze_options) -> np.ndarray:
+    """Recall of each ground-truth vessel scale, ``R_s = |y^s n P| / |y^s|``.
+
+    Parameters
+    ----------
+    pred, gt : array_like, shape (z, y, x)
+        Binary masks of the same shape.
+    spacing : float or 3 floats, default 1.0
+        Voxel size in mm (z, y, x).
+    n_scales : int >= 2, default 3
+        Number of ground-truth scales S.
+    tree : vesseltree.VesselTree, optional
+        Precomputed ``vesseltree.analyze(gt, spacing)``.
+    **analyze_options
+        Passed to :func:`vesseltree.analyze` when ``tree`` is not given.
+
+    Returns
+    -------
+    numpy.ndarray of float64, shape (n_scales,)
+        Scale 1 (smallest vessels) first; ``nan`` where undefined (see
+        :func:`vessel_metrics`).
+
+    Raises
+    ------
+    ValueError, TypeError
+        As :func:`vessel_metrics`.
+    """
     return vessel_metrics(pred, gt, spacing, n_scales=n_scales, tree=tree, **analyze_options).scale_recall
 
 
-def compute_branch_detection_rate(pred, gt, spacing=1.0, *, tree=None, min_fraction: float = 0.5,
+def compute_branch_detection_rate(pred: ArrayLike, gt: ArrayLike, spacing: float | ArrayLike = 1.0,
+                                  *, tree=None, min_fraction: float = 0.5,
                                   **analyze_options) -> float:
-    """Share of ground-truth branches at least ``min_fraction`` recovered; see :func:`vessel_metrics`."""
+    """Share of ground-truth branches of which at least ``min_fraction`` is predicted.
+
+    Parameters
+    ----------
+    pred, gt : array_like, shape (z, y, x)
+        Binary masks of the same shape.
+    spacing : float or 3 floats, default 1.0
+        Voxel size in mm (z, y, x).
+    tree : vesseltree.VesselTree, optional
+        Precomputed ``vesseltree.analyze(gt, spacing)`` (its ``labels`` are used).
+    min_fraction : float in (0, 1], default 0.5
+        Detection threshold of a branch.
+    **analyze_options
+        Passed to :func:`vesseltree.analyze` when ``tree`` is not given.
+
+    Returns
+    -------
+    float
+        In [0, 1]; ``nan`` for a ground truth without labelled branches.
+
+    Raises
+    ------
+    ValueError, TypeError
+        As :func:`vessel_metrics`.
+    """
     return vessel_metrics(pred, gt, spacing, tree=tree, min_fraction=min_fraction, **analyze_options).branch_detection_rate
