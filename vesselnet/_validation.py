@@ -39,7 +39,31 @@ def describe(value) -> str:
 
 
 def check_tensor(x, name: str, *, ndim: int | None = None, floating: bool = False) -> torch.Tensor:
-    """Return ``x`` if it is a tensor with ``ndim`` dimensions (and a floating dtype), or raise."""
+    """Return ``x`` if it is a tensor with ``ndim`` dimensions (and a floating dtype), or raise.
+
+    Parameters
+    ----------
+    x : object
+        Value to check.
+    name : str
+        Argument name used in error messages.
+    ndim : int, optional
+        Required number of dimensions.
+    floating : bool, default False
+        Require a floating-point dtype.
+
+    Returns
+    -------
+    torch.Tensor
+        ``x`` itself.
+
+    Raises
+    ------
+    TypeError
+        Naming ``name``: not a tensor, or not floating when required.
+    ValueError
+        Naming ``name``: wrong number of dimensions.
+    """
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"{name}: expected a torch.Tensor, got {describe(x)}")
     if ndim is not None and x.ndim != ndim:
@@ -52,7 +76,32 @@ def check_tensor(x, name: str, *, ndim: int | None = None, floating: bool = Fals
 def check_volume(
     x, name: str, *, channels: int | None = None, floating: bool = True
 ) -> torch.Tensor:
-    """Check a (B, C, D, H, W) tensor, optionally with exactly ``channels`` channels."""
+    """Check a non-empty (B, C, D, H, W) tensor, optionally with exactly ``channels`` channels.
+
+    Parameters
+    ----------
+    x : object
+        Value to check.
+    name : str
+        Argument name used in error messages.
+    channels : int, optional
+        Required C.
+    floating : bool, default True
+        Require a floating-point dtype.
+
+    Returns
+    -------
+    torch.Tensor
+        ``x`` itself.
+
+    Raises
+    ------
+    TypeError
+        Naming ``name``: not a tensor, or not floating when required.
+    ValueError
+        Naming ``name``: not 5D (the message gives the (B, C, D, H, W) layout), wrong
+        channel count, or empty.
+    """
     if isinstance(x, torch.Tensor) and x.ndim != 5:
         raise ValueError(f"{name}: expected a 5D tensor (B, C, D, H, W), got {describe(x)}")
     check_tensor(x, name, ndim=5, floating=floating)

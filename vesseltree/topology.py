@@ -22,6 +22,7 @@ skeleton's tunnels are the loops of its branch graph.
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy import ndimage as ndi
 
 from ._validation import check_mask
@@ -45,14 +46,48 @@ def _cropped(mask) -> np.ndarray:
     return np.pad(arr[tuple(box)], 1)
 
 
-def count_components(mask) -> int:
-    """Number of 26-connected components of the foreground of a 3D mask."""
+def count_components(mask: ArrayLike) -> int:
+    """Number of 26-connected components of the foreground of a 3D mask (``b0``).
+
+    Parameters
+    ----------
+    mask : array_like, shape (z, y, x)
+        Binary mask (bool or 0/1); not modified.
+
+    Returns
+    -------
+    int
+        0 for an empty mask.
+
+    Raises
+    ------
+    TypeError, ValueError
+        Naming ``mask`` if it is not a 3D binary array.
+    """
     arr = _cropped(mask)
     return int(ndi.label(arr, structure=_FULL26)[1])
 
 
-def count_cavities(mask) -> int:
-    """Number of cavities: 6-connected background components enclosed by the foreground."""
+def count_cavities(mask: ArrayLike) -> int:
+    """Number of cavities (``b2``): 6-connected background components enclosed by the foreground.
+
+    The volume is surrounded by background, so background touching the array border is
+    never a cavity.
+
+    Parameters
+    ----------
+    mask : array_like, shape (z, y, x)
+        Binary mask (bool or 0/1); not modified.
+
+    Returns
+    -------
+    int
+
+    Raises
+    ------
+    TypeError, ValueError
+        Naming ``mask`` if it is not a 3D binary array.
+    """
     arr = _cropped(mask)
     # the one-voxel shell makes the outside a single background component
     return int(ndi.label(~arr)[1]) - 1
@@ -71,11 +106,26 @@ def _any_window(arr: np.ndarray, span: tuple[int, int, int]) -> np.ndarray:
     return out
 
 
-def euler_characteristic(mask) -> int:
+def euler_characteristic(mask: ArrayLike) -> int:
     """Euler characteristic of the foreground as a union of closed unit cubes (26-connectivity).
 
     Computed exactly as vertices - edges + faces - cubes of the cubical complex: a grid
     vertex, edge or face belongs to the set when any voxel containing it is foreground.
+
+    Parameters
+    ----------
+    mask : array_like, shape (z, y, x)
+        Binary mask (bool or 0/1); not modified.
+
+    Returns
+    -------
+    int
+        ``chi = b0 - b1 + b2``; 0 for an empty mask.
+
+    Raises
+    ------
+    TypeError, ValueError
+        Naming ``mask`` if it is not a 3D binary array.
     """
     arr = _cropped(mask)  # zero shell: every cell of a foreground voxel has all its windows
     cubes = int(arr.sum())
@@ -92,13 +142,44 @@ def euler_characteristic(mask) -> int:
     return vertices - edges + faces - cubes
 
 
-def count_tunnels(mask) -> int:
-    """Number of tunnels (independent loops): components + cavities - Euler characteristic."""
+def count_tunnels(mask: ArrayLike) -> int:
+    """Number of tunnels (``b1``, independent loops): components + cavities - Euler characteristic.
+
+    Parameters
+    ----------
+    mask : array_like, shape (z, y, x)
+        Binary mask (bool or 0/1); not modified.
+
+    Returns
+    -------
+    int
+
+    Raises
+    ------
+    TypeError, ValueError
+        Naming ``mask`` if it is not a 3D binary array.
+    """
     return count_components(mask) + count_cavities(mask) - euler_characteristic(mask)
 
 
-def betti_numbers(mask) -> tuple[int, int, int]:
-    """(components, tunnels, cavities) of the foreground, (26, 6) digital topology."""
+def betti_numbers(mask: ArrayLike) -> tuple[int, int, int]:
+    """Betti numbers of the foreground, (26, 6) digital topology (module docstring).
+
+    Parameters
+    ----------
+    mask : array_like, shape (z, y, x)
+        Binary mask (bool or 0/1); not modified.
+
+    Returns
+    -------
+    (b0, b1, b2) : tuple of 3 ints
+        Components, tunnels, cavities; e.g. (1, 1, 0) for a solid torus.
+
+    Raises
+    ------
+    TypeError, ValueError
+        Naming ``mask`` if it is not a 3D binary array.
+    """
     b0 = count_components(mask)
     b2 = count_cavities(mask)
     chi = euler_characteristic(mask)

@@ -43,6 +43,7 @@ class ResidualUnit(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, in, D, H, W) -> (B, out, D, H, W)."""
         return self.body(x) + self.shortcut(x)
 
 
@@ -55,6 +56,7 @@ class DownBlock(nn.Module):
         self.unit = ResidualUnit(in_channels, out_channels, num_convs)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, in, D, H, W) -> (B, out, D/2, H/2, W/2)."""
         return self.unit(self.pool(x))
 
 
@@ -72,4 +74,5 @@ class UpBlock(nn.Module):
         self.unit = ResidualUnit(in_channels + skip_channels, out_channels, num_convs)
 
     def forward(self, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
+        """x (B, in, d, h, w), skip (B, skip, 2d, 2h, 2w) -> (B, out, 2d, 2h, 2w)."""
         return self.unit(torch.cat([self.up(x), skip], dim=1))

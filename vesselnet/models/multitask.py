@@ -45,6 +45,17 @@ class ProjectionHead(nn.Module):
 
     ``forward(x)``: (B, in_channels, d, h, w) -> (B, dim, d, h, w), each voxel's vector of
     unit l2 norm.
+
+    Parameters
+    ----------
+    in_channels : int >= 1
+        Channels of the decoder features (``2**(l-1) * f0``).
+    dim : int >= 1, default 64
+        Embedding dimension.
+    hidden : int >= 1, optional
+        Hidden width of the two-layer head (default ``in_channels``).
+    num_layers : {1, 2}
+        Number of 1x1x1 convolutions.
     """
 
     def __init__(
@@ -70,6 +81,7 @@ class ProjectionHead(nn.Module):
             )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, in_channels, d, h, w) -> (B, dim, d, h, w), unit l2 norm over channels."""
         return F.normalize(self.net(x), p=2.0, dim=1)
 
 
@@ -160,16 +172,51 @@ class MultiTaskResUNet3d(nn.Module):
         self.proj_dim = self.projections[0].dim
 
     def predict(self, x: torch.Tensor) -> torch.Tensor:
-        """Main-task logits (B, main_out_channels, D, H, W); runs ``E`` and ``D_0`` only.
+        """Main-task logits; runs ``E`` and ``D_0`` only.
 
         Does not switch modes nor disable autograd: call ``model.eval()`` and use
         ``torch.no_grad()`` / ``torch.inference_mode()`` for deployment.
+
+        Parameters
+        ----------
+        x : Tensor, shape (B, in_channels, D, H, W)
+            Floating-point input; D, H, W divisible by ``2**(levels - 1)``.
+
+        Returns
+        -------
+        Tensor, shape (B, main_out_channels, D, H, W)
+            Logits of ``D_0`` (sigmoid for one channel, softmax for more).
+
+        Raises
+        ------
+        TypeError, ValueError
+            Naming ``x`` (not a float 5D tensor, wrong channel count, sizes not divisible).
         """
         check_network_input(x, self.in_channels, self.levels)
         return self.decoders[0](self.encoder(x))
 
     def forward(self, x: torch.Tensor, all_tasks: bool | None = None):
-        """Training: :class:`MultiTaskOutput`; eval: main logits only (see class notes)."""
+        """Run the network.
+
+        Parameters
+        ----------
+        x : Tensor, shape (B, in_channels, D, H, W)
+            Floating-point input; D, H, W divisible by ``2**(levels - 1)``.
+        all_tasks : bool, optional
+            True: every decoder and projection head; False: ``E`` and ``D_0`` only; None
+            (default): ``self.training``.
+
+        Returns
+        -------
+        MultiTaskOutput or Tensor
+            With all tasks, ``(main, aux, embeddings)``; otherwise the main logits
+            (B, main_out_channels, D, H, W) as :meth:`predict`.
+
+        Raises
+        ------
+        TypeError, ValueError
+            Naming ``x``.
+        """
         if all_tasks is None:
             all_tasks = self.training
         if not all_tasks:
@@ -185,7 +232,14 @@ class MultiTaskResUNet3d(nn.Module):
         return MultiTaskOutput(main, aux, emb)
 
     def to_single_task(self) -> ResUNet3d:
-        """A :class:`ResUNet3d` holding copies of ``E`` and ``D_0`` (same outputs as predict)."""
+        """Export the main-task network.
+
+        Returns
+        -------
+        ResUNet3d
+            Holding copies of ``E`` and ``D_0`` (same outputs as :meth:`predict`), on this
+            model's device and dtype, in its training mode.
+        """
         net = ResUNet3d(
             self.in_channels, self.main_out_channels, self.levels, self.channels[0], self.num_convs
         )

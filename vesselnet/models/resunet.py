@@ -29,14 +29,48 @@ __all__ = ["Encoder", "Decoder", "ResUNet3d", "level_channels", "check_network_i
 
 
 def level_channels(levels: int, base_channels: int) -> tuple[int, ...]:
-    """Feature maps per level: ``(f0, 2 f0, ..., 2**(l-1) f0)``."""
+    """Feature maps per level: ``(f0, 2 f0, ..., 2**(l-1) f0)``.
+
+    Parameters
+    ----------
+    levels : int >= 1
+        l.
+    base_channels : int >= 1
+        f0.
+
+    Returns
+    -------
+    tuple of l ints
+    """
     levels = check_nonnegative_int(levels, "levels", minimum=1)
     base_channels = check_nonnegative_int(base_channels, "base_channels", minimum=1)
     return tuple(base_channels * 2**k for k in range(levels))
 
 
 def check_network_input(x, in_channels: int, levels: int, name: str = "x") -> torch.Tensor:
-    """Validate a network input: 5D float, ``in_channels`` channels, sizes divisible by 2**(l-1)."""
+    """Validate a network input.
+
+    Parameters
+    ----------
+    x : Tensor, shape (B, in_channels, D, H, W)
+        Floating-point, non-empty; D, H, W divisible by ``2**(levels - 1)``.
+    in_channels : int
+        Expected channel count.
+    levels : int
+        Network levels l.
+    name : str
+        Argument name used in error messages.
+
+    Returns
+    -------
+    Tensor
+        ``x`` itself.
+
+    Raises
+    ------
+    TypeError, ValueError
+        Naming ``name``.
+    """
     check_volume(x, name, channels=in_channels)
     factor = 2 ** (levels - 1)
     spatial = tuple(int(s) for s in x.shape[2:])
@@ -63,6 +97,7 @@ class Encoder(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """Features of every level of x (B, in_channels, D, H, W), shallowest first."""
         feats = [self.stem(x)]
         for down in self.downs:
             feats.append(down(feats[-1]))
@@ -90,6 +125,7 @@ class Decoder(nn.Module):
         self.head = nn.Conv3d(channels[0], out_channels, kernel_size=1)
 
     def forward(self, feats: Sequence[torch.Tensor], return_first: bool = False):
+        """Logits (B, out_channels, D, H, W), or ``(logits, first)`` with ``return_first``."""
         h = self.first(feats[-1])
         first = h
         for up, skip in zip(self.ups, reversed(feats[:-1])):
@@ -139,7 +175,22 @@ class ResUNet3d(nn.Module):
         self.decoder = Decoder(self.channels, self.out_channels, self.num_convs)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Logits (B, out_channels, D, H, W) of x (B, in_channels, D, H, W)."""
+        """Logits of the network.
+
+        Parameters
+        ----------
+        x : Tensor, shape (B, in_channels, D, H, W)
+            Floating-point input; D, H, W divisible by ``2**(levels - 1)``.
+
+        Returns
+        -------
+        Tensor, shape (B, out_channels, D, H, W)
+
+        Raises
+        ------
+        TypeError, ValueError
+            Naming ``x``.
+        """
         check_network_input(x, self.in_channels, self.levels)
         return self.decoder(self.encoder(x))
 
