@@ -19,6 +19,10 @@ Loops (anastomoses, parallel branches) make the graph not a tree: the branch tha
 loop (both of its nodes already reached) is kept out of the walk: its generation is one more
 than the smaller generation of its two nodes, its Strahler order is 1 and it is nobody's
 parent or child (``in_tree`` is False).
+
+A ``'point'`` branch (the zero-length branch :func:`vesseltree.analyze` gives a component
+whose skeleton has no branch, a self-loop on its node) is not a loop: it is the whole tree
+of its component, generation 1, Strahler order 1, ``in_tree`` True, rooted at its node.
 """
 from __future__ import annotations
 
@@ -125,6 +129,8 @@ def branch_orders(nodes: pd.DataFrame, branches: pd.DataFrame, root=None,
             adj.setdefault(d, []).append((b, s))
     for v in adj.values():
         v.sort()
+    point = (set(idx[(branches["kind"] == "point").to_numpy()].tolist())
+             if "kind" in branches.columns else set())
     gen = {}
     parent = {}
     rootn = {}
@@ -143,7 +149,13 @@ def branch_orders(nodes: pd.DataFrame, branches: pd.DataFrame, root=None,
             for b, v in adj.get(u, []):
                 if b in gen:
                     continue
-                if v in node_gen:
+                if b in point:  # zero-length branch of a branchless component: a leaf
+                    gen[b] = node_gen[u] + 1
+                    parent[b] = node_in[u]
+                    intree[b] = True
+                    children.setdefault(node_in[u], []).append(b)
+                    order.append(b)
+                elif v in node_gen:
                     # closes a loop (or a self-loop / parallel branch)
                     gen[b] = min(node_gen[u], node_gen[v]) + 1
                     parent[b] = 0
@@ -187,7 +199,8 @@ def summarize(tree) -> dict[str, Any]:
     """Per-volume summary of a :class:`vesseltree.tree.VesselTree` (plain JSON-able types).
 
     Keys: shape, spacing_mm, vessel_voxels, vessel_volume_mm3, skeleton_voxels,
-    n_branches, n_nodes, n_junctions, n_endpoints, n_components, total_length_mm,
+    n_branches, n_point_branches (zero-length branches of branchless components), n_nodes,
+    n_junctions, n_endpoints, n_components, total_length_mm,
     radius_mm / radius_paper_mm / length_mm / tortuosity (n, median, mean, min, q1, q3, max
     over branches), max_generation, max_strahler, radius_method, and, when the tree has
     enough branches, scale_thresholds_mm and scale_volume_mm3 (S = ``tree.n_scales``).
@@ -204,6 +217,7 @@ def summarize(tree) -> dict[str, Any]:
         "vessel_volume_mm3": n_vessel * vox,
         "skeleton_voxels": int(len(tree.skeleton_coords)),
         "n_branches": int(len(br)),
+        "n_point_branches": int((br["kind"] == "point").sum()) if len(br) else 0,
         "n_nodes": int(bg.n_nodes),
         "n_junctions": int(kinds.get("junction", 0)) if len(bg.nodes) else 0,
         "n_endpoints": int(kinds.get("endpoint", 0)) if len(bg.nodes) else 0,

@@ -31,6 +31,12 @@ sphere of volume :math:`\\sum V_i` is used instead. At free ends (the end-cap vo
 to the endpoint) and at junctions the local value reads high; the branch median of Eq. 2
 discards them.
 
+Both estimators stay inside the 26-connected component of the mask that holds the skeleton
+voxel (its surface voxels, its Voronoi cells, its window): a nearby separate vessel never
+enters the estimate. A component thinned to a single voxel gets, from Eq. 1, the distance
+to the farthest of its (at most ``m``) surface voxels, and from the corrected estimator the
+radius of the ball of the component's volume.
+
 Eq. 2 (branch radius): :math:`\\hat r_j = \\operatorname{median}_k \\{\\hat\\sigma_k \\mid
 \\gamma_k \\in B_j\\}`, :func:`branch_radius`. Which skeleton voxels belong to which branch
 (junction voxels included) is decided by :func:`vesseltree.labels.skeleton_owner`.
@@ -121,24 +127,39 @@ def _neighbors26(coords: np.ndarray, shape) -> tuple[np.ndarray, np.ndarray]:
 
 
 def paper_radius_at(mask: np.ndarray, vessel_coords: np.ndarray, skel_coords: np.ndarray,
-                    spacing: np.ndarray, m: int) -> np.ndarray:
+                    spacing: np.ndarray, m: int, vessel_group: np.ndarray | None = None,
+                    skel_group: np.ndarray | None = None) -> np.ndarray:
     """Eq. 1 at each skeleton voxel (float64 mm). Inputs already validated:
     ``mask`` bool C-contiguous, ``vessel_coords`` = argwhere(mask), ``skel_coords`` inside it.
-    With fewer than ``m`` surface voxels in total, the farthest of them is used."""
+    With fewer than ``m`` surface voxels in total (in its group), the farthest of them is
+    used. ``vessel_group`` / ``skel_group`` (int64, e.g. the 26-connected component of each
+    voxel): only the surface voxels of a skeleton voxel's own group are considered."""
     if len(skel_coords) == 0:
         return np.zeros(0, dtype=np.float64)
-    surf = np.ascontiguousarray(vessel_coords[radius_nb.surface_flags(mask, vessel_coords)])
-    k = min(m, len(surf))
+    flags = radius_nb.surface_flags(mask, vessel_coords)
+    surf = np.ascontiguousarray(vessel_coords[flags])
     unit, scale = labels_nb.unit_spacing(spacing)
     grid = labels_nb.build_grid(surf, unit, mask.shape)
-    _, d2 = labels_nb.knn(skel_coords, surf, k, unit, *grid)
-    return np.sqrt(d2[:, k - 1]) * scale
+    if vessel_group is None:
+        k = min(m, len(surf))
+        _, d2 = labels_nb.knn(skel_coords, surf, k, unit, *grid)
+        return np.sqrt(d2[:, k - 1]) * scale
+    sg = np.ascontiguousarray(vessel_group[flags], dtype=np.int64)
+    qg = np.ascontiguousarray(skel_group, dtype=np.int64)
+    gcount = np.bincount(sg, minlength=int(qg.max()) + 1).astype(np.int64)
+    _, d2 = labels_nb.knn_grouped(skel_coords, surf, m, unit, *grid, qg, sg, gcount)
+    # the farthest of the min(m, group size) neighbours found (every voxel of a mask
+    # component with a skeleton voxel has a surface voxel: the component's own extremes)
+    kk = np.minimum(m, gcount[qg]) - 1
+    return np.sqrt(d2[np.arange(len(qg)), kk]) * scale
 
 
 def corrected_radius_at(skel_coords: np.ndarray, owned_volume: np.ndarray, spacing: np.ndarray,
-                        shape, window: int) -> np.ndarray:
+                        shape, window: int, group: np.ndarray | None = None) -> np.ndarray:
     """Corrected local radius (cross-section estimate, see module docstring) at each skeleton
-    voxel. ``owned_volume[i]``: mm^3 of vessel voxels whose nearest skeleton voxel is ``i``."""
+    voxel. ``owned_volume[i]``: mm^3 of vessel voxels whose nearest skeleton voxel is ``i``.
+    ``group`` (int64 per skeleton voxel, e.g. its mask component): the window only holds
+    skeleton voxels of the same group."""
     n = len(skel_coords)
     if n == 0:
         return np.zeros(0, dtype=np.float64)
@@ -147,9 +168,18 @@ def corrected_radius_at(skel_coords: np.ndarray, owned_volume: np.ndarray, spaci
     k = min(window, n)
     unit, _ = labels_nb.unit_spacing(spacing)
     grid = labels_nb.build_grid(skel_coords, unit, shape)
-    w, _ = labels_nb.knn(skel_coords, skel_coords, k, unit, *grid)
-    vol = owned_volume[w].sum(axis=1)
-    length = ell[w].sum(axis=1)
+    if group is None:
+        w, _ = labels_nb.knn(skel_coords, skel_coords, k, unit, *grid)
+        vol = owned_volume[w].sum(axis=1)
+        length = ell[w].sum(axis=1)
+    else:
+        g = np.ascontiguousarray(group, dtype=np.int64)
+        gcount = np.bincount(g).astype(np.int64)
+        w, _ = labels_nb.knn_grouped(skel_coords, skel_coords, k, unit, *grid, g, g, gcount)
+        valid = w >= 0
+        wc = np.where(valid, w, 0)
+        vol = np.where(valid, owned_volume[wc], 0.0).sum(axis=1)
+        length = np.where(valid, ell[wc], 0.0).sum(axis=1)
     out = np.empty(n, dtype=np.float64)
     tube = length > 0
     out[tube] = np.sqrt(vol[tube] / (np.pi * length[tube]))
@@ -208,15 +238,20 @@ def local_radius(mask, skeleton, spacing=(1.0, 1.0, 1.0), m: int = 8,
     if (skel & ~msk).any():
         raise ValueError("skeleton: expected a subset of mask, got skeleton voxels outside it")
     sc = _coords(skel)
-    if method == "paper":
-        vals = paper_radius_at(msk, _coords(msk), sc, sp, m)
-    else:
-        vals = np.zeros(len(sc))
-        if len(sc):
-            vc = _coords(msk)
-            nearest, _ = nearest_seed(vc, sc, np.zeros(len(sc), dtype=np.int64), sp, msk.shape)
-            owned = np.bincount(nearest, minlength=len(sc)) * float(np.prod(sp))
-            vals = corrected_radius_at(sc, owned, sp, msk.shape, window)
+    vals = np.zeros(len(sc))
+    if len(sc):
+        vc = _coords(msk)
+        comp = labels_nb.components26(msk, vc)
+        sg = comp[np.searchsorted(np.ravel_multi_index(vc.T, msk.shape),
+                                  np.ravel_multi_index(sc.T, msk.shape))]
+        if method == "paper":
+            vals = paper_radius_at(msk, vc, sc, sp, m, comp, sg)
+        else:
+            nearest, _ = nearest_seed(vc, sc, np.zeros(len(sc), dtype=np.int64), sp, msk.shape,
+                                      comp, sg)
+            # a component without skeleton voxel (nearest -1) owns nothing
+            owned = np.bincount(nearest[nearest >= 0], minlength=len(sc)) * float(np.prod(sp))
+            vals = corrected_radius_at(sc, owned, sp, msk.shape, window, sg)
     if output == "points":
         return sc, vals
     out = np.zeros(msk.shape, dtype=np.float32)

@@ -23,6 +23,7 @@ from __future__ import annotations
 from typing import Sequence
 
 import numpy as np
+import numpy.typing as npt
 
 from ._validation import check_nonnegative_int
 
@@ -30,7 +31,18 @@ __all__ = ["scale_thresholds", "assign_scales", "scale_masks", "scale_labels", "
 
 
 def default_quantiles(n_scales: int) -> np.ndarray:
-    """Quantile levels of the S - 1 thresholds: Q1..Q3 evenly spaced (S = 2: the median)."""
+    """Quantile levels of the S - 1 thresholds: Q1..Q3 evenly spaced (S = 2: the median).
+
+    Parameters
+    ----------
+    n_scales : int
+        Number of scales S (>= 2).
+
+    Returns
+    -------
+    numpy.ndarray of float64, shape (S - 1,)
+        Levels in (0, 1): [0.5] for S = 2, [0.25, 0.75] for S = 3, ...
+    """
     n_scales = check_nonnegative_int(n_scales, "n_scales", minimum=2)
     if n_scales == 2:
         return np.array([0.5])
@@ -46,14 +58,14 @@ def _radii(radii, name="radii") -> np.ndarray:
     return r
 
 
-def scale_thresholds(radii, n_scales: int = 3, method="quantile", *,
+def scale_thresholds(radii: npt.ArrayLike | None, n_scales: int = 3, method="quantile", *,
                      quantiles: Sequence[float] | None = None) -> np.ndarray:
     """S - 1 radius thresholds (mm) splitting branches into ``n_scales`` scales.
 
     Parameters
     ----------
-    radii : array_like of float
-        Branch radii of one volume (mm).
+    radii : array_like of float, or None
+        Branch radii of one volume (mm); unused (may be None) with fixed thresholds.
     n_scales : int
         Number of scales S (>= 2). Ignored when ``method`` is a sequence of thresholds.
     method : "quantile" or sequence of float
@@ -69,7 +81,9 @@ def scale_thresholds(radii, n_scales: int = 3, method="quantile", *,
     Raises
     ------
     ValueError
-        Fewer branches than scales with quantile thresholds, bad levels or thresholds.
+        Fewer branches than scales with quantile thresholds (the message names
+        ``n_scales``, or ``quantiles`` when given, and the number of branches), bad levels
+        or thresholds.
     """
     if isinstance(method, str):
         if method != "quantile":
@@ -86,8 +100,10 @@ def scale_thresholds(radii, n_scales: int = 3, method="quantile", *,
                     f"quantiles: expected strictly increasing levels in (0, 1), got {q.tolist()}")
         s = q.size + 1
         if r.size < s:
+            name = "n_scales" if quantiles is None else "quantiles"
             raise ValueError(
-                f"radii: {s} scales need at least {s} branches, got {r.size}; "
+                f"{name}: {s} scales need at least {s} branches, got {r.size} "
+                f"branch radi{'us' if r.size == 1 else 'i'}; "
                 "use fewer scales or fixed thresholds in mm")
         return np.quantile(r, q)
     t = np.asarray(method, dtype=np.float64).ravel()
@@ -97,8 +113,26 @@ def scale_thresholds(radii, n_scales: int = 3, method="quantile", *,
     return t
 
 
-def assign_scales(radii, thresholds) -> np.ndarray:
-    """Scale (1..S, uint8) of each radius: ``1 + #{t : r > t}``; NaN radii get 0."""
+def assign_scales(radii: npt.ArrayLike, thresholds: npt.ArrayLike) -> np.ndarray:
+    """Scale (1..S, uint8) of each radius: ``1 + #{t : r > t}``; NaN radii get 0.
+
+    Parameters
+    ----------
+    radii : array_like of float
+        Radii (mm), any shape (flattened).
+    thresholds : array_like of float, shape (S - 1,)
+        Non-decreasing thresholds (mm), e.g. from :func:`scale_thresholds`.
+
+    Returns
+    -------
+    numpy.ndarray of uint8, shape (n,)
+        Scale of each radius (a radius equal to a threshold goes to the smaller scale).
+
+    Raises
+    ------
+    ValueError
+        Decreasing or NaN thresholds.
+    """
     r = np.asarray(radii, dtype=np.float64).ravel()
     t = np.asarray(thresholds, dtype=np.float64).ravel()
     if np.any(np.diff(t) < 0) or np.isnan(t).any():
@@ -142,24 +176,55 @@ def _branch_scale_lut(labels: np.ndarray, branch_radius, thresholds) -> np.ndarr
     return lut
 
 
-def scale_labels(labels, branch_radius, thresholds) -> np.ndarray:
+def scale_labels(labels: npt.ArrayLike, branch_radius, thresholds: npt.ArrayLike) -> np.ndarray:
     """Multi-class scale volume: 0 background, s in 1..S on the voxels of scale-s branches.
 
     Parameters
     ----------
-    labels : int array (z, y, x)
+    labels : array_like of int, shape (z, y, x)
         Nearest-branch labels (Eq. 3), 0 outside the vessels.
-    branch_radius : array indexed by branch id, or dict / pandas Series id -> radius (mm)
-    thresholds : S - 1 thresholds (mm), e.g. from :func:`scale_thresholds`
+    branch_radius : array_like indexed by branch id (entry 0 unused), or dict / pandas.Series
+        Radius (mm) of every branch id present in ``labels``.
+    thresholds : array_like of float, shape (S - 1,)
+        Thresholds (mm), e.g. from :func:`scale_thresholds`.
+
+    Returns
+    -------
+    numpy.ndarray of uint8, shape (z, y, x)
+        0 where ``labels == 0``, the scale 1..S of the voxel's branch elsewhere.
+
+    Raises
+    ------
+    TypeError, ValueError
+        Non-integer, negative or non-3D ``labels``; a branch id without a (finite) radius.
     """
     lut = _branch_scale_lut(labels, branch_radius, thresholds)
     return lut[np.asarray(labels)]
 
 
-def scale_masks(labels, branch_radius, thresholds) -> np.ndarray:
+def scale_masks(labels: npt.ArrayLike, branch_radius, thresholds: npt.ArrayLike) -> np.ndarray:
     """The S scale masks :math:`y^1..y^S` as one bool array of shape (S, z, y, x).
 
     They partition the labelled voxels (``labels > 0``): each such voxel is in exactly one.
+
+    Parameters
+    ----------
+    labels : array_like of int, shape (z, y, x)
+        Nearest-branch labels (Eq. 3), 0 outside the vessels.
+    branch_radius : array_like indexed by branch id (entry 0 unused), or dict / pandas.Series
+        Radius (mm) of every branch id present in ``labels``.
+    thresholds : array_like of float, shape (S - 1,)
+        Thresholds (mm), e.g. from :func:`scale_thresholds`.
+
+    Returns
+    -------
+    numpy.ndarray of bool, shape (S, z, y, x)
+        ``out[s - 1]`` is the mask of scale s (1 = smallest vessels).
+
+    Raises
+    ------
+    TypeError, ValueError
+        As :func:`scale_labels`.
     """
     t = np.asarray(thresholds, dtype=np.float64).ravel()
     sl = scale_labels(labels, branch_radius, t)

@@ -4,28 +4,49 @@
 
 1. thinning (:func:`vesseltree.skeletonize`, Lee 1994),
 2. branch graph (:func:`vesseltree.build_graph`), spur pruning,
-3. ownership of junction voxels (:func:`vesseltree.labels.skeleton_owner`: nearest branch
-   voxel, ties to the smallest branch id), giving the labelled skeleton Gamma',
-4. Eq. 3 labels (:mod:`vesseltree.labels`: every vessel voxel -> nearest Gamma' voxel),
-5. Eq. 1 local radii, both the paper's estimator and the corrected one
+3. point branches: a 26-connected component of the mask whose skeleton has no branch (a
+   blob thinned to one voxel, an ``'isolated'`` node) gets a zero-length branch of its own,
+   of kind ``'point'`` (see below),
+4. ownership of junction voxels (:func:`vesseltree.labels.skeleton_owner`: nearest branch
+   voxel of the same mask component, ties to the smallest branch id), giving the labelled
+   skeleton Gamma',
+5. Eq. 3 labels (:mod:`vesseltree.labels`: every vessel voxel -> nearest Gamma' voxel of
+   its own 26-connected mask component),
+6. Eq. 1 local radii, both the paper's estimator and the corrected one
    (:mod:`vesseltree.radius`), Eq. 2 branch radii (medians over Gamma'),
-6. morphometry (:mod:`vesseltree.morphometry`): volumes, generation, Strahler order,
-7. scales (:mod:`vesseltree.scales`): S - 1 thresholds on the branch radii, S masks.
+7. morphometry (:mod:`vesseltree.morphometry`): volumes, generation, Strahler order,
+8. scales (:mod:`vesseltree.scales`): S - 1 thresholds on the branch radii, S masks.
 
 and returns a :class:`VesselTree`.
+
+Components. Labels, radii and ownership never cross from one 26-connected component of the
+mask to another, so every mask voxel carries the id of a branch of its own component
+(``labels > 0`` exactly on the mask). A component whose skeleton has no branch (in practice
+a small blob that thins to one voxel, an ``'isolated'`` node of the branch graph) becomes a
+**point branch**: ``kind == 'point'``, ``length_mm == euclidean_mm == 0``, ``tortuosity``
+NaN, its path is the voxel(s) of its node (shared with the node, which keeps owning them),
+its radius is Eq. 1 / the corrected estimator at that voxel (the corrected one is then the
+radius of the ball with the component's volume), and it labels the whole component. In the
+branch graph and the networkx graph it is a self-loop edge on its node (whose ``degree``
+becomes 2, as networkx counts a self-loop; the node keeps ``kind == 'isolated'``), so
+``tree.graph.number_of_edges() == len(tree.branches)`` always. Point branches are numbered
+after the branches of the thinned (pruned) skeleton, in raster order of their component;
+they are generation 1, Strahler order 1, ``in_tree`` True, the root of their component.
 """
 from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, Literal
+from typing import Any, Literal, Sequence
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from . import morphometry, scales
 from .graph import BranchGraph, build_graph
+from ._kernels import labels_nb
 from .labels import nearest_seed, skeleton_owner
 from .radius import _check_method, branch_radius, corrected_radius_at, paper_radius_at
 from .skeleton import skeletonize
@@ -50,7 +71,8 @@ class VesselTree:
         The (pruned) branch graph; its ``branches`` carry the radius columns.
     branches : pandas.DataFrame
         Indexed by ``branch_id`` (1..n): the graph's columns (src, dst, kind, n_voxels,
-        length_mm, euclidean_mm, tortuosity, component) plus ``radius_mm`` (Eq. 2 with the
+        length_mm, euclidean_mm, tortuosity, component; ``kind == 'point'`` for the
+        zero-length branch of a component without branch, see the module docstring) plus ``radius_mm`` (Eq. 2 with the
         chosen ``radius_method``), ``radius_paper_mm`` (Eq. 2 over Eq. 1 exactly),
         ``radius_corrected_mm``, ``n_skeleton_voxels`` (Gamma' voxels, junction voxels
         included), ``volume_mm3`` (mm^3 of the vessel voxels labelled with the branch by
@@ -58,8 +80,8 @@ class VesselTree:
         (:mod:`vesseltree.morphometry`) and ``scale`` (1..S at ``n_scales``, 0 when the
         volume has fewer branches than scales).
     labels : int32 array (z, y, x)
-        Eq. 3: branch id of the nearest labelled skeleton voxel on every vessel voxel, 0
-        elsewhere (all 0, with a warning, when the skeleton has no branch).
+        Eq. 3: branch id of the nearest labelled skeleton voxel of the same 26-connected
+        mask component on every vessel voxel (> 0 exactly on the mask), 0 elsewhere.
     skeleton_coords : (n, 3) int64 array
         Skeleton voxels (raster order) of the pruned skeleton.
     skeleton_branch : (n,) int64 array
@@ -101,6 +123,12 @@ class VesselTree:
     # -------------------------------------------------------------- volumes
     @property
     def shape(self) -> tuple[int, int, int]:
+        """Shape (z, y, x) of the analysed volume.
+
+        Returns
+        -------
+        tuple of 3 ints
+        """
         return tuple(self.mask.shape)
 
     def _scatter(self, values, dtype) -> np.ndarray:
@@ -127,7 +155,18 @@ class VesselTree:
         return self._scatter(v, np.float32)
 
     def local_radius_volume(self, method: Literal["paper", "corrected"] | None = None) -> np.ndarray:
-        """Like :attr:`local_radius`, for either estimator."""
+        """Like :attr:`local_radius`, for either estimator.
+
+        Parameters
+        ----------
+        method : {"paper", "corrected"}, optional
+            Estimator (default: :attr:`radius_method`).
+
+        Returns
+        -------
+        numpy.ndarray of float32, shape (z, y, x)
+            Local radius (mm) on skeleton voxels, 0 elsewhere.
+        """
         method = _check_method(method or self.radius_method)
         return self._scatter(self.radius_corrected if method == "corrected" else self.radius_paper,
                              np.float32)
@@ -153,9 +192,33 @@ class VesselTree:
             lut[self.branches.index.to_numpy()] = self.branches[col].to_numpy(dtype=float)
         return lut
 
-    def scale_thresholds(self, n_scales: int | None = None, method="quantile", *,
-                         quantiles=None, radius: str | None = None) -> np.ndarray:
-        """S - 1 thresholds (mm) on the branch radii, see :func:`vesseltree.scales.scale_thresholds`."""
+    def scale_thresholds(self, n_scales: int | None = None,
+                         method: str | Sequence[float] = "quantile", *,
+                         quantiles: Sequence[float] | None = None,
+                         radius: str | None = None) -> np.ndarray:
+        """S - 1 thresholds (mm) on the branch radii, see :func:`vesseltree.scales.scale_thresholds`.
+
+        Parameters
+        ----------
+        n_scales : int, optional
+            S (>= 2; default: ``analyze``'s ``n_scales``).
+        method : "quantile" or sequence of float
+            Per-volume quantiles, or fixed strictly increasing thresholds in mm.
+        quantiles : sequence of float, optional
+            Explicit quantile levels in (0, 1) (S = len + 1).
+        radius : {None, "paper", "corrected"}
+            Branch radius column used (default ``radius_mm``).
+
+        Returns
+        -------
+        numpy.ndarray of float64, shape (S - 1,)
+
+        Raises
+        ------
+        ValueError
+            Fewer branches than scales with quantile thresholds (names ``n_scales`` and
+            the number of branches), bad levels, thresholds or ``radius``.
+        """
         n_scales = self.n_scales if n_scales is None else check_nonnegative_int(
             n_scales, "n_scales", minimum=2)
         lut = self._radius_lut(radius)
@@ -176,8 +239,11 @@ class VesselTree:
         lut[0] = 0
         return lut, t.size + 1
 
-    def scale_labels(self, n_scales: int | None = None, method="quantile", thresholds=None, *,
-                     quantiles=None, radius: str | None = None) -> np.ndarray:
+    def scale_labels(self, n_scales: int | None = None,
+                     method: str | Sequence[float] = "quantile",
+                     thresholds: Sequence[float] | None = None, *,
+                     quantiles: Sequence[float] | None = None,
+                     radius: str | None = None) -> np.ndarray:
         """uint8 volume: 0 background, 1..S the scale of each vessel voxel (1 = smallest).
 
         Parameters
@@ -193,8 +259,19 @@ class VesselTree:
         radius : {None, "paper", "corrected"}
             Branch radius column used (default ``radius_mm``).
 
-        An empty mask gives all zeros; with quantile thresholds, a mask with fewer branches
-        than scales raises ``ValueError``.
+        Returns
+        -------
+        numpy.ndarray of uint8, shape (z, y, x)
+
+        Raises
+        ------
+        ValueError
+            With quantile thresholds, fewer branches than scales (the message names
+            ``n_scales`` and the number of branches); bad thresholds or levels.
+
+        Notes
+        -----
+        An empty mask gives all zeros.
         """
         lut, _ = self._scale_lut(n_scales, method, thresholds, quantiles, radius)
         out = np.zeros(self.shape, dtype=np.uint8)
@@ -202,11 +279,37 @@ class VesselTree:
             out.reshape(-1)[self.vessel_index] = lut[self.vessel_label]
         return out
 
-    def scale_masks(self, n_scales: int | None = None, method="quantile", thresholds=None, *,
-                    quantiles=None, radius: str | None = None) -> np.ndarray:
-        """The S scale masks y^1..y^S, bool array (S, z, y, x); they partition the mask.
+    def scale_masks(self, n_scales: int | None = None,
+                    method: str | Sequence[float] = "quantile",
+                    thresholds: Sequence[float] | None = None, *,
+                    quantiles: Sequence[float] | None = None,
+                    radius: str | None = None) -> np.ndarray:
+        """The S scale masks y^1..y^S; they partition the mask.
 
-        Same parameters as :meth:`scale_labels`.
+        Parameters
+        ----------
+        n_scales : int, optional
+            S (default: ``analyze``'s ``n_scales``), quantile thresholds (Q1/Q3 for S = 3).
+        method : "quantile" or sequence of float
+            See :func:`vesseltree.scales.scale_thresholds`.
+        thresholds : sequence of float, optional
+            Fixed thresholds in mm (S = len + 1); overrides ``n_scales`` and ``method``.
+        quantiles : sequence of float, optional
+            Explicit quantile levels.
+        radius : {None, "paper", "corrected"}
+            Branch radius column used (default ``radius_mm``).
+
+        Returns
+        -------
+        numpy.ndarray of bool, shape (S, z, y, x)
+            ``out[s - 1]``: vessel voxels of scale s (1 = smallest vessels); every mask
+            voxel is in exactly one of them. All False for an empty mask.
+
+        Raises
+        ------
+        ValueError
+            With quantile thresholds, fewer branches than scales (the message names
+            ``n_scales`` and the number of branches); bad thresholds or levels.
         """
         lut, s = self._scale_lut(n_scales, method, thresholds, quantiles, radius)
         out = np.zeros((s,) + self.shape, dtype=bool)
@@ -216,10 +319,28 @@ class VesselTree:
             flat[sc, self.vessel_index] = True
         return out
 
-    def scale_volumes(self, n_scales: int | None = None, method="quantile", thresholds=None, *,
-                      quantiles=None, radius: str | None = None) -> np.ndarray:
-        """Volume (mm^3) of each scale 1..S, float64 array of length S (parameters as
-        :meth:`scale_labels`)."""
+    def scale_volumes(self, n_scales: int | None = None,
+                      method: str | Sequence[float] = "quantile",
+                      thresholds: Sequence[float] | None = None, *,
+                      quantiles: Sequence[float] | None = None,
+                      radius: str | None = None) -> np.ndarray:
+        """Volume (mm^3) of each scale 1..S.
+
+        Parameters
+        ----------
+        n_scales, method, thresholds, quantiles, radius
+            As :meth:`scale_masks`.
+
+        Returns
+        -------
+        numpy.ndarray of float64, shape (S,)
+            Entry s - 1: mm^3 of the vessel voxels of scale s; the sum is the mask volume.
+
+        Raises
+        ------
+        ValueError
+            As :meth:`scale_masks`.
+        """
         lut, s = self._scale_lut(n_scales, method, thresholds, quantiles, radius)
         counts = np.zeros(s + 1)
         if self.n_vessel_voxels and lut.size > 1:
@@ -228,7 +349,13 @@ class VesselTree:
 
     # -------------------------------------------------------------- summary
     def summary(self) -> dict[str, Any]:
-        """Per-volume summary, see :func:`vesseltree.morphometry.summarize`."""
+        """Per-volume summary, see :func:`vesseltree.morphometry.summarize`.
+
+        Returns
+        -------
+        dict
+            Plain JSON-able types (counts, lengths, radius statistics, scale volumes).
+        """
         return morphometry.summarize(self)
 
     def __repr__(self) -> str:
@@ -282,9 +409,56 @@ def _skeleton_points(graph: BranchGraph) -> tuple[np.ndarray, np.ndarray]:
     return np.ascontiguousarray(c[o]), b[o]
 
 
+def _add_point_branches(graph: BranchGraph, sc: np.ndarray, sb: np.ndarray, gs: np.ndarray,
+                        n_components: int) -> tuple[BranchGraph, np.ndarray]:
+    """Give every mask component whose skeleton voxels own no branch a zero-length
+    ``'point'`` branch: a self-loop on the node owning its first skeleton voxel, whose path
+    is the component's skeleton voxels (module docstring). ``sc``/``sb``: skeleton voxels
+    (raster order) and their branch (0: node voxel); ``gs``: their mask component (every
+    component 1..n_components holds one). Returns the new graph and the updated ``sb``."""
+    has = np.zeros(n_components + 1, dtype=bool)
+    has[gs[sb > 0]] = True
+    missing = np.flatnonzero(~has[1:]) + 1
+    if not missing.size:
+        return graph, sb
+    shape = graph.shape
+    parts = [np.ravel_multi_index(v.T, shape) for v in graph.node_voxels if len(v)]
+    nids = [np.full(len(v), i, dtype=np.int64) for i, v in enumerate(graph.node_voxels) if len(v)]
+    nlin = np.concatenate(parts)
+    nid = np.concatenate(nids)
+    o = np.argsort(nlin)
+    nlin, nid = nlin[o], nid[o]
+    order = np.argsort(gs, kind="stable")  # raster order within each component
+    bounds = np.searchsorted(gs[order], np.stack([missing, missing + 1]))
+    sb = sb.copy()
+    nodes = graph.nodes.copy()
+    paths = dict(graph.paths)
+    first_id = (int(graph.branches.index.max()) if graph.n_branches else 0) + 1
+    rows = []
+    for k, (a, b) in enumerate(zip(bounds[0].tolist(), bounds[1].tolist())):
+        pts = order[a:b]
+        node = int(nid[np.searchsorted(nlin, np.ravel_multi_index(sc[pts[0]], shape))])
+        bid = first_id + k
+        rows.append((node, node, "point", len(pts), 0.0, 0.0, np.nan,
+                     int(nodes.at[node, "component"])))
+        paths[bid] = np.ascontiguousarray(sc[pts])
+        nodes.loc[node, "degree"] += 2
+        sb[pts] = bid
+    cols = ["src", "dst", "kind", "n_voxels", "length_mm", "euclidean_mm", "tortuosity",
+            "component"]
+    new = pd.DataFrame(rows, columns=cols,
+                       index=pd.RangeIndex(first_id, first_id + len(rows), name="branch_id"))
+    new = new.astype(graph.branches.dtypes.to_dict())
+    branches = (new[graph.branches.columns] if not graph.n_branches
+                else pd.concat([graph.branches, new[graph.branches.columns]]))
+    branches.index = pd.Index(branches.index.to_numpy(dtype=np.int64), name="branch_id")
+    return BranchGraph(shape=shape, spacing=graph.spacing, nodes=nodes,
+                       node_voxels=graph.node_voxels, branches=branches, paths=paths), sb
+
+
 def analyze(
-    mask,
-    spacing=(1.0, 1.0, 1.0),
+    mask: npt.ArrayLike,
+    spacing: float | tuple[float, float, float] = (1.0, 1.0, 1.0),
     *,
     m: int = 8,
     radius_method: Literal["corrected", "paper"] = "corrected",
@@ -293,8 +467,9 @@ def analyze(
     prune_length_factor: float = 1.0,
     prune_min_length_mm: float | None = None,
     n_scales: int = 3,
-    root=None,
-    skeleton=None,
+    root: int | Sequence[int] | None = None,
+    skeleton: npt.ArrayLike | None = None,
+    preserve_length: bool = True,
 ) -> VesselTree:
     """Analyse a binary vessel mask: skeleton, branches, radii, labels, orders, scales.
 
@@ -330,17 +505,32 @@ def analyze(
         largest-radius endpoint of each component). Node ids are only known after a first
         run: ``tree.branch_graph.nodes``.
     skeleton : array_like, optional
-        A precomputed skeleton (subset of ``mask``) instead of thinning.
+        A precomputed skeleton (subset of ``mask``, with at least one voxel in every
+        26-connected component of ``mask``) instead of thinning.
+    preserve_length : bool
+        Passed to :func:`vesseltree.skeletonize` (ignored with ``skeleton``). ``True``
+        (default): thinning with the length repairs (no ribbon eaten row by row, curve
+        straightening). ``False``: scikit-image's thinning plus the topology repairs only.
 
     Returns
     -------
     VesselTree
+        Every mask voxel carries the id of a branch of its own 26-connected component; a
+        component whose skeleton has no branch (e.g. one voxel, a small blob, an all-ones
+        box that thins to a point) gets a zero-length ``'point'`` branch (module docstring).
+
+    Raises
+    ------
+    TypeError, ValueError
+        Bad ``mask`` (non-binary, NaN, not 3D), ``spacing``, ``m``, ``window``,
+        ``radius_method``, ``n_scales``, ``prune*``, ``preserve_length``; a ``skeleton``
+        of another shape, outside ``mask`` or missing a component of ``mask``.
 
     Warns
     -----
     UserWarning
-        Empty mask (empty results), no branch at all (labels all 0), fewer branches than
-        scales (``scale`` column 0, :attr:`VesselTree.thresholds` None).
+        Empty mask (empty results), fewer branches than scales (``scale`` column 0,
+        :attr:`VesselTree.thresholds` None).
     """
     msk = check_mask(mask, "mask")
     sp_t = check_spacing(spacing, "spacing")
@@ -351,19 +541,21 @@ def analyze(
     n_scales = check_nonnegative_int(n_scales, "n_scales", minimum=2)
     if not isinstance(prune, (bool, np.bool_)):
         raise TypeError(f"prune: expected a bool, got {prune!r}")
+    if not isinstance(preserve_length, (bool, np.bool_)):
+        raise TypeError(f"preserve_length: expected a bool, got {preserve_length!r}")
     plf = check_positive(prune_length_factor, "prune_length_factor", allow_zero=True)
     pml = (None if prune_min_length_mm is None
            else check_positive(prune_min_length_mm, "prune_min_length_mm", allow_zero=True))
     options = dict(m=m, radius_method=radius_method, window=window, prune=bool(prune),
                    prune_length_factor=plf, prune_min_length_mm=pml, n_scales=n_scales,
-                   root=root)
+                   root=root, preserve_length=bool(preserve_length))
     shape = msk.shape
     flat_idx = np.flatnonzero(msk)
     vc = np.ascontiguousarray(np.stack(np.unravel_index(flat_idx, shape), axis=1), dtype=np.int64)
     voxvol = float(np.prod(sp))
 
     if skeleton is None:
-        skel = skeletonize(msk)
+        skel = skeletonize(msk, preserve_length=bool(preserve_length))
     else:
         skel = check_mask(skeleton, "skeleton")
         if skel.shape != shape:
@@ -371,45 +563,52 @@ def analyze(
         if (skel & ~msk).any():
             raise ValueError("skeleton: expected a subset of mask, got voxels outside it")
 
-    def _empty(graph: BranchGraph, why: str) -> VesselTree:
-        warnings.warn(why, UserWarning, stacklevel=3)
-        sc, sb = _skeleton_points(graph)
+    if not len(vc):
+        warnings.warn("mask is empty: no skeleton, no branch", UserWarning, stacklevel=2)
+        graph = BranchGraph.empty(shape, sp_t)
+        z = np.zeros(0, dtype=np.int64)
         return VesselTree(
             mask=msk, spacing=sp_t, branch_graph=graph, branches=_empty_branches(graph),
-            labels=np.zeros(shape, dtype=np.int32), skeleton_coords=sc, skeleton_branch=sb,
-            radius_paper=paper_radius_at(msk, vc, sc, sp, m) if len(vc) else np.zeros(len(sc)),
-            radius_corrected=np.zeros(len(sc)), radius_method=radius_method, n_scales=n_scales,
-            thresholds=None, options=options, n_vessel_voxels=len(vc),
-            vessel_index=flat_idx, vessel_label=np.zeros(len(vc), dtype=np.int64))
+            labels=np.zeros(shape, dtype=np.int32), skeleton_coords=np.zeros((0, 3), np.int64),
+            skeleton_branch=z, radius_paper=np.zeros(0), radius_corrected=np.zeros(0),
+            radius_method=radius_method, n_scales=n_scales, thresholds=None, options=options,
+            n_vessel_voxels=0, vessel_index=flat_idx, vessel_label=z)
 
-    if not len(vc):
-        return _empty(BranchGraph.empty(shape, sp_t), "mask is empty: no skeleton, no branch")
-
+    # 26-connected components of the mask: nothing below crosses them
+    comp_v = labels_nb.components26(msk, vc)
     graph = build_graph(skel, sp_t)
-    # Eq. 1 on every voxel of the unpruned skeleton (pruning only removes voxels)
     sc0, _ = _skeleton_points(graph)
-    r0 = paper_radius_at(msk, vc, sc0, sp, m)
     lin0 = np.ravel_multi_index(sc0.T, shape)  # sorted: sc0 is in raster order
+    g0 = comp_v[np.searchsorted(flat_idx, lin0)]
+    covered = np.zeros(int(comp_v.max()) + 1, dtype=bool)
+    covered[g0] = True
+    if not covered[1:].all():  # only a user skeleton can miss a component
+        first = vc[np.flatnonzero(~covered[comp_v])[0]]
+        raise ValueError(
+            f"skeleton: expected at least one skeleton voxel in every 26-connected component "
+            f"of mask, got {int((~covered[1:]).sum())} component(s) without one (first voxel "
+            f"{tuple(int(c) for c in first)})")
+    # Eq. 1 on every voxel of the unpruned skeleton (pruning only removes voxels)
+    r0 = paper_radius_at(msk, vc, sc0, sp, m, comp_v, g0)
     if prune and graph.n_branches and (plf > 0 or pml):
         jr = _junction_radius(graph, sc0, r0 + float(sp.max()), shape)
         graph = graph.prune(length_factor=plf if plf > 0 else None,
                             min_length_mm=pml, junction_radius=jr if plf > 0 else None)
-    if graph.n_branches == 0:
-        return _empty(graph, "the skeleton has no branch (the mask thins to isolated points): "
-                             "labels are all 0 and the branch table is empty")
 
-    # Gamma': every skeleton voxel gets one branch (junction voxels: nearest branch voxel)
     sc, sb = _skeleton_points(graph)
-    owner = skeleton_owner(sc, sb, sp_t, shape)
+    gs = comp_v[np.searchsorted(flat_idx, np.ravel_multi_index(sc.T, shape))]
+    graph, sb = _add_point_branches(graph, sc, sb, gs, covered.size - 1)
+    # Gamma': every skeleton voxel gets one branch (junction voxels: nearest branch voxel)
+    owner = skeleton_owner(sc, sb, sp_t, shape, group=gs)
     # Eq. 3 and the Voronoi partition used by the corrected radius
-    nearest, _ = nearest_seed(vc, sc, owner, sp, shape)
+    nearest, _ = nearest_seed(vc, sc, owner, sp, shape, comp_v, gs)
     lab_v = owner[nearest]
     labels = np.zeros(shape, dtype=np.int32)
     labels.reshape(-1)[flat_idx] = lab_v
     owned = np.bincount(nearest, minlength=len(sc)) * voxvol
     # Eq. 1 (both estimators) and Eq. 2
     r_paper = r0[np.searchsorted(lin0, np.ravel_multi_index(sc.T, shape))]
-    r_corr = corrected_radius_at(sc, owned, sp, shape, window)
+    r_corr = corrected_radius_at(sc, owned, sp, shape, window, gs)
     nb = graph.n_branches
     ids = graph.branches.index.to_numpy()
     rb_paper = branch_radius(r_paper, owner, nb)[ids]

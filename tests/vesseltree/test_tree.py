@@ -174,20 +174,139 @@ def test_empty_mask_gives_empty_results_and_a_warning():
 
 
 def test_one_voxel_and_all_ones():
+    """A mask whose skeleton is a single voxel is one zero-length 'point' branch that
+    labels the whole mask; its corrected radius is the ball of the mask's volume and Eq. 1
+    the farthest of its (< m) surface voxels."""
     one = np.zeros((5, 5, 5), bool)
     one[2, 2, 2] = True
-    with pytest.warns(UserWarning, match="no branch"):
-        tree = analyze(one)
-    assert tree.skeleton.sum() == 1 and len(tree.branches) == 0
-    with pytest.raises(ValueError, match="branches"):
+    with pytest.warns(UserWarning, match="n_scales"):
+        tree = analyze(one, 0.5)
+    assert tree.skeleton.sum() == 1 and len(tree.branches) == 1
+    b = tree.branches.iloc[0]
+    assert b["kind"] == "point" and b["length_mm"] == 0 and b["n_skeleton_voxels"] == 1
+    np.testing.assert_array_equal(tree.labels, one.astype(np.int32))
+    # ball of volume 1 voxel (0.125 mm^3); the only surface voxel is the voxel itself
+    assert b["radius_corrected_mm"] == pytest.approx(np.cbrt(3 * 0.125 / (4 * np.pi)))
+    assert b["radius_paper_mm"] == 0.0
+    assert b["volume_mm3"] == pytest.approx(0.125)
+    assert (b["generation"], b["strahler"], b["in_tree"]) == (1, 1, True)
+    g = tree.graph
+    assert g.number_of_nodes() == 1 and g.number_of_edges() == 1
+    (u, v, k, d), = g.edges(keys=True, data=True)
+    assert u == v and k == tree.branches.index[0] and d["kind"] == "point"
+    with pytest.raises(ValueError, match="n_scales: 3 scales need at least 3 branches, got 1"):
         tree.scale_masks()
+    np.testing.assert_array_equal(tree.scale_masks(thresholds=[1.0]).sum(0), one)
+    assert tree.summary()["n_point_branches"] == 1
+    # an all-ones box: every voxel labelled (thinning may leave a point or a short curve)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         full = analyze(np.ones((9, 9, 30), np.uint8), 1.0)
-    assert full.labels.shape == (9, 9, 30)
-    if len(full.branches):
-        assert (full.labels > 0).all()
-        assert (full.branches["radius_mm"] > 0).all()
+        cube = analyze(np.ones((6, 6, 6), np.uint8), 1.0)
+    assert full.labels.shape == (9, 9, 30) and (full.labels > 0).all()
+    assert (full.branches["radius_mm"] > 0).all()
+    assert (cube.labels > 0).all() and len(cube.branches) >= 1
+    if (cube.branches["kind"] == "point").all():
+        assert cube.branches["radius_corrected_mm"].iloc[0] == pytest.approx(
+            np.cbrt(3 * 216 / (4 * np.pi)))
+
+
+def test_separate_blob_gets_its_own_point_branch():
+    """Reviewer's case: a tube plus a separate 4^3 cube. The cube's voxels must not join
+    the tube's branch (whose volume stays the tube's voxel count); the cube is a point
+    branch of its own whose corrected radius is its equivalent ball."""
+    tube = np.zeros((20, 20, 40), bool)
+    tube[8:13, 8:13, 2:30] = True
+    both = tube.copy()
+    both[3:7, 14:18, 33:37] = True  # 26-separate from the tube (gap >= 1 voxel)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        t0 = analyze(tube, (1.0, 0.7, 0.9))
+        t = analyze(both, (1.0, 0.7, 0.9))
+    vox = 0.7 * 0.9
+    np.testing.assert_array_equal(t.labels > 0, both)
+    tube_ids = np.unique(t.labels[tube])
+    cube_ids = np.unique(t.labels[both & ~tube])
+    assert len(cube_ids) == 1 and not set(tube_ids) & set(cube_ids)
+    assert t.branches["volume_mm3"][list(tube_ids)].sum() == pytest.approx(tube.sum() * vox)
+    np.testing.assert_array_equal(t.labels[tube], t0.labels[tube])
+    pb = t.branches.loc[cube_ids[0]]
+    assert pb["kind"] == "point" and pb["length_mm"] == 0
+    assert pb["volume_mm3"] == pytest.approx(64 * vox)
+    assert pb["radius_corrected_mm"] == pytest.approx(np.cbrt(3 * 64 * vox / (4 * np.pi)))
+    # the tube's radii do not see the cube
+    for col in ("radius_paper_mm", "radius_corrected_mm"):
+        np.testing.assert_allclose(t.branches[col][list(tube_ids)], t0.branches[col], rtol=1e-12)
+    assert t.graph.number_of_edges() == len(t.branches)
+
+
+def _components(mask):
+    from scipy import ndimage as ndi
+
+    return ndi.label(mask, np.ones((3, 3, 3), int))
+
+
+@st.composite
+def _multi_component_masks(draw):
+    """Random boxes, balls and single voxels in a small volume (tiny blobs included)."""
+    seed = draw(st.integers(0, 10_000))
+    rng = np.random.default_rng(seed)
+    shape = (14, 18, 22)
+    mask = np.zeros(shape, bool)
+    zz, yy, xx = np.indices(shape)
+    for _ in range(draw(st.integers(1, 6))):
+        kind = rng.integers(3)
+        c = rng.integers(0, shape)
+        if kind == 0:  # single voxel
+            mask[tuple(c)] = True
+        elif kind == 1:  # box, possibly a long bar
+            ext = rng.integers(1, [6, 8, 14])
+            mask[c[0]:c[0] + ext[0], c[1]:c[1] + ext[1], c[2]:c[2] + ext[2]] = True
+        else:  # ball
+            r = rng.uniform(0.8, 3.5)
+            mask |= (zz - c[0]) ** 2 + (yy - c[1]) ** 2 + (xx - c[2]) ** 2 <= r * r
+    spacing = draw(st.tuples(*[st.sampled_from([0.6, 1.0, 1.4]) for _ in range(3)]))
+    return mask, spacing
+
+
+@settings(max_examples=12)
+@given(case=_multi_component_masks())
+def test_labels_cover_mask_and_never_cross_components(case):
+    mask, spacing = case
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        tree = analyze(mask, spacing)
+    comp, k = _components(mask)
+    labels = tree.labels
+    br = tree.branches
+    np.testing.assert_array_equal(labels > 0, mask)  # cover the mask exactly
+    assert set(np.unique(labels[mask])) == set(br.index)  # every branch labels something
+    # each label (and each labelled skeleton voxel) lies in one 26-component
+    for lab_vol in (labels, tree.skeleton_labels):
+        pairs = np.unique(np.stack([lab_vol[mask], comp[mask]]), axis=1)
+        pairs = pairs[:, pairs[0] > 0]
+        assert len(np.unique(pairs[0])) == pairs.shape[1]
+    vox = float(np.prod(spacing))
+    for c in range(1, k + 1):
+        in_c = comp == c
+        ids = np.unique(labels[in_c])
+        kinds = set(br.loc[ids, "kind"])
+        if "point" in kinds:  # a branchless component: exactly its own point branch
+            assert len(ids) == 1
+            assert br.at[ids[0], "volume_mm3"] == pytest.approx(in_c.sum() * vox)
+            assert br.at[ids[0], "length_mm"] == 0
+        skel_c = tree.skeleton & in_c
+        if skel_c.sum() == 1:  # thinned to one voxel: a point branch
+            assert kinds == {"point"}
+    np.testing.assert_allclose(br["volume_mm3"].sum(), mask.sum() * vox)
+    assert (br["radius_corrected_mm"] > 0).all() and (br["radius_paper_mm"] >= 0).all()
+    g = tree.graph
+    assert g.number_of_edges() == len(br)
+    for u, v, key, d in g.edges(keys=True, data=True):
+        if d["kind"] == "point":
+            assert u == v and br.at[key, "n_voxels"] >= 1
+    if len(br) >= 3:
+        np.testing.assert_array_equal(tree.scale_masks().sum(0), mask)
 
 
 def test_fewer_branches_than_scales():
@@ -197,8 +316,10 @@ def test_fewer_branches_than_scales():
         tree = analyze(bar)
     assert len(tree.branches) == 1 and tree.thresholds is None
     assert (tree.branches["scale"] == 0).all()
-    with pytest.raises(ValueError, match="3 scales need at least 3 branches"):
+    with pytest.raises(ValueError, match="n_scales: 3 scales need at least 3 branches, got 1"):
         tree.scale_masks()
+    with pytest.raises(ValueError, match="n_scales: 4 scales"):
+        tree.scale_volumes(4)
     # fixed thresholds still work, and partition the mask
     np.testing.assert_array_equal(tree.scale_masks(thresholds=[0.5, 5.0]).sum(0), bar)
 
@@ -227,6 +348,27 @@ def test_bad_input_raises_naming_the_parameter():
         analyze(m, m=0)
     with pytest.raises(ValueError, match="skeleton"):
         analyze(m, skeleton=np.ones_like(m))
+    two = np.zeros((5, 5, 8), np.uint8)
+    two[1:4, 1:4, 1:4] = 1
+    two[2, 2, 6] = 1  # a second component, left without skeleton voxel
+    sk = np.zeros_like(two)
+    sk[2, 2, 2] = 1
+    with pytest.raises(ValueError, match="skeleton: expected at least one skeleton voxel"):
+        analyze(two, skeleton=sk)
+    with pytest.raises(TypeError, match="preserve_length"):
+        analyze(m, preserve_length="no")
+
+
+def test_preserve_length_is_passed_to_skeletonize():
+    """analyze(preserve_length=...) uses exactly vesseltree.skeletonize(mask, preserve_length)
+    (False: scikit-image's thinning plus the topology repairs)."""
+    ph = _small_phantom(3, (1.0, 1.0, 1.0))
+    for pl in (True, False):
+        tree = analyze(ph.mask, prune=False, preserve_length=pl)
+        assert tree.options["preserve_length"] is pl
+        np.testing.assert_array_equal(tree.skeleton,
+                                      vesseltree.skeletonize(ph.mask, preserve_length=pl))
+        np.testing.assert_array_equal(tree.labels > 0, ph.mask)
 
 
 # ------------------------------------------------------------------ real data

@@ -14,13 +14,22 @@ check them, the kernels trust them):
   ``>= 0`` and ``< shape``; ``ref`` is not empty.
 - ``spacing`` is a C-contiguous ``float64`` array of 3 finite positive values.
 - ``order``/``start``/``cell``/``gshape`` come from :func:`build_grid` on the same ``ref``.
+- Grouped searches (:func:`nearest_keyed_grouped`, :func:`knn_grouped`): ``qgroup`` and
+  ``rgroup`` are C-contiguous ``int64`` group ids (>= 0) of the query and reference voxels;
+  only references of the query's own group are candidates. For
+  :func:`nearest_keyed_grouped` every query group holds at least one reference (otherwise
+  the search scans the whole grid and returns -1 / inf); :func:`knn_grouped` takes
+  ``gcount[g]`` = number of references of group ``g`` and stops at ``min(k, gcount[g])``.
+
+:func:`components26` labels the 26-connected components of a mask from its voxel list.
 """
 from __future__ import annotations
 
 import numpy as np
 from numba import njit, prange
 
-__all__ = ["unit_spacing", "build_grid", "nearest_keyed", "knn"]
+__all__ = ["unit_spacing", "build_grid", "nearest_keyed", "knn", "nearest_keyed_grouped",
+           "knn_grouped", "components26"]
 
 
 def unit_spacing(spacing) -> tuple[np.ndarray, float]:
@@ -173,3 +182,179 @@ def knn(query, ref, k, spacing, order, start, cell, gshape):
                                 bd[t] = d2
                                 bi[t] = j
     return out_idx, out_d2
+
+
+@njit(cache=True, parallel=True)
+def nearest_keyed_grouped(query, ref, key, spacing, order, start, cell, gshape, qgroup, rgroup):
+    """:func:`nearest_keyed` restricted to references with ``rgroup == qgroup[i]``.
+
+    Returns ``idx`` (-1 where the query's group has no reference) and ``d2`` (mm^2, inf there).
+    """
+    n = query.shape[0]
+    out_idx = np.empty(n, dtype=np.int64)
+    out_d2 = np.empty(n, dtype=np.float64)
+    gz, gy, gx = gshape[0], gshape[1], gshape[2]
+    rmax = max(gz, max(gy, gx))
+    for i in prange(n):
+        qz, qy, qx = query[i, 0], query[i, 1], query[i, 2]
+        g = qgroup[i]
+        cz, cy, cx = qz // cell[0], qy // cell[1], qx // cell[2]
+        best_d2 = np.inf
+        best_j = -1
+        best_k = np.int64(0)
+        for r in range(rmax + 1):
+            if r > 0:
+                lb = _ring_bound(r, cell, spacing)
+                if best_j >= 0 and best_d2 < lb * lb:
+                    break
+            for dz in range(-r, r + 1):
+                z = cz + dz
+                if z < 0 or z >= gz:
+                    continue
+                for dy in range(-r, r + 1):
+                    y = cy + dy
+                    if y < 0 or y >= gy:
+                        continue
+                    inner = abs(dz) < r and abs(dy) < r
+                    step = 2 * r if (inner and r > 0) else 1
+                    for dx in range(-r, r + 1, step):
+                        x = cx + dx
+                        if x < 0 or x >= gx:
+                            continue
+                        c = (z * gy + y) * gx + x
+                        for p in range(start[c], start[c + 1]):
+                            j = order[p]
+                            if rgroup[j] != g:
+                                continue
+                            a = (qz - ref[j, 0]) * spacing[0]
+                            b = (qy - ref[j, 1]) * spacing[1]
+                            e = (qx - ref[j, 2]) * spacing[2]
+                            d2 = a * a + b * b + e * e
+                            if d2 < best_d2 or (d2 == best_d2 and key[j] < best_k):
+                                best_d2 = d2
+                                best_j = j
+                                best_k = key[j]
+        out_idx[i] = best_j
+        out_d2[i] = best_d2
+    return out_idx, out_d2
+
+
+@njit(cache=True, parallel=True)
+def knn_grouped(query, ref, k, spacing, order, start, cell, gshape, qgroup, rgroup, gcount):
+    """:func:`knn` restricted to references with ``rgroup == qgroup[i]``; the search for
+    query ``i`` stops once it holds ``min(k, gcount[qgroup[i]])`` neighbours (the other
+    slots hold -1 / inf)."""
+    n = query.shape[0]
+    out_idx = np.full((n, k), -1, dtype=np.int64)
+    out_d2 = np.full((n, k), np.inf, dtype=np.float64)
+    gz, gy, gx = gshape[0], gshape[1], gshape[2]
+    rmax = max(gz, max(gy, gx))
+    for i in prange(n):
+        bd = out_d2[i]
+        bi = out_idx[i]
+        g = qgroup[i]
+        kk = min(k, gcount[g])
+        if kk == 0:
+            continue
+        qz, qy, qx = query[i, 0], query[i, 1], query[i, 2]
+        cz, cy, cx = qz // cell[0], qy // cell[1], qx // cell[2]
+        for r in range(rmax + 1):
+            if r > 0:
+                lb = _ring_bound(r, cell, spacing)
+                if bd[kk - 1] < lb * lb:
+                    break
+            for dz in range(-r, r + 1):
+                z = cz + dz
+                if z < 0 or z >= gz:
+                    continue
+                for dy in range(-r, r + 1):
+                    y = cy + dy
+                    if y < 0 or y >= gy:
+                        continue
+                    inner = abs(dz) < r and abs(dy) < r
+                    step = 2 * r if (inner and r > 0) else 1
+                    for dx in range(-r, r + 1, step):
+                        x = cx + dx
+                        if x < 0 or x >= gx:
+                            continue
+                        c = (z * gy + y) * gx + x
+                        for p in range(start[c], start[c + 1]):
+                            j = order[p]
+                            if rgroup[j] != g:
+                                continue
+                            a = (qz - ref[j, 0]) * spacing[0]
+                            b = (qy - ref[j, 1]) * spacing[1]
+                            e = (qx - ref[j, 2]) * spacing[2]
+                            d2 = a * a + b * b + e * e
+                            if d2 < bd[k - 1] or (d2 == bd[k - 1] and j < bi[k - 1]):
+                                t = k - 1
+                                while t > 0 and (d2 < bd[t - 1] or (d2 == bd[t - 1] and j < bi[t - 1])):
+                                    bd[t] = bd[t - 1]
+                                    bi[t] = bi[t - 1]
+                                    t -= 1
+                                bd[t] = d2
+                                bi[t] = j
+    return out_idx, out_d2
+
+
+@njit(cache=True, inline="always")
+def _find(parent, i):
+    while parent[i] != i:
+        parent[i] = parent[parent[i]]  # path halving
+        i = parent[i]
+    return i
+
+
+@njit(cache=True)
+def components26(mask, coords):
+    """26-connected component (1..K) of every mask voxel, numbered in raster order of each
+    component's first voxel (the numbering of ``scipy.ndimage.label``).
+
+    Preconditions: ``mask`` C-contiguous bool 3D; ``coords`` = ``argwhere(mask)`` (all mask
+    voxels, raster order), C-contiguous int64. Union-find over the 13 neighbours that precede
+    a voxel in raster order; neighbours are found by binary search in the voxel list, so
+    only mask voxels are visited.
+    """
+    n = coords.shape[0]
+    nz, ny, nx = mask.shape
+    lin = (coords[:, 0] * ny + coords[:, 1]) * nx + coords[:, 2]
+    parent = np.arange(n)
+    for i in range(n):
+        z, y, x = coords[i, 0], coords[i, 1], coords[i, 2]
+        for dz in range(-1, 1):
+            zz = z + dz
+            if zz < 0:
+                continue
+            for dy in range(-1, 2):
+                if dz == 0 and dy > 0:
+                    break
+                yy = y + dy
+                if yy < 0 or yy >= ny:
+                    continue
+                for dx in range(-1, 2):
+                    if dz == 0 and dy == 0 and dx >= 0:
+                        break
+                    xx = x + dx
+                    if xx < 0 or xx >= nx:
+                        continue
+                    if not mask[zz, yy, xx]:
+                        continue
+                    t = (zz * ny + yy) * nx + xx
+                    j = np.searchsorted(lin[:i], t)
+                    a = _find(parent, i)
+                    b = _find(parent, j)
+                    if a != b:
+                        if a < b:
+                            parent[b] = a
+                        else:
+                            parent[a] = b
+    out = np.zeros(n, dtype=np.int64)
+    root_label = np.zeros(n, dtype=np.int64)
+    nxt = 0
+    for i in range(n):
+        r = _find(parent, i)
+        if root_label[r] == 0:
+            nxt += 1
+            root_label[r] = nxt
+        out[i] = root_label[r]
+    return out
