@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 import pandas as pd
+from numpy.typing import ArrayLike
 
 from vesseltree._kernels import graph_nb
 from vesseltree._validation import check_mask, check_positive, check_spacing
@@ -153,7 +154,7 @@ def _finish(
     )
 
 
-def build_graph(skeleton, spacing: Sequence[float] | float = (1.0, 1.0, 1.0)) -> "BranchGraph":
+def build_graph(skeleton: ArrayLike, spacing: Sequence[float] | float = (1.0, 1.0, 1.0)) -> "BranchGraph":
     """Build the branch graph of a 3D skeleton.
 
     Parameters
@@ -325,14 +326,46 @@ class BranchGraph:
     # ------------------------------------------------------------------ construction
     @classmethod
     def from_skeleton(
-        cls, skeleton, spacing: Sequence[float] | float = (1.0, 1.0, 1.0)
+        cls, skeleton: ArrayLike, spacing: Sequence[float] | float = (1.0, 1.0, 1.0)
     ) -> "BranchGraph":
-        """Same as :func:`build_graph`."""
+        """Same as :func:`build_graph`.
+
+        Parameters
+        ----------
+        skeleton : array-like (Z, Y, X) of bool or 0/1
+            One-voxel-thin skeleton; not modified.
+        spacing : 3 floats or float, optional
+            Voxel size in mm along (z, y, x).
+
+        Returns
+        -------
+        BranchGraph
+
+        Raises
+        ------
+        TypeError, ValueError
+            Naming ``skeleton`` or ``spacing``.
+        """
         return build_graph(skeleton, spacing)
 
     @classmethod
-    def empty(cls, shape, spacing=(1.0, 1.0, 1.0)) -> "BranchGraph":
-        """A graph with no node and no branch."""
+    def empty(
+        cls, shape: Sequence[int], spacing: Sequence[float] = (1.0, 1.0, 1.0)
+    ) -> "BranchGraph":
+        """A graph with no node and no branch.
+
+        Parameters
+        ----------
+        shape : 3 ints
+            Volume shape (z, y, x).
+        spacing : 3 floats
+            Voxel size in mm (z, y, x); not validated (internal constructor).
+
+        Returns
+        -------
+        BranchGraph
+            Empty ``nodes`` and ``branches`` tables with the usual columns.
+        """
         return _finish(
             tuple(int(s) for s in shape),
             tuple(float(s) for s in spacing),
@@ -382,7 +415,14 @@ class BranchGraph:
         return vox, lab
 
     def branch_labels(self) -> np.ndarray:
-        """int32 volume: branch id on the voxels of each branch path, 0 elsewhere."""
+        """Volume of branch ids.
+
+        Returns
+        -------
+        numpy.ndarray of int32, shape :attr:`shape`
+            The branch id (>= 1) on the voxels of each branch path, 0 elsewhere (junction
+            and isolated node voxels included).
+        """
         out = np.zeros(self.shape, dtype=np.int32)
         vox, lab = self._concat_paths()
         if len(vox):
@@ -390,7 +430,13 @@ class BranchGraph:
         return out
 
     def node_labels(self) -> np.ndarray:
-        """int32 volume: ``node_id + 1`` on voxels owned by junction/isolated nodes, 0 elsewhere."""
+        """Volume of node ids.
+
+        Returns
+        -------
+        numpy.ndarray of int32, shape :attr:`shape`
+            ``node_id + 1`` on the voxels owned by junction / isolated nodes, 0 elsewhere.
+        """
         out = np.zeros(self.shape, dtype=np.int32)
         for nid, vox in enumerate(self.node_voxels):
             if len(vox):
@@ -399,7 +445,14 @@ class BranchGraph:
 
     @property
     def skeleton(self) -> np.ndarray:
-        """bool volume of the owned voxels (``branch_labels() > 0 | node_labels() > 0``)."""
+        """Skeleton described by the graph.
+
+        Returns
+        -------
+        numpy.ndarray of bool, shape :attr:`shape`
+            The owned voxels, ``branch_labels() > 0 | node_labels() > 0`` (after
+            :meth:`prune`, the pruned skeleton).
+        """
         out = np.zeros(self.shape, dtype=bool)
         vox, _ = self._concat_paths()
         if len(vox):
@@ -417,6 +470,11 @@ class BranchGraph:
         ``coords_mm``, ``n_voxels``, ``component``. Edges: key ``branch_id``, attributes
         ``branch_id``, ``path`` and every column of :attr:`branches` (including columns
         added with :meth:`with_branch_columns`).
+
+        Returns
+        -------
+        networkx.MultiGraph
+            Graph attributes ``shape`` and ``spacing``; parallel edges and self-loops kept.
         """
         import networkx as nx
 
@@ -457,6 +515,22 @@ class BranchGraph:
         a mapping / ``pandas.Series`` indexed by ``branch_id`` covering every branch.
         Core columns (``src``, ``dst``, ``length_mm``, ...) and the names ``branch_id``,
         ``path``, ``key`` (edge attributes of :meth:`to_networkx`) cannot be used.
+
+        Parameters
+        ----------
+        **columns : sequence or mapping
+            Column name -> values, as above.
+
+        Returns
+        -------
+        BranchGraph
+            A new graph; this one is unchanged (nodes and paths are shared, not copied).
+
+        Raises
+        ------
+        ValueError
+            Naming the column: a reserved name, a wrong number of values, or missing
+            branch ids.
         """
         branches = self.branches.copy()
         for name, values in columns.items():
@@ -529,6 +603,12 @@ class BranchGraph:
         -------
         BranchGraph
             A new graph (this one is unchanged), renumbered (stable ids as usual).
+
+        Raises
+        ------
+        ValueError, TypeError
+            Naming ``length_factor`` / ``min_length_mm`` (both None, or not positive) or
+            ``junction_radius`` (missing with ``length_factor``, or missing junctions).
         """
         if length_factor is None and min_length_mm is None:
             raise ValueError(

@@ -28,6 +28,7 @@ from typing import Sequence
 
 import numpy as np
 import pandas as pd
+from numpy.typing import ArrayLike
 
 from vesseltree._kernels import raster_nb
 from vesseltree._validation import (
@@ -132,10 +133,10 @@ def _rasterize(shape, spacing, starts, ends, r0, r1, labels, flat, s):
 
 def tube(
     shape: Sequence[int],
-    start,
-    end,
+    start: ArrayLike,
+    end: ArrayLike,
     radius: float,
-    spacing=(1.0, 1.0, 1.0),
+    spacing: float | ArrayLike = (1.0, 1.0, 1.0),
     *,
     radius_end: float | None = None,
     caps: str = "flat",
@@ -169,6 +170,11 @@ def tube(
     Returns
     -------
     numpy.ndarray of bool, shape ``shape``
+
+    Raises
+    ------
+    ValueError, TypeError
+        Naming the invalid argument (e.g. ``end`` equal to ``start`` with flat caps).
     """
     shape = as_shape3(shape)
     spacing = check_spacing(spacing)
@@ -191,10 +197,10 @@ def tube(
 
 def torus(
     shape: Sequence[int],
-    center,
+    center: ArrayLike,
     major_radius: float,
     minor_radius: float,
-    spacing=(1.0, 1.0, 1.0),
+    spacing: float | ArrayLike = (1.0, 1.0, 1.0),
     *,
     axis: int = 0,
     supersample: int = 1,
@@ -249,11 +255,11 @@ def torus(
 
 def rasterize_segments(
     shape: Sequence[int],
-    starts,
-    ends,
-    radii_start,
-    radii_end,
-    spacing=(1.0, 1.0, 1.0),
+    starts: ArrayLike,
+    ends: ArrayLike,
+    radii_start: float | ArrayLike,
+    radii_end: float | ArrayLike,
+    spacing: float | ArrayLike = (1.0, 1.0, 1.0),
     *,
     supersample: int = 2,
     caps: str = "round",
@@ -290,6 +296,12 @@ def rasterize_segments(
         for an untapered tube, the axis point nearest to the voxel centre. 0 off the mask.
         (Flat caps: ``f_k = max(h - r_k(t), -t, t - L)`` and the radius at the clamped
         projection ``t``.)
+
+    Raises
+    ------
+    ValueError, TypeError
+        Naming the invalid argument (``starts``/``ends`` not (n, 3) finite, radii not > 0,
+        zero-length segments with flat caps, ...).
 
     Notes
     -----
@@ -412,6 +424,10 @@ class Phantom:
         Nodes are the root start (0) and segment ends (``k`` = end of segment ``k``), with
         attributes ``pos`` (mm, z, y, x); one edge per segment (keyed by its id) with the
         segment's row as attributes. A tree phantom (``loops=0``) gives a tree.
+
+        Returns
+        -------
+        networkx.MultiGraph
         """
         import networkx as nx
 
@@ -595,7 +611,7 @@ def _clip_to_box(pts, radius_at, lo, hi):
 
 def make_phantom(
     shape: Sequence[int] = (128, 256, 256),
-    spacing=(1.0, 1.0, 1.0),
+    spacing: float | ArrayLike = (1.0, 1.0, 1.0),
     *,
     seed: int = 0,
     root_radius: float | None = None,
@@ -677,6 +693,16 @@ def make_phantom(
     Returns
     -------
     Phantom
+
+    Raises
+    ------
+    ValueError, TypeError
+        Naming the invalid argument (e.g. ``root_radius`` too thin for ``min_radius``).
+
+    Warns
+    -----
+    RuntimeWarning
+        When fewer than ``loops`` anastomoses fit.
 
     Notes
     -----
@@ -1018,8 +1044,8 @@ def _ellipsoid(shape, spacing, center, semi) -> np.ndarray:
 
 
 def render_ct(
-    phantom_or_mask,
-    spacing=None,
+    phantom_or_mask: Phantom | ArrayLike,
+    spacing: float | ArrayLike | None = None,
     *,
     seed: int = 0,
     parenchyma_hu: float = 100.0,
@@ -1067,6 +1093,12 @@ def render_ct(
     Returns
     -------
     CT
+
+    Raises
+    ------
+    ValueError, TypeError
+        Naming the invalid argument (e.g. ``spacing`` differing from the phantom's, or
+        ``tumours`` > 0 with an empty liver region).
     """
     from scipy import ndimage
 
