@@ -15,11 +15,13 @@ The algorithm and visiting order are those of ``skimage.morphology.skeletonize``
   and no component vanishes (scikit-image issue 3757);
 * by default it also keeps the tip of a one-voxel-thick ribbon that the raster sweep of one
   sub-iteration is eating row after row (the "trunk loses half its length" fault of the
-  same issue), and afterwards straightens the curves: detours (a zigzag, a one-voxel bump)
-  are replaced by shorter 26-paths through simple moves inside the mask, so that branch
-  lengths measured on the voxel paths are not inflated. ``preserve_length=False`` turns
-  both off; the output is then identical to scikit-image's wherever scikit-image keeps
-  the topology.
+  same issue), and afterwards straightens the curves near those repairs: detours (a
+  zigzag, a one-voxel bump) that the ribbon-tip refusals create are replaced by shorter
+  26-paths through simple moves inside the mask, only within Chebyshev distance 2 of a
+  voxel the re-check refused. Where nothing was refused the default output is
+  scikit-image's voxel for voxel, staircases included. ``preserve_length=False`` turns
+  the ribbon rule and the straightening off; the output is then identical to
+  scikit-image's wherever scikit-image keeps the topology.
 
 See ``docs/skeleton.md`` for the cause of the faults, the alternatives tried and measured
 differences.
@@ -92,10 +94,12 @@ def skeletonize(mask, *, preserve_length: bool = True) -> np.ndarray:
     preserve_length : bool
         Also apply the length repairs (default): a one-voxel-thick ribbon is not eaten row
         after row along the raster sweep within one sub-iteration, the cause of "a trunk
-        loses half its length"; then the curves are straightened: a curve voxel, or two
+        loses half its length"; then the curves are straightened near the repairs: within
+        Chebyshev distance 2 of a voxel the re-check refused, a curve voxel, or two
         adjacent ones, move by one voxel to deleted mask voxels where that makes the 26-path
         strictly shorter (a zigzag or a bump), keeps the topology and does not take the
-        curve nearer the mask's wall; endpoints and junction voxels never move. ``False``
+        curve nearer the mask's wall; endpoints and junction voxels never move. With no
+        refusal the result equals scikit-image's. ``False``
         keeps only the topology repairs: the result is then identical, voxel for voxel, to
         ``skimage.morphology.skeletonize`` wherever scikit-image keeps the topology.
 
@@ -155,7 +159,8 @@ def skeletonize_with_stats(mask, *, rule: str = "length") -> tuple[np.ndarray, d
         ``refused_isolated`` (the last voxel of a component), ``refused_euler`` (would open
         a tunnel or a cavity), ``refused_ribbon_tip`` (the sweep would eat a thin ribbon);
         scikit-image deletes all of these. ``straightened``: curve straightening moves
-        (rule ``"length"`` only). Where all four are 0 the result equals scikit-image's.
+        (rule ``"length"`` only; they happen only near refused voxels). Where the three
+        refusal counts are 0 the result equals scikit-image's.
         ``refused_split`` (would split its neighbourhood; scikit-image keeps these too),
         ``deleted``, ``subiterations``; ``visited`` (foreground voxels visited by Lee's
         first step, all sub-iterations) and ``tested`` (of those, border voxels whose

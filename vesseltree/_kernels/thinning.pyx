@@ -34,8 +34,11 @@ length" fault). Step 2 here requires, against the current image:
   thin the ribbon across its width instead. (Chains of 1-3 rows are ordinary tip erosion,
   which scikit-image also does; stopping them too would move many voxels for nothing.)
 
-Mode 2 then straightens the curves (``straighten_curves``). The ribbon-tip refusals can
-leave a curve with detours: refused and deleted voxels alternate along a two-voxel-thick
+Mode 2 then straightens the curves (``straighten_curves``) near the repairs only: the
+mask voxels within Chebyshev distance ``zone_radius`` (default 2) of a voxel the re-check
+refused get a ZONE bit, and only they move or receive a moved voxel, so that with no
+refusal the output is scikit-image's exactly (its own staircases are kept). The
+ribbon-tip refusals can leave a curve with detours: refused and deleted voxels alternate along a two-voxel-thick
 bar, which thins to a diagonal zigzag (every step sqrt(3) instead of 1 on an axis-aligned
 tube at a sub-voxel offset) or to periodic one-voxel bumps. A curve voxel (two skeleton
 neighbours) or a pair of adjacent curve voxels is moved to deleted mask voxels when the
