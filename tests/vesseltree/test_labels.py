@@ -119,3 +119,113 @@ def test_bad_input_and_edge_cases():
         nearest_branch_labels(mask * 3, seeds, 1.0)
     with pytest.raises(ValueError, match="mask"):
         nearest_branch_labels(mask[0], seeds, 1.0)
+
+
+def _components(mask):
+    return ndi.label(mask, np.ones((3, 3, 3), int))[0]
+
+
+@given(seed=st.integers(0, 100_000))
+def test_components26_matches_scipy_label(seed):
+    rng = np.random.default_rng(seed)
+    shape = tuple(rng.integers(1, 16, 3))
+    mask = rng.random(shape) < rng.uniform(0.02, 0.6)
+    coords = np.ascontiguousarray(np.argwhere(mask), dtype=np.int64)
+    got = labels_nb.components26(mask, coords)
+    np.testing.assert_array_equal(got, _components(mask)[mask])  # same numbering too
+
+
+def _brute_within(mask, seeds, spacing):
+    """Brute force per 26-component; components without seed stay 0."""
+    comp = _components(mask)
+    out = np.zeros(mask.shape, np.int32)
+    for c in range(1, comp.max() + 1):
+        m = comp == c
+        s = np.where(m, seeds, 0)
+        if s.any():
+            out[m] = _brute(m, s, spacing)[m]
+    return out
+
+
+@given(seed=st.integers(0, 100_000),
+       spacing=st.sampled_from([(1.0, 1.0, 1.0), (2.5, 0.7, 0.9), (1.0, 3.0, 1.0)]),
+       n_seeds=st.integers(1, 30))
+def test_labels_within_components_match_brute_force(seed, spacing, n_seeds):
+    rng = np.random.default_rng(seed)
+    shape = tuple(rng.integers(3, 14, 3))
+    mask = rng.random(shape) < rng.uniform(0.05, 0.5)
+    if not mask.any():
+        mask.flat[0] = True
+    seeds = np.zeros(shape, np.int64)
+    inside = np.flatnonzero(mask)
+    idx = rng.choice(inside, min(n_seeds, inside.size), replace=False)
+    seeds.flat[idx] = rng.integers(1, 6, idx.size)
+    ref = _brute_within(mask, seeds, spacing)
+    import warnings
+
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always")
+        got = nearest_branch_labels(mask, seeds, spacing, within_components=True)
+    np.testing.assert_array_equal(got, ref)
+    assert any("no seed" in str(x.message) for x in w) == bool((mask & (ref == 0)).any())
+    # no label crosses a component
+    comp = _components(mask)
+    pairs = np.unique(np.stack([got[mask], comp[mask]]), axis=1)
+    pairs = pairs[:, pairs[0] > 0]
+    for lab in np.unique(pairs[0]):
+        # a label may occur in several components only if seeded in each of them
+        for c in pairs[1, pairs[0] == lab]:
+            assert ((comp == c) & (seeds == lab)).any()
+
+
+def test_within_components_rejects_seeds_outside_mask():
+    mask = np.zeros((3, 3, 3), bool)
+    mask[1, 1, 1] = True
+    seeds = np.zeros((3, 3, 3), np.int32)
+    seeds[0, 0, 0] = 1
+    with pytest.raises(ValueError, match="seed_labels"):
+        nearest_branch_labels(mask, seeds, within_components=True)
+    with pytest.raises(TypeError, match="within_components"):
+        nearest_branch_labels(mask, seeds, within_components=1)
+
+
+def test_grouped_knn_matches_ckdtree_per_group():
+    rng = np.random.default_rng(7)
+    shape = (20, 25, 30)
+    ref = np.ascontiguousarray(np.argwhere(rng.random(shape) < 0.03), dtype=np.int64)
+    q = np.ascontiguousarray(np.argwhere(rng.random(shape) < 0.02), dtype=np.int64)
+    rg = rng.integers(0, 4, len(ref)).astype(np.int64)
+    rg[rg == 3] = 2  # group 3: queries only, no reference
+    qg = rng.integers(0, 4, len(q)).astype(np.int64)
+    sp = np.array([1.5, 0.5, 0.75])
+    unit, scale = labels_nb.unit_spacing(sp)
+    grid = labels_nb.build_grid(ref, unit, shape)
+    gcount = np.bincount(rg, minlength=4).astype(np.int64)
+    k = 6
+    idx, d2 = labels_nb.knn_grouped(q, ref, k, unit, *grid, qg, rg, gcount)
+    for g in range(4):
+        sel = qg == g
+        if gcount[g] == 0:
+            assert (idx[sel] == -1).all() and np.isinf(d2[sel]).all()
+            continue
+        dref, _ = cKDTree(ref[rg == g] * sp).query(q[sel] * sp, k=k)
+        np.testing.assert_allclose(np.sqrt(d2[sel]) * scale, dref, rtol=1e-9)
+        assert (rg[idx[sel]] == g).all()
+    # nearest_keyed_grouped: the first column of the same search
+    key = np.arange(len(ref), dtype=np.int64)
+    j, dd = labels_nb.nearest_keyed_grouped(q, ref, key, unit, *grid, qg, rg)
+    has = gcount[qg] > 0
+    np.testing.assert_allclose(dd[has], d2[has, 0], rtol=1e-12)
+    assert (j[~has] == -1).all()
+
+
+def test_skeleton_owner_stays_in_its_group():
+    coords = np.array([[0, 0, 0], [0, 0, 1], [0, 0, 2], [0, 0, 3], [0, 0, 4]])
+    branch = np.array([3, 0, 0, 0, 2])
+    group = np.array([1, 1, 1, 2, 2])
+    got = skeleton_owner(coords, branch, 1.0, (1, 1, 5), group=group)
+    # voxel 3 is nearer branch 2 anyway; voxel 2 (2 away from both) must take branch 3 (its group)
+    np.testing.assert_array_equal(got, [3, 3, 3, 2, 2])
+    got = skeleton_owner(coords, branch, 1.0, (1, 1, 5), group=np.array([1, 1, 2, 2, 1]))
+    # group 2 has no branch voxel: its voxels keep 0
+    np.testing.assert_array_equal(got, [3, 3, 0, 0, 2])

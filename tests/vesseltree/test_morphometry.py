@@ -112,3 +112,19 @@ def test_phantom_generations_match_ground_truth():
     assert s["n_branches"] == len(br)
     assert s["vessel_voxels"] == int(ph.mask.sum())
     assert s["max_generation"] == br["generation"].max()
+
+
+def test_point_branch_is_its_own_tree_not_a_loop():
+    """A 'point' branch (self-loop on an isolated node, analyze's branch for a branchless
+    component) is generation 1, Strahler 1, in the tree, rooted at its node; a real
+    junction self-loop still closes a loop."""
+    nodes = pd.DataFrame({"kind": ["endpoint", "junction", "isolated"], "component": [1, 1, 2]},
+                         index=pd.RangeIndex(3, name="node_id"))
+    br = pd.DataFrame({"src": [0, 1, 2], "dst": [1, 1, 2], "component": [1, 1, 2],
+                       "kind": ["terminal", "loop", "point"], "radius_mm": [2.0, 1.0, 0.5]},
+                      index=pd.RangeIndex(1, 4, name="branch_id"))
+    o = branch_orders(nodes, br)
+    assert o.loc[3, ["generation", "strahler", "parent", "root_node"]].tolist() == [1, 1, 0, 2]
+    assert bool(o.at[3, "in_tree"])
+    assert not bool(o.at[2, "in_tree"])  # the junction self-loop closes a loop
+    assert infer_roots(nodes, br)[2] == 2

@@ -160,3 +160,30 @@ def test_bad_input():
     assert not local_radius(m, np.zeros_like(m), 1.0).any()
     one = local_radius(m, s, 1.0, method="corrected")[2, 2, 2]
     assert one == pytest.approx((3 * 27 / (4 * np.pi)) ** (1 / 3))
+
+
+@pytest.mark.parametrize("method", ["paper", "corrected"])
+def test_local_radius_ignores_a_separate_nearby_component(method):
+    """Both estimators stay in the skeleton voxel's 26-component: a single voxel and a
+    3^3 cube two voxels away from a tube of radius 3 keep the radii they have alone (and
+    so does the tube), although the tube's surface is nearer to them than m voxels of
+    their own."""
+    a = tube((16, 16, 30), (2, 8, 8), (28, 8, 8), 3.0)
+    blobs = np.zeros_like(a)
+    blobs[8, 13, 8] = True  # 2 voxels from the tube's wall (y = 11)
+    blobs[8:11, 13:16, 20:23] = True
+    assert ndi.label(a | blobs, np.ones((3, 3, 3), int))[1] == 3
+    sk = skeletonize(a)
+    sk_b = np.zeros_like(a)  # one skeleton voxel per blob (its centre)
+    sk_b[8, 13, 8] = sk_b[9, 14, 21] = True
+    r_a = local_radius(a, sk, 1.0, method=method)
+    r_b = local_radius(blobs, sk_b, 1.0, method=method)
+    r_both = local_radius(a | blobs, sk | sk_b, 1.0, method=method)
+    np.testing.assert_allclose(r_both[sk], r_a[sk], rtol=1e-12)
+    np.testing.assert_allclose(r_both[sk_b], r_b[sk_b], rtol=1e-12)
+    if method == "corrected":  # ball of the blob's volume
+        np.testing.assert_allclose(r_b[8, 13, 8], np.cbrt(3 / (4 * np.pi)), rtol=1e-6)
+        np.testing.assert_allclose(r_b[9, 14, 21], np.cbrt(3 * 27 / (4 * np.pi)), rtol=1e-6)
+    else:  # Eq. 1: the only surface voxel is the voxel itself; the cube's 8th nearest
+        assert r_b[8, 13, 8] == 0.0
+        np.testing.assert_allclose(r_b[9, 14, 21], np.sqrt(2), rtol=1e-6)

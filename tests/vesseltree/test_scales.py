@@ -57,8 +57,10 @@ def test_branch_radius_as_mapping_or_series():
 
 
 def test_bad_input():
-    with pytest.raises(ValueError, match="3 scales need at least 3 branches"):
+    with pytest.raises(ValueError, match="^n_scales: 3 scales need at least 3 branches, got 2 "):
         scale_thresholds([1.0, 2.0], 3)
+    with pytest.raises(ValueError, match="^quantiles: 4 scales need at least 4 branches, got 1 "):
+        scale_thresholds([1.0], quantiles=[0.2, 0.5, 0.8])
     assert scale_thresholds([1.0], method=[0.5, 2.0]).size == 2  # fixed thresholds: fine
     with pytest.raises(ValueError, match="n_scales"):
         scale_thresholds([1.0, 2.0, 3.0], 1)
