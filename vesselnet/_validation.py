@@ -31,7 +31,17 @@ __all__ = [
 
 
 def describe(value) -> str:
-    """Short human description of ``value`` for error messages."""
+    """Short human description of ``value`` for error messages.
+
+    Parameters
+    ----------
+    value : object
+
+    Returns
+    -------
+    str
+        Shape and dtype of a tensor, else the ``repr`` cut to 80 characters.
+    """
     if isinstance(value, torch.Tensor):
         return f"tensor of shape {tuple(value.shape)} and dtype {value.dtype}"
     text = repr(value)
@@ -115,7 +125,20 @@ def check_volume(
 
 
 def check_same_shape(a: torch.Tensor, b: torch.Tensor, name_a: str, name_b: str) -> None:
-    """Raise ValueError naming ``name_b`` if the two tensors' shapes differ."""
+    """Raise ValueError naming ``name_b`` if the two tensors' shapes differ.
+
+    Parameters
+    ----------
+    a, b : torch.Tensor
+        Tensors to compare; ``a`` is the reference.
+    name_a, name_b : str
+        Their argument names.
+
+    Raises
+    ------
+    ValueError
+        Naming ``name_b``, with both shapes.
+    """
     if tuple(a.shape) != tuple(b.shape):
         raise ValueError(
             f"{name_b}: expected the shape of {name_a} {tuple(a.shape)}, got {tuple(b.shape)}"
@@ -123,7 +146,20 @@ def check_same_shape(a: torch.Tensor, b: torch.Tensor, name_a: str, name_b: str)
 
 
 def check_unit_interval(t: torch.Tensor, name: str) -> None:
-    """Raise ValueError if a float/bool/int tensor holds values outside [0, 1] or NaN."""
+    """Raise ValueError if a float/bool/int tensor holds values outside [0, 1] or NaN.
+
+    Parameters
+    ----------
+    t : torch.Tensor
+        Mask or soft target (bool tensors pass without a check).
+    name : str
+        Argument name used in error messages.
+
+    Raises
+    ------
+    ValueError
+        Naming ``name``, with up to 5 offending values.
+    """
     if t.dtype == torch.bool:
         return
     bad = ~((t >= 0) & (t <= 1))  # NaN fails both comparisons
@@ -136,7 +172,24 @@ def check_unit_interval(t: torch.Tensor, name: str) -> None:
 
 
 def check_class_ids(t: torch.Tensor, name: str, num_classes: int) -> None:
-    """Raise if an integer class-id tensor holds ids outside ``[0, num_classes)``."""
+    """Raise if an integer class-id tensor holds ids outside ``[0, num_classes)``.
+
+    Parameters
+    ----------
+    t : torch.Tensor
+        Integer class ids.
+    name : str
+        Argument name used in error messages.
+    num_classes : int
+        Number of classes C.
+
+    Raises
+    ------
+    TypeError
+        Naming ``name`` for a floating, bool or complex tensor.
+    ValueError
+        Naming ``name``, with up to 5 offending ids.
+    """
     if t.is_floating_point() or t.dtype == torch.bool or t.is_complex():
         raise TypeError(
             f"{name}: expected integer class ids in [0, {num_classes}), got {describe(t)}"
@@ -150,7 +203,28 @@ def check_class_ids(t: torch.Tensor, name: str, num_classes: int) -> None:
 
 
 def check_weights(values, name: str, length: int | None = None) -> tuple[float, ...]:
-    """Return a sequence of finite non-negative numbers (of ``length``) as a tuple of floats."""
+    """Return a sequence of finite non-negative numbers (of ``length``) as a tuple of floats.
+
+    Parameters
+    ----------
+    values : sequence of numbers or torch.Tensor
+        Weights (a tensor is flattened).
+    name : str
+        Argument name used in error messages.
+    length : int, optional
+        Required number of values.
+
+    Returns
+    -------
+    tuple of float
+
+    Raises
+    ------
+    TypeError
+        Naming ``name``: not a sequence, or non-numeric (bool included) entries.
+    ValueError
+        Naming ``name``: negative, NaN or infinite values, or a wrong length.
+    """
     if isinstance(values, torch.Tensor):
         values = values.detach().cpu().reshape(-1).tolist()
     if isinstance(values, (str, bytes)) or not isinstance(values, Sequence):
@@ -169,7 +243,26 @@ def check_weights(values, name: str, length: int | None = None) -> tuple[float, 
 
 
 def check_choice(value, name: str, choices: Sequence) -> object:
-    """Return ``value`` if it is one of ``choices``, else raise ValueError."""
+    """Return ``value`` if it is one of ``choices``, else raise ValueError.
+
+    Parameters
+    ----------
+    value : object
+    name : str
+        Argument name used in error messages.
+    choices : sequence
+        Allowed values.
+
+    Returns
+    -------
+    object
+        ``value``.
+
+    Raises
+    ------
+    ValueError
+        Naming ``name``, listing the choices.
+    """
     if value not in choices:
         raise ValueError(f"{name}: expected one of {list(choices)}, got {describe(value)}")
     return value

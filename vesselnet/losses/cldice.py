@@ -233,7 +233,21 @@ class SoftClDiceLoss(nn.Module):
         self.activation = activation
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        """Scalar soft-clDice loss of logits (B, C, D, H, W); see :func:`soft_cldice_loss`."""
+        """Soft-clDice loss; see :func:`soft_cldice_loss`.
+
+        Parameters
+        ----------
+        logits : Tensor, shape (B, C, D, H, W)
+            Logits (sigmoid when C = 1, softmax when C > 1).
+        target : Tensor
+            (B, 1, D, H, W) in [0, 1] when C = 1; class ids (B, D, H, W) / (B, 1, D, H, W)
+            or one-hot (B, C, D, H, W) when C > 1.
+
+        Returns
+        -------
+        Tensor
+            Scalar loss.
+        """
         return soft_cldice_loss(
             logits, target, iterations=self.iterations, smooth=self.smooth,
             include_background=self.include_background, activation=self.activation,

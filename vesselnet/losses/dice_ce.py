@@ -329,7 +329,21 @@ class DiceLoss(nn.Module):
         self.activation = check_choice(activation, "activation", ("auto", "sigmoid", "softmax", "none"))
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        """Scalar Dice loss of logits (B, C, D, H, W); see :func:`dice_loss`."""
+        """Dice loss; see :func:`dice_loss`.
+
+        Parameters
+        ----------
+        logits : Tensor, shape (B, C, D, H, W)
+            Logits (sigmoid when C = 1, softmax when C > 1).
+        target : Tensor
+            (B, 1, D, H, W) in [0, 1] when C = 1; class ids (B, D, H, W) / (B, 1, D, H, W)
+            or one-hot (B, C, D, H, W) when C > 1.
+
+        Returns
+        -------
+        Tensor
+            Scalar loss.
+        """
         return dice_loss(
             logits, target, batch_dice=self.batch_dice, include_background=self.include_background,
             smooth=self.smooth, activation=self.activation,
@@ -344,7 +358,21 @@ class WeightedCrossEntropyLoss(nn.Module):
         self.class_weights = _check_class_weights_arg(class_weights)
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        """Scalar weighted cross-entropy of logits (B, C, D, H, W); see :func:`weighted_cross_entropy`."""
+        """weighted cross-entropy; see :func:`weighted_cross_entropy`.
+
+        Parameters
+        ----------
+        logits : Tensor, shape (B, C, D, H, W)
+            Logits (sigmoid when C = 1, softmax when C > 1).
+        target : Tensor
+            (B, 1, D, H, W) in [0, 1] when C = 1; class ids (B, D, H, W) / (B, 1, D, H, W)
+            or one-hot (B, C, D, H, W) when C > 1.
+
+        Returns
+        -------
+        Tensor
+            Scalar loss.
+        """
         return weighted_cross_entropy(logits, target, class_weights=self.class_weights)
 
 
@@ -370,7 +398,21 @@ class DiceCELoss(nn.Module):
         self.smooth = check_positive(smooth, "smooth")
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        """Scalar Dice + weighted CE of logits (B, C, D, H, W); see :func:`dice_ce_loss`."""
+        """Dice + weighted CE; see :func:`dice_ce_loss`.
+
+        Parameters
+        ----------
+        logits : Tensor, shape (B, C, D, H, W)
+            Logits (sigmoid when C = 1, softmax when C > 1).
+        target : Tensor
+            (B, 1, D, H, W) in [0, 1] when C = 1; class ids (B, D, H, W) / (B, 1, D, H, W)
+            or one-hot (B, C, D, H, W) when C > 1.
+
+        Returns
+        -------
+        Tensor
+            Scalar loss.
+        """
         return dice_ce_loss(
             logits, target, dice_weight=self.dice_weight, ce_weight=self.ce_weight,
             class_weights=self.class_weights, batch_dice=self.batch_dice,

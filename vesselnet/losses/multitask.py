@@ -135,7 +135,13 @@ class MultiTaskLoss(nn.Module):
         self.task_loss = DiceCELoss(**dice_ce_kwargs)  # validates the options now
 
     def dice_ce_options(self) -> dict:
-        """Keyword options of the per-task :func:`~vesselnet.losses.dice_ce.dice_ce_loss`."""
+        """Keyword options of the per-task :func:`~vesselnet.losses.dice_ce.dice_ce_loss`.
+
+        Returns
+        -------
+        dict
+            ``dice_weight, ce_weight, class_weights, batch_dice, include_background, smooth``.
+        """
         t = self.task_loss
         return dict(
             dice_weight=t.dice_weight, ce_weight=t.ce_weight, class_weights=t.class_weights,
@@ -143,10 +149,23 @@ class MultiTaskLoss(nn.Module):
         )
 
     def forward(self, output, main_target, scale_targets, return_terms: bool = False):
-        """Eq. 5 of ``output = (main (B, C0, D, H, W), S aux (B, Cs, D, H, W), ...)``.
+        """Eq. 5 of a network output.
 
-        Returns the scalar loss, or ``(loss, terms)`` with ``return_terms`` (see
-        :func:`multitask_loss`).
+        Parameters
+        ----------
+        output : MultiTaskOutput or tuple
+            ``(main logits (B, C0, D, H, W), S aux logits (B, Cs, D, H, W), ...)``.
+        main_target : Tensor
+            y, layout as in :mod:`vesselnet.losses.dice_ce`.
+        scale_targets : sequence of S tensors or tensor (B, S, D, H, W)
+            y^1 .. y^S.
+        return_terms : bool
+            Also return the dict of detached terms.
+
+        Returns
+        -------
+        Tensor or (Tensor, dict)
+            As :func:`multitask_loss`.
         """
         return multitask_loss(
             output[0], main_target, output[1], scale_targets, self.lambdas,

@@ -221,7 +221,29 @@ class TotalLoss(nn.Module):
         self.cldice_iterations = check_nonnegative_int(cldice_iterations, "cldice_iterations")
 
     def forward(self, output, main_target, scale_targets, return_terms: bool = False):
-        """Eq. 9 of ``output``; arguments and result as in :func:`total_loss`."""
+        """Eq. 9 of a network output.
+
+        Parameters
+        ----------
+        output : MultiTaskOutput or tuple
+            ``(main (B, C0, D, H, W), S aux (B, 1, D, H, W), S embeddings (B, dim, d, h, w))``.
+        main_target : Tensor or None
+            y; None: the union of the scale masks.
+        scale_targets : sequence of S tensors (B, 1, D, H, W) or tensor (B, S, D, H, W)
+            y^1 .. y^S.
+        return_terms : bool
+            Also return the dict of detached terms.
+
+        Returns
+        -------
+        Tensor or (Tensor, dict)
+            As :func:`total_loss`.
+
+        Warns
+        -----
+        UserWarning
+            Once per object: pooled mode, batch size 1 and no bank (L_c is then 0).
+        """
         main, aux, emb = _unpack(output)
         if main_target is None:
             main_target = union_target(scale_targets, self.num_scales)

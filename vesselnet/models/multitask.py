@@ -81,7 +81,17 @@ class ProjectionHead(nn.Module):
             )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, in_channels, d, h, w) -> (B, dim, d, h, w), unit l2 norm over channels."""
+        """Project decoder features to unit embeddings.
+
+        Parameters
+        ----------
+        x : Tensor, shape (B, in_channels, d, h, w)
+
+        Returns
+        -------
+        Tensor, shape (B, dim, d, h, w)
+            Unit l2 norm over the channel axis at every voxel.
+        """
         return F.normalize(self.net(x), p=2.0, dim=1)
 
 

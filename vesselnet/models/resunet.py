@@ -97,7 +97,17 @@ class Encoder(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
-        """Features of every level of x (B, in_channels, D, H, W), shallowest first."""
+        """Features of every level, shallowest first.
+
+        Parameters
+        ----------
+        x : Tensor, shape (B, in_channels, D, H, W)
+
+        Returns
+        -------
+        list of l tensors
+            Level k of shape (B, channels[k], D / 2**k, H / 2**k, W / 2**k).
+        """
         feats = [self.stem(x)]
         for down in self.downs:
             feats.append(down(feats[-1]))
@@ -125,7 +135,21 @@ class Decoder(nn.Module):
         self.head = nn.Conv3d(channels[0], out_channels, kernel_size=1)
 
     def forward(self, feats: Sequence[torch.Tensor], return_first: bool = False):
-        """Logits (B, out_channels, D, H, W), or ``(logits, first)`` with ``return_first``."""
+        """Decode the encoder's features.
+
+        Parameters
+        ----------
+        feats : sequence of l tensors
+            :class:`Encoder` output, shallowest first.
+        return_first : bool, default False
+            Also return the output of the first decoder layer.
+
+        Returns
+        -------
+        Tensor or (Tensor, Tensor)
+            Logits (B, out_channels, D, H, W); with ``return_first`` also ``first``
+            (B, channels[-1], d, h, w).
+        """
         h = self.first(feats[-1])
         first = h
         for up, skip in zip(self.ups, reversed(feats[:-1])):
