@@ -69,7 +69,7 @@ __all__ = [
 
 
 _BATCH_ONE_MESSAGE = (
-    "{where}: pooled mode with batch size 1 and no memory bank gives L_c = 0 with no "
+    "{where}: pooled mode with batch size 1 and no memory bank gives L_c = 0 with a zero "
     "gradient (one vector per scale, so no anchor has a positive). Use a memory bank "
     "({fix}) or mode=\"voxel\"."
 )
@@ -593,7 +593,7 @@ class ScaleContrastiveLoss(nn.Module):
                     where=type(self).__name__, fix="bank_size > 0 with embedding_dim"
                 ),
                 UserWarning,
-                stacklevel=2,
+                stacklevel=4  # past nn.Module.__call__: the caller's line,
             )
         if self.mode == "pooled":
             vecs, labs = pooled_scale_embeddings(embeddings, scale_masks, empty=self.empty)
