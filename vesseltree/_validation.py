@@ -44,8 +44,9 @@ def check_mask(mask, name: str = "mask", ndim: int = 3) -> np.ndarray:
             f"{name}: expected a boolean or numeric array, got {_describe(mask)}"
         )
     if arr.ndim != ndim:
+        layout = " (z, y, x)" if ndim == 3 else ""
         raise ValueError(
-            f"{name}: expected a {ndim}D array (z, y, x), got {arr.ndim}D array of shape {arr.shape}"
+            f"{name}: expected a {ndim}D array{layout}, got {arr.ndim}D array of shape {arr.shape}"
         )
     if arr.dtype == bool:
         return np.array(arr, dtype=bool, order="C", copy=True)
