@@ -38,13 +38,34 @@ __all__ = ["nearest_branch_labels", "skeleton_owner", "nearest_seed"]
 def nearest_seed(query: np.ndarray, seeds: np.ndarray, seed_label: np.ndarray,
                  spacing: np.ndarray, shape, query_group: np.ndarray | None = None,
                  seed_group: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Index of the nearest seed of each query voxel (ties: smallest label, then the
-    smallest seed index) and the distance in mm. Arrays already validated: (n, 3) int64
-    coordinates inside ``shape``, ``seeds`` non-empty, ``seed_label`` int64 >= 0.
+    """Index of the nearest seed of each query voxel and the distance in mm.
 
-    With ``query_group`` / ``seed_group`` (int64 ids >= 0, e.g. 26-connected components of
-    the mask), a query only considers seeds of its own group; a query whose group holds no
-    seed gets index -1 and distance inf.
+    Low-level layer over :mod:`vesseltree._kernels.labels_nb`: arrays must already be
+    validated (no checks here).
+
+    Parameters
+    ----------
+    query : numpy.ndarray of int64, shape (n, 3)
+        C-contiguous voxel coordinates inside ``shape``.
+    seeds : numpy.ndarray of int64, shape (k, 3)
+        C-contiguous voxel coordinates inside ``shape``, k >= 1.
+    seed_label : numpy.ndarray of int, shape (k,)
+        Label (>= 0) of each seed; ties at equal distance go to the smallest label, then
+        to the smallest seed index.
+    spacing : numpy.ndarray of float64, shape (3,)
+        Voxel size in mm (z, y, x).
+    shape : tuple of 3 ints
+        Volume shape.
+    query_group, seed_group : numpy.ndarray of int, shapes (n,) and (k,), optional
+        Group ids (>= 0, e.g. 26-connected components of the mask): a query only
+        considers seeds of its own group.
+
+    Returns
+    -------
+    idx : numpy.ndarray of int64, shape (n,)
+        Index into ``seeds`` (-1 where the query's group holds no seed).
+    dist : numpy.ndarray of float64, shape (n,)
+        Distance in mm (inf where ``idx`` is -1).
     """
     n = len(seeds)
     key = np.asarray(seed_label, dtype=np.int64) * np.int64(n) + np.arange(n, dtype=np.int64)

@@ -38,7 +38,19 @@ __all__ = ["infer_roots", "branch_orders", "summarize"]
 def infer_roots(nodes: pd.DataFrame, branches: pd.DataFrame, radius: str = "radius_mm") -> dict[int, int]:
     """Root node of each component: its largest-radius endpoint (see module docstring).
 
-    Returns ``{component: node_id}``.
+    Parameters
+    ----------
+    nodes : pandas.DataFrame
+        ``BranchGraph.nodes`` (columns ``kind``, ``component``), indexed by node id.
+    branches : pandas.DataFrame
+        ``BranchGraph.branches`` with ``src``, ``dst``, ``component`` and ``radius``.
+    radius : str
+        Column of ``branches`` holding the branch radius (NaN counts as the smallest).
+
+    Returns
+    -------
+    dict of int to int
+        ``{component: node_id}`` for every component that has a branch.
     """
     roots: dict[int, int] = {}
     if not len(branches):
@@ -98,8 +110,14 @@ def branch_orders(nodes: pd.DataFrame, branches: pd.DataFrame, root=None,
 
     Returns
     -------
-    pandas.DataFrame indexed like ``branches`` with columns ``generation`` (int),
-    ``strahler`` (int), ``parent`` (int, 0 = none), ``root_node`` (int), ``in_tree`` (bool).
+    pandas.DataFrame
+        Indexed like ``branches``, with columns ``generation`` (int), ``strahler`` (int),
+        ``parent`` (int, 0 = none), ``root_node`` (int), ``in_tree`` (bool).
+
+    Raises
+    ------
+    TypeError, ValueError
+        A ``root`` that is not a node id, or two roots in one component.
     """
     explicit = _check_roots(root, nodes, branches)
     idx = branches.index
@@ -197,6 +215,19 @@ def _stats(values: Iterable[float]) -> dict[str, Any]:
 
 def summarize(tree) -> dict[str, Any]:
     """Per-volume summary of a :class:`vesseltree.tree.VesselTree` (plain JSON-able types).
+
+    Parameters
+    ----------
+    tree : vesseltree.tree.VesselTree
+        Result of :func:`vesseltree.analyze`.
+
+    Returns
+    -------
+    dict
+        See the keys below.
+
+    Notes
+    -----
 
     Keys: shape, spacing_mm, vessel_voxels, vessel_volume_mm3, skeleton_voxels,
     n_branches, n_point_branches (zero-length branches of branchless components), n_nodes,

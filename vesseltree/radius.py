@@ -46,6 +46,7 @@ from __future__ import annotations
 from typing import Literal
 
 import numpy as np
+import numpy.typing as npt
 
 from ._kernels import labels_nb, radius_nb
 from .labels import nearest_seed
@@ -69,7 +70,7 @@ def _coords(mask: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(np.argwhere(mask), dtype=np.int64)
 
 
-def surface_voxels(mask) -> np.ndarray:
+def surface_voxels(mask: npt.ArrayLike) -> np.ndarray:
     """Surface voxels :math:`\\Omega` of a binary mask.
 
     A mask voxel is a surface voxel when at least one of its 6 face neighbours is
@@ -193,7 +194,7 @@ def _check_method(method, name: str = "method") -> str:
     return method
 
 
-def local_radius(mask, skeleton, spacing=(1.0, 1.0, 1.0), m: int = 8,
+def local_radius(mask: npt.ArrayLike, skeleton: npt.ArrayLike, spacing=(1.0, 1.0, 1.0), m: int = 8,
                  method: RadiusMethod = "paper", *, window: int = 5,
                  output: Literal["volume", "points"] = "volume"):
     """Local vessel radius at every skeleton voxel (Eq. 1, or its corrected variant).
@@ -214,9 +215,16 @@ def local_radius(mask, skeleton, spacing=(1.0, 1.0, 1.0), m: int = 8,
     window : int
         Number of nearest skeleton voxels averaged by ``method="corrected"``.
     output : {"volume", "points"}
-        ``"volume"``: float32 volume, radius in mm on skeleton voxels, 0 elsewhere.
-        ``"points"``: ``(coords, radius)``, (n, 3) int64 voxel coordinates of the skeleton
-        in raster order and the float64 radius of each.
+        See Returns.
+
+    Returns
+    -------
+    numpy.ndarray or tuple of numpy.ndarray
+        ``output="volume"``: float32 volume (z, y, x), radius in mm on skeleton voxels, 0
+        elsewhere. ``output="points"``: ``(coords, radius)``, the (n, 3) int64 voxel
+        coordinates of the skeleton in raster order and the float64 radius of each. Both
+        estimators only look inside the 26-connected component of ``mask`` holding the
+        skeleton voxel.
 
     Raises
     ------
@@ -260,7 +268,7 @@ def local_radius(mask, skeleton, spacing=(1.0, 1.0, 1.0), m: int = 8,
     return out
 
 
-def branch_radius(values, branch_ids, n_branches: int | None = None) -> np.ndarray:
+def branch_radius(values: npt.ArrayLike, branch_ids: npt.ArrayLike, n_branches: int | None = None) -> np.ndarray:
     """Eq. 2: median of the local radii of each branch.
 
     Parameters

@@ -140,17 +140,34 @@ class VesselTree:
 
     @property
     def skeleton(self) -> np.ndarray:
-        """bool volume of the (pruned) skeleton."""
+        """The (pruned) skeleton.
+
+        Returns
+        -------
+        numpy.ndarray of bool, shape (z, y, x)
+        """
         return self._scatter(True, bool)
 
     @property
     def skeleton_labels(self) -> np.ndarray:
-        """int32 volume: the labelled skeleton Gamma' (branch id on every skeleton voxel)."""
+        """The labelled skeleton Gamma'.
+
+        Returns
+        -------
+        numpy.ndarray of int32, shape (z, y, x)
+            Branch id on every skeleton voxel (junction voxels: their owner), 0 elsewhere.
+        """
         return self._scatter(self.skeleton_branch, np.int32)
 
     @property
     def local_radius(self) -> np.ndarray:
-        """float32 volume: local radius (mm, ``radius_method``) on skeleton voxels, 0 elsewhere."""
+        """Local radius (Eq. 1 or the corrected estimator, per :attr:`radius_method`).
+
+        Returns
+        -------
+        numpy.ndarray of float32, shape (z, y, x)
+            Radius in mm on skeleton voxels, 0 elsewhere.
+        """
         v = self.radius_corrected if self.radius_method == "corrected" else self.radius_paper
         return self._scatter(v, np.float32)
 
@@ -174,8 +191,15 @@ class VesselTree:
     # -------------------------------------------------------------- graph
     @cached_property
     def graph(self):
-        """networkx MultiGraph (nodes: graph nodes; edges keyed by branch id) whose edge
-        attributes include every column of :attr:`branches` (radius_mm, ...)."""
+        """The branch graph as networkx.
+
+        Returns
+        -------
+        networkx.MultiGraph
+            Nodes: the graph nodes; edges keyed by branch id, one per row of
+            :attr:`branches` (a ``'point'`` branch is a self-loop on its node), with every
+            column of :attr:`branches` (radius_mm, ...) as attributes.
+        """
         cols = {c: self.branches[c] for c in self.branches.columns
                 if c not in self.branch_graph.branches.columns}
         return self.branch_graph.with_branch_columns(**cols).to_networkx()

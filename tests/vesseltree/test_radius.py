@@ -1,6 +1,6 @@
 """Eq. 1-2: surface voxels, local radius (paper and corrected), branch median.
 
-References: scipy.ndimage erosion (surface), scipy cKDTree brute force (Eq. 1), analytic
+References: scipy.ndimage erosion (surface), numpy distance-matrix brute force (Eq. 1, per 26-component), analytic
 tubes of known radius (corrected estimator), numpy median per group (Eq. 2).
 """
 from __future__ import annotations
@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 from hypothesis import given, strategies as st
 from scipy import ndimage as ndi
-from scipy.spatial import cKDTree
 
 from vesseltree.radius import branch_radius, local_radius, surface_voxels
 from vesseltree.skeleton import skeletonize
