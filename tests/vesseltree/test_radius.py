@@ -1,7 +1,8 @@
 """Eq. 1-2: surface voxels, local radius (paper and corrected), branch median.
 
-References: scipy.ndimage erosion (surface), numpy distance-matrix brute force (Eq. 1, per 26-component), analytic
-tubes of known radius (corrected estimator), numpy median per group (Eq. 2).
+References: scipy.ndimage erosion (surface), numpy distance-matrix brute force (Eq. 1, per
+26-component), analytic tubes of known radius (corrected estimator), numpy median per group
+(Eq. 2).
 """
 from __future__ import annotations
 
