@@ -84,7 +84,8 @@ def _train_steps(ct, phantom, scale_labels: np.ndarray, *, steps: int, crop: int
     y_s = torch.from_numpy(np.stack([scales == s for s in range(1, n_scales + 1)]).astype(np.float32))
     y_s = y_s[None].to(device)  # (1, S, D, H, W)
     net = MultiTaskResUNet3d(num_scales=n_scales, levels=4, base_channels=8).to(device)
-    loss_fn = TotalLoss(num_scales=n_scales, seed=seed).to(device)
+    # batch of one: pooled L_c has no positive pair, so contrast voxels sampled per scale
+    loss_fn = TotalLoss(num_scales=n_scales, seed=seed, mode="voxel").to(device)
     opt = torch.optim.Adam(net.parameters(), lr=3e-4)
     net.train()
     history = []
@@ -163,7 +164,7 @@ def run_demo(out="results", *, mask=None, shape=(128, 256, 256), spacing=(1.0, 1
     summary["analysis"].update({"dir": str(res["dir"]), "branches": int(len(res["radii"]))})
     import pandas as pd
 
-    from vesseltree.cli import _branch_radius_volume
+    from vesseltree.cli import branch_radius_volume
     from vesseltree.io import load_volume
 
     labels = np.asarray(load_volume(res["dir"] / "labels.nii.gz").data, dtype=np.int32)
@@ -177,7 +178,7 @@ def run_demo(out="results", *, mask=None, shape=(128, 256, 256), spacing=(1.0, 1
     gt_vol = load_volume(mask_path)
     gt = np.asarray(gt_vol.data) != 0
     # ground-truth radius per voxel: the phantom's, else the estimated radius of its branch
-    true_radius = phantom.radius if phantom is not None else _branch_radius_volume(labels, branches)
+    true_radius = phantom.radius if phantom is not None else branch_radius_volume(labels, branches)
     cut = float(np.quantile(true_radius[gt], 0.25)) if drop_radius_mm is None else float(drop_radius_mm)
     pred = gt & (true_radius >= cut)
     ev_dir = out / "evaluation"
