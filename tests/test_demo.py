@@ -22,6 +22,7 @@ def test_demo_small_phantom(tmp_path):
     assert acc["corrected_median_abs_error_voxels"] <= 0.3
     steps = summary["training_smoke"]["loss_terms_per_step"]
     assert len(steps) == 1 and np.isfinite(steps[0]["total"])
+    assert steps[0]["contrastive"] > 0  # Eq. 7-8 active even with a batch of one
 
 
 def test_demo_bad_mask_path_exits_2(tmp_path, capsys):
