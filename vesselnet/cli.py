@@ -33,14 +33,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
+from vesseltree.cli import UserError, positive_float
+
 __all__ = ["main", "build_parser", "match_pairs", "evaluate_paths", "EvaluationResult", "PROG"]
 
 PROG = "vesselnet"
 _EXTENSIONS = (".nii.gz", ".nii", ".npy", ".npz")
 
 
-class UserError(Exception):
-    """An error caused by the command line or the inputs (exit code 2)."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -135,10 +135,7 @@ class EvaluationResult:
 
 
 def _load_mask(path: Path, arg: str, spacing):
-    import numpy as np
-
-    from vesseltree.io import load_volume
-    from vesseltree._validation import check_mask
+    from vesseltree.io import as_binary_mask, load_volume
 
     try:
         vol = load_volume(path, spacing=spacing)
@@ -148,11 +145,7 @@ def _load_mask(path: Path, arg: str, spacing):
         raise ValueError(f"{arg} file {str(path)!r}: {exc}") from exc
     except Exception as exc:  # corrupt files raise all sorts of errors in the readers
         raise ValueError(f"{arg} file {str(path)!r}: cannot read it ({type(exc).__name__}: {exc})") from exc
-    try:
-        mask = check_mask(vol.data, f"{arg} file {str(path)!r}")
-    except TypeError as exc:
-        raise ValueError(str(exc)) from exc
-    return np.asarray(mask), vol
+    return as_binary_mask(vol.data, f"{arg} file {str(path)!r}"), vol
 
 
 def evaluate_paths(pred, gt, *, spacing=None, n_scales: int = 3, vessel: bool = True,
@@ -238,16 +231,6 @@ def evaluate_paths(pred, gt, *, spacing=None, n_scales: int = 3, vessel: bool = 
 # command line
 
 
-def _positive_spacing(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number (mm), got {text!r}") from None
-    if not (v > 0 and v < float("inf")):
-        raise argparse.ArgumentTypeError(f"expected a finite positive number (mm), got {text!r}")
-    return v
-
-
 def _add_evaluate(sub) -> None:
     p = sub.add_parser(
         "evaluate",
@@ -259,7 +242,7 @@ def _add_evaluate(sub) -> None:
     )
     p.add_argument("pred", help="prediction file or folder")
     p.add_argument("gt", help="ground-truth file or folder")
-    p.add_argument("--spacing", nargs=3, type=_positive_spacing, metavar=("Z", "Y", "X"),
+    p.add_argument("--spacing", nargs=3, type=positive_float, metavar=("Z", "Y", "X"),
                    help="voxel size in mm, overriding the files' (default: the ground truth's)")
     p.add_argument("--out", type=Path, metavar="DIR",
                    help="write metrics.csv, summary.md, summary.csv (and figures/) there")

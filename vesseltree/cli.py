@@ -138,24 +138,6 @@ def _write_text(path: Path, text: str) -> None:
         tmp.write_text(text, encoding="utf-8")
 
 
-def _as_binary(data: np.ndarray, p: Path) -> np.ndarray:
-    """Masks stored as 0/1 pass as they are; two values one of which is 0 (e.g. 0/255), or a
-    single value, become ``data != 0``; anything else (label maps, images, NaN) is an error."""
-    if data.dtype == bool:
-        return data
-    if np.issubdtype(data.dtype, np.floating) and np.isnan(data).any():
-        raise UserError(f"{p.name}: expected a binary mask, got NaN values")
-    values = np.unique(data) if data.size else np.zeros(0)
-    if np.isin(values, (0, 1)).all():
-        return data
-    if values.size == 1 or (values.size == 2 and values[0] == 0):
-        return data != 0
-    raise UserError(
-        f"{p.name}: expected a binary mask (two values, one of them 0), got values "
-        f"{values[:6].tolist()}{' ...' if values.size > 6 else ''}"
-    )
-
-
 def branch_radius_volume(labels: np.ndarray, branches) -> np.ndarray:
     """Each vessel voxel gets the radius (mm) of its branch; 0 elsewhere.
 
@@ -170,8 +152,6 @@ def branch_radius_volume(labels: np.ndarray, branches) -> np.ndarray:
     lut[np.asarray(ids, dtype=np.int64)] = np.nan_to_num(radii, nan=0.0)
     return lut[labels]
 
-
-_branch_radius_volume = branch_radius_volume  # former private name, used by vesselnet.demo
 
 
 # --------------------------------------------------------------------------------------------
@@ -203,7 +183,7 @@ def analyze_file(
     dict
         ``{"name", "dir", "radii" (branch radii in mm), "summary"}``.
     """
-    from vesseltree.io import load_volume, save_volume
+    from vesseltree.io import as_binary_mask, load_volume, save_volume
 
     name = name or volume_name(path)
     p = Path(path)
@@ -215,7 +195,7 @@ def analyze_file(
     elif structures is not None or liver_only:
         raise UserError(f"{p}: --structures and --liver-only apply to 3D-IRCADb DICOM masks only")
     vol = load_volume(p, spacing=spacing, **kw)
-    data = _as_binary(vol.data, p)
+    data = as_binary_mask(vol.data, p.name)
     from vesseltree.tree import analyze
 
     t0 = time.perf_counter()
@@ -318,7 +298,9 @@ def _cmd_analyze(args) -> int:
             if args.traceback:
                 raise
             failures.append(name)
-            _eprint(f"{PROG}: error: {path}: {exc}")
+            msg = str(exc)
+            named = msg.startswith((str(path), Path(path).name))  # the reader named the file
+            _eprint(f"{PROG}: error: {msg}" if named else f"{PROG}: error: {path}: {msg}")
             continue
         except Exception as exc:  # keep going with the other inputs
             if args.traceback:
@@ -394,7 +376,8 @@ def _fail(msg: str) -> int:
     return 2
 
 
-def _positive_float(text: str) -> float:
+def positive_float(text: str) -> float:
+    """argparse type: a finite number > 0 (a size in mm)."""
     try:
         v = float(text)
     except ValueError:
@@ -443,7 +426,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     a.add_argument("inputs", nargs="+", metavar="INPUT",
                    help=".nii/.nii.gz, .npy, .npz, MASKS_DICOM.zip or its folder")
-    a.add_argument("--spacing", nargs=3, type=_positive_float, metavar=("Z", "Y", "X"),
+    a.add_argument("--spacing", nargs=3, type=positive_float, metavar=("Z", "Y", "X"),
                    help="voxel size in mm, overrides the file's (.npy default: 1 1 1)")
     a.add_argument("--structures", action="append", metavar="NAME[,NAME...]",
                    help="3D-IRCADb structures to unite, comma-separated or repeated "
@@ -455,7 +438,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="output folder (default: %(default)s)")
     a.add_argument("--n-scales", type=_scales, default=3, metavar="S",
                    help="number of vessel scales (default: %(default)s, thresholds Q1 and Q3)")
-    a.add_argument("--thresholds", nargs="+", type=_positive_float, metavar="MM",
+    a.add_argument("--thresholds", nargs="+", type=positive_float, metavar="MM",
                    help="fixed scale thresholds on the branch radius (mm, increasing) instead of "
                         "per-volume quantiles; S = their number + 1 (overrides --n-scales)")
     a.add_argument("--radius-method", choices=("corrected", "paper"), default="corrected",
@@ -470,7 +453,7 @@ def build_parser() -> argparse.ArgumentParser:
     ph.add_argument("output", metavar="OUT", help="output file (.nii.gz, .nii, .npy or .npz)")
     ph.add_argument("--shape", nargs=3, type=_positive_int, metavar=("Z", "Y", "X"),
                     help="volume shape in voxels (default: make_phantom's)")
-    ph.add_argument("--spacing", nargs=3, type=_positive_float, metavar=("Z", "Y", "X"),
+    ph.add_argument("--spacing", nargs=3, type=positive_float, metavar=("Z", "Y", "X"),
                     help="voxel size in mm (default: make_phantom's)")
     ph.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
     ph.add_argument("--depth", type=int, default=None,

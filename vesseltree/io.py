@@ -49,6 +49,7 @@ from vesseltree._validation import check_spacing
 
 __all__ = [
     "Volume",
+    "as_binary_mask",
     "load_volume",
     "save_volume",
     "list_structures",
@@ -173,6 +174,50 @@ def _with_spacing(affine: np.ndarray, spacing: tuple[float, float, float]) -> np
 
 # --------------------------------------------------------------------------------------------
 # public API
+
+
+def as_binary_mask(data, name: str = "mask") -> np.ndarray:
+    """Read a stored mask as binary, the way the command-line tools do.
+
+    Masks stored as bool or 0/1 pass; a volume whose only non-zero value is one positive
+    integer (e.g. 0/255, as many tools save masks) becomes ``data != 0``; anything else
+    (label maps, probabilities, images, NaN) is an error.
+
+    Parameters
+    ----------
+    data : array_like
+        The stored volume.
+    name : str
+        How to name the input in error messages (a parameter or a file).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``bool`` array of the same shape (a new array; ``data`` is not modified).
+
+    Raises
+    ------
+    ValueError
+        For NaN values or more than two distinct values, naming ``name`` and the values.
+    """
+    arr = np.asarray(data)
+    if arr.dtype == bool:
+        return arr.copy()
+    if not np.issubdtype(arr.dtype, np.number) or np.iscomplexobj(arr):
+        raise ValueError(f"{name}: expected a binary mask (numbers), got dtype {arr.dtype}")
+    if np.issubdtype(arr.dtype, np.floating) and np.isnan(arr).any():
+        raise ValueError(f"{name}: expected a binary mask, got NaN values")
+    values = np.unique(arr) if arr.size else np.zeros(0)
+    nonzero = values[values != 0]
+    if np.isin(values, (0, 1)).all() or (
+        nonzero.size == 1 and nonzero[0] > 0 and float(nonzero[0]).is_integer()
+    ):
+        return arr != 0
+    raise ValueError(
+        f"{name}: expected a binary mask (0 and one positive integer value, e.g. 0/1 or "
+        f"0/255), got values "
+        f"{values[:6].tolist()}{' ...' if values.size > 6 else ''}"
+    )
 
 
 def load_volume(

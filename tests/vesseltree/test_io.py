@@ -417,3 +417,37 @@ def test_ircadb_patient_1_1_ct_matches_mask_grid(ircadb):
     # anatomy: the liver is soft tissue (median roughly 0-200 HU), the corners are air
     assert -50 < np.median(ct.data[liver.data]) < 250
     assert ct.data[:, :5, :5].mean() < -500
+
+
+# ------------------------------------------------------------------ as_binary_mask
+
+
+@pytest.mark.parametrize(
+    "values, expected",
+    [
+        ([0, 1, 1, 0], [False, True, True, False]),
+        ([0.0, 1.0, 0.0, 1.0], [False, True, False, True]),
+        ([0, 255, 255, 0], [False, True, True, False]),
+        ([255, 255, 255, 255], [True, True, True, True]),
+        ([0, 0, 0, 0], [False, False, False, False]),
+    ],
+)
+def test_as_binary_mask_accepts_stored_masks(values, expected):
+    from vesseltree.io import as_binary_mask
+
+    data = np.array(values).reshape(1, 2, 2)
+    before = data.copy()
+    out = as_binary_mask(data, "m")
+    assert out.dtype == bool and out.ravel().tolist() == expected
+    np.testing.assert_array_equal(data, before)
+
+
+@pytest.mark.parametrize(
+    "values",
+    [[0, 1, 2, 0], [0.0, 0.7, 0.7, 0.0], [0.7, 0.7, 0.7, 0.7], [0, -1, 0, -1], [0.0, np.nan, 1.0, 0.0]],
+)
+def test_as_binary_mask_rejects_non_masks_naming_the_input(values):
+    from vesseltree.io import as_binary_mask
+
+    with pytest.raises(ValueError, match="labels.npy"):
+        as_binary_mask(np.array(values).reshape(1, 2, 2), "labels.npy")
