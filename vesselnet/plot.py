@@ -19,14 +19,13 @@ and returned.
 """
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
 from vesseltree._validation import check_spacing
+from vesseltree.plot import _pyplot, _save  # one Agg backend set-up and one atomic writer
 
 __all__ = [
     "COLORS",
@@ -42,32 +41,6 @@ COLORS = {1: ("true positive", "#2ca02c"), 2: ("false positive", "#d62728"), 3: 
 _AXES = ("z", "y", "x")
 
 
-def _pyplot():
-    import matplotlib
-
-    if matplotlib.get_backend().lower() != "agg":
-        matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _save(fig, path) -> Path:
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    fmt = p.suffix.lstrip(".").lower() or "png"
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
-    os.close(fd)
-    try:
-        fig.savefig(tmp, format=fmt, dpi=fig.dpi, bbox_inches="tight")
-        os.replace(tmp, p)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    return p
 
 
 def _finish(fig, path):
