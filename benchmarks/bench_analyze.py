@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import os
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -70,9 +69,7 @@ def ours_pipeline(mask: np.ndarray, spacing):
     return tree.labels, tree.scale_masks(), tree.branches["radius_mm"].to_numpy()
 
 
-def _ircadb_root() -> Path:
-    env = os.environ.get("VESSELTREE_IRCADB")
-    return Path(env) if env else Path(__file__).resolve().parents[1].parent / "shared" / "data" / "3Dircadb1"
+from conftest import ircadb_root as _ircadb_root  # noqa: E402  (one data-location rule)
 
 
 _CACHE: dict[str, tuple] = {}

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import os
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -30,11 +29,7 @@ _RESULTS: dict[tuple[str, str], float] = {}
 _CACHE: dict[str, np.ndarray] = {}
 
 
-def _ircadb_root() -> Path:
-    env = os.environ.get("VESSELTREE_IRCADB")
-    if env:
-        return Path(env)
-    return Path(__file__).resolve().parents[1].parent / "shared" / "data" / "3Dircadb1"
+from conftest import ircadb_root as _ircadb_root  # noqa: E402  (one data-location rule)
 
 
 def load_case(name: str) -> np.ndarray:

@@ -665,7 +665,6 @@ def _junction_radius_lookup(junction_radius, graph: BranchGraph):
 
 def _prune(graph: BranchGraph, factor, min_len, radius) -> BranchGraph:
     shape = graph.shape
-    sp = np.asarray(graph.spacing, dtype=float)
     nodes = graph.nodes
     kind = dict(zip(nodes.index.tolist(), nodes["kind"].tolist()))
     pos = dict(zip(nodes.index.tolist(), nodes[["z", "y", "x"]].to_numpy().tolist()))
