@@ -146,7 +146,7 @@ def test_interleaved(benchmark, case):
 
 
 def _interleave(pred, gt, case):
-    lines = [f"", f"interleaved, {case}, {_INTERLEAVED} rounds (wall s / cpu s):"]
+    lines = ["", f"interleaved, {case}, {_INTERLEAVED} rounds (wall s / cpu s):"]
     for metric, q in (("hd", None), ("hd95", 95.0)):
         fns = {
             "ours": lambda: _ours(pred, gt, q),
