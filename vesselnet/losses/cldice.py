@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from vesselnet._validation import check_nonnegative_int, check_positive, check_volume
-from vesselnet.losses.dice_ce import prepare_target
+from vesselnet.losses.dice_ce import _check_logits, _LossModule, _probabilities, prepare_target
 
 __all__ = ["soft_erode", "soft_dilate", "soft_open", "soft_skeleton", "soft_cldice_loss", "SoftClDiceLoss"]
 
@@ -57,6 +57,12 @@ def _skeleton(x: torch.Tensor, iterations: int) -> torch.Tensor:
         delta = F.relu(x - _open(x))
         skel = skel + F.relu(delta - skel * delta)
     return skel
+
+
+def _check_activation(activation: str) -> str:
+    if activation not in ("auto", "none"):
+        raise ValueError(f"activation: expected 'auto' or 'none', got {activation!r}")
+    return activation
 
 
 def soft_erode(x: torch.Tensor) -> torch.Tensor:
@@ -190,18 +196,12 @@ def soft_cldice_loss(
     TypeError, ValueError
         Naming ``logits``, ``target``, ``iterations``, ``smooth`` or ``activation``.
     """
-    check_volume(logits, "logits")
-    if logits.dtype in (torch.float16, torch.bfloat16):
-        logits = logits.float()  # AMP: reduce in float32
+    logits = _check_logits(logits)  # AMP: half precision is reduced in float32
     iterations = check_nonnegative_int(iterations, "iterations")
     smooth = check_positive(smooth, "smooth")
-    if activation not in ("auto", "none"):
-        raise ValueError(f"activation: expected 'auto' or 'none', got {activation!r}")
+    _check_activation(activation)
     g = prepare_target(logits, target)
-    if activation == "none":
-        p = logits
-    else:
-        p = torch.sigmoid(logits) if logits.shape[1] == 1 else torch.softmax(logits, dim=1)
+    p = _probabilities(logits, activation)  # auto: sigmoid when C = 1, softmax when C > 1
     if p.shape[1] > 1 and not include_background:
         p, g = p[:, 1:], g[:, 1:]
     skel_p = _skeleton(p, iterations)
@@ -213,8 +213,10 @@ def soft_cldice_loss(
     return 1.0 - (2.0 * tprec * tsens / (tprec + tsens)).mean()
 
 
-class SoftClDiceLoss(nn.Module):
+class SoftClDiceLoss(_LossModule):
     """Module form of :func:`soft_cldice_loss`."""
+
+    _function = staticmethod(soft_cldice_loss)
 
     def __init__(
         self,
@@ -228,27 +230,11 @@ class SoftClDiceLoss(nn.Module):
         self.iterations = check_nonnegative_int(iterations, "iterations")
         self.smooth = check_positive(smooth, "smooth")
         self.include_background = bool(include_background)
-        if activation not in ("auto", "none"):
-            raise ValueError(f"activation: expected 'auto' or 'none', got {activation!r}")
-        self.activation = activation
+        self.activation = _check_activation(activation)
 
-    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        """Soft-clDice loss; see :func:`soft_cldice_loss`.
-
-        Parameters
-        ----------
-        logits : Tensor, shape (B, C, D, H, W)
-            Logits (sigmoid when C = 1, softmax when C > 1).
-        target : Tensor
-            (B, 1, D, H, W) in [0, 1] when C = 1; class ids (B, D, H, W) / (B, 1, D, H, W)
-            or one-hot (B, C, D, H, W) when C > 1.
-
-        Returns
-        -------
-        Tensor
-            Scalar loss.
-        """
-        return soft_cldice_loss(
-            logits, target, iterations=self.iterations, smooth=self.smooth,
+    def _options(self) -> dict:
+        """Keyword arguments of :func:`soft_cldice_loss` held by this module."""
+        return dict(
+            iterations=self.iterations, smooth=self.smooth,
             include_background=self.include_background, activation=self.activation,
         )

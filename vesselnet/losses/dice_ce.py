@@ -311,8 +311,41 @@ def _check_class_weights_arg(class_weights: ClassWeights) -> ClassWeights:
     return check_weights(class_weights, "class_weights")
 
 
-class DiceLoss(nn.Module):
+class _LossModule(nn.Module):
+    """Module form of a loss function: ``forward(logits, target)`` calls ``_function`` with
+    the options this module holds (``_options()``, validated by the subclass's ``__init__``).
+    """
+
+    _function: staticmethod
+
+    def _options(self) -> dict:  # pragma: no cover - abstract
+        """Keyword options passed to the loss function, by name."""
+        raise NotImplementedError
+
+    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """The loss of ``logits`` against ``target``; see the function named in the class
+        docstring.
+
+        Parameters
+        ----------
+        logits : Tensor, shape (B, C, D, H, W)
+            Logits (sigmoid when C = 1, softmax when C > 1).
+        target : Tensor
+            (B, 1, D, H, W) in [0, 1] when C = 1; class ids (B, D, H, W) / (B, 1, D, H, W)
+            or one-hot (B, C, D, H, W) when C > 1.
+
+        Returns
+        -------
+        Tensor
+            Scalar loss.
+        """
+        return type(self)._function(logits, target, **self._options())
+
+
+class DiceLoss(_LossModule):
     """Module form of :func:`dice_loss`; ``forward(logits (B,C,D,H,W), target)``."""
+
+    _function = staticmethod(dice_loss)
 
     def __init__(
         self,
@@ -328,56 +361,32 @@ class DiceLoss(nn.Module):
         self.smooth = check_positive(smooth, "smooth")
         self.activation = check_choice(activation, "activation", ("auto", "sigmoid", "softmax", "none"))
 
-    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        """Dice loss; see :func:`dice_loss`.
-
-        Parameters
-        ----------
-        logits : Tensor, shape (B, C, D, H, W)
-            Logits (sigmoid when C = 1, softmax when C > 1).
-        target : Tensor
-            (B, 1, D, H, W) in [0, 1] when C = 1; class ids (B, D, H, W) / (B, 1, D, H, W)
-            or one-hot (B, C, D, H, W) when C > 1.
-
-        Returns
-        -------
-        Tensor
-            Scalar loss.
-        """
-        return dice_loss(
-            logits, target, batch_dice=self.batch_dice, include_background=self.include_background,
+    def _options(self) -> dict:
+        """Keyword arguments of :func:`dice_loss` held by this module."""
+        return dict(
+            batch_dice=self.batch_dice, include_background=self.include_background,
             smooth=self.smooth, activation=self.activation,
         )
 
 
-class WeightedCrossEntropyLoss(nn.Module):
+class WeightedCrossEntropyLoss(_LossModule):
     """Module form of :func:`weighted_cross_entropy`."""
+
+    _function = staticmethod(weighted_cross_entropy)
 
     def __init__(self, *, class_weights: ClassWeights = "batch") -> None:
         super().__init__()
         self.class_weights = _check_class_weights_arg(class_weights)
 
-    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        """weighted cross-entropy; see :func:`weighted_cross_entropy`.
-
-        Parameters
-        ----------
-        logits : Tensor, shape (B, C, D, H, W)
-            Logits (sigmoid when C = 1, softmax when C > 1).
-        target : Tensor
-            (B, 1, D, H, W) in [0, 1] when C = 1; class ids (B, D, H, W) / (B, 1, D, H, W)
-            or one-hot (B, C, D, H, W) when C > 1.
-
-        Returns
-        -------
-        Tensor
-            Scalar loss.
-        """
-        return weighted_cross_entropy(logits, target, class_weights=self.class_weights)
+    def _options(self) -> dict:
+        """Keyword arguments of :func:`weighted_cross_entropy` held by this module."""
+        return dict(class_weights=self.class_weights)
 
 
-class DiceCELoss(nn.Module):
+class DiceCELoss(_LossModule):
     """Module form of :func:`dice_ce_loss` (the per-task loss of Eq. 5)."""
+
+    _function = staticmethod(dice_ce_loss)
 
     def __init__(
         self,
@@ -397,24 +406,10 @@ class DiceCELoss(nn.Module):
         self.include_background = bool(include_background)
         self.smooth = check_positive(smooth, "smooth")
 
-    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        """Dice + weighted CE; see :func:`dice_ce_loss`.
-
-        Parameters
-        ----------
-        logits : Tensor, shape (B, C, D, H, W)
-            Logits (sigmoid when C = 1, softmax when C > 1).
-        target : Tensor
-            (B, 1, D, H, W) in [0, 1] when C = 1; class ids (B, D, H, W) / (B, 1, D, H, W)
-            or one-hot (B, C, D, H, W) when C > 1.
-
-        Returns
-        -------
-        Tensor
-            Scalar loss.
-        """
-        return dice_ce_loss(
-            logits, target, dice_weight=self.dice_weight, ce_weight=self.ce_weight,
+    def _options(self) -> dict:
+        """Keyword arguments of :func:`dice_ce_loss` held by this module."""
+        return dict(
+            dice_weight=self.dice_weight, ce_weight=self.ce_weight,
             class_weights=self.class_weights, batch_dice=self.batch_dice,
             include_background=self.include_background, smooth=self.smooth,
         )

@@ -142,11 +142,7 @@ class MultiTaskLoss(nn.Module):
         dict
             ``dice_weight, ce_weight, class_weights, batch_dice, include_background, smooth``.
         """
-        t = self.task_loss
-        return dict(
-            dice_weight=t.dice_weight, ce_weight=t.ce_weight, class_weights=t.class_weights,
-            batch_dice=t.batch_dice, include_background=t.include_background, smooth=t.smooth,
-        )
+        return self.task_loss._options()
 
     def forward(self, output, main_target, scale_targets, return_terms: bool = False):
         """Eq. 5 of a network output.
