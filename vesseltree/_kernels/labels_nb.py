@@ -20,6 +20,11 @@ check them, the kernels trust them):
   :func:`nearest_keyed_grouped` every query group holds at least one reference (otherwise
   the search scans the whole grid and returns -1 / inf); :func:`knn_grouped` takes
   ``gcount[g]`` = number of references of group ``g`` and stops at ``min(k, gcount[g])``.
+  Either all of ``qgroup``/``rgroup`` (/``gcount``) are such arrays, or all are ``None``:
+  no grouping, every reference is a candidate. Numba compiles the ``None`` case as a
+  separate specialisation with the group test pruned, so :func:`nearest_keyed` and
+  :func:`knn` (the ungrouped searches) are these two kernels with ``None`` groups and cost
+  the same as dedicated kernels.
 
 :func:`components26` labels the 26-connected components of a mask from its voxel list.
 """
@@ -78,117 +83,13 @@ def _ring_bound(r, cell, spacing):
 
 
 @njit(cache=True, parallel=True)
-def nearest_keyed(query, ref, key, spacing, order, start, cell, gshape):
-    """Index (into ``ref``) of the nearest reference voxel of each query voxel, and its
-    squared distance (mm^2). Ties at equal distance go to the smallest ``key``
-    (``key``: int64 per ref voxel, all distinct).
-    """
-    n = query.shape[0]
-    out_idx = np.empty(n, dtype=np.int64)
-    out_d2 = np.empty(n, dtype=np.float64)
-    gz, gy, gx = gshape[0], gshape[1], gshape[2]
-    rmax = max(gz, max(gy, gx))
-    for i in prange(n):
-        qz, qy, qx = query[i, 0], query[i, 1], query[i, 2]
-        cz, cy, cx = qz // cell[0], qy // cell[1], qx // cell[2]
-        best_d2 = np.inf
-        best_j = -1
-        best_k = np.int64(0)
-        for r in range(rmax + 1):
-            if r > 0:
-                lb = _ring_bound(r, cell, spacing)
-                if best_j >= 0 and best_d2 < lb * lb:
-                    break
-            for dz in range(-r, r + 1):
-                z = cz + dz
-                if z < 0 or z >= gz:
-                    continue
-                for dy in range(-r, r + 1):
-                    y = cy + dy
-                    if y < 0 or y >= gy:
-                        continue
-                    inner = abs(dz) < r and abs(dy) < r
-                    step = 2 * r if (inner and r > 0) else 1
-                    for dx in range(-r, r + 1, step):
-                        x = cx + dx
-                        if x < 0 or x >= gx:
-                            continue
-                        c = (z * gy + y) * gx + x
-                        for p in range(start[c], start[c + 1]):
-                            j = order[p]
-                            a = (qz - ref[j, 0]) * spacing[0]
-                            b = (qy - ref[j, 1]) * spacing[1]
-                            e = (qx - ref[j, 2]) * spacing[2]
-                            d2 = a * a + b * b + e * e
-                            if d2 < best_d2 or (d2 == best_d2 and key[j] < best_k):
-                                best_d2 = d2
-                                best_j = j
-                                best_k = key[j]
-        out_idx[i] = best_j
-        out_d2[i] = best_d2
-    return out_idx, out_d2
-
-
-@njit(cache=True, parallel=True)
-def knn(query, ref, k, spacing, order, start, cell, gshape):
-    """The ``k`` nearest reference voxels of each query voxel, sorted by (distance, index).
-
-    Returns ``idx`` (n, k) int64 and ``d2`` (n, k) float64 squared distances in mm^2; when
-    ``ref`` holds fewer than ``k`` voxels the missing slots hold -1 and ``inf``.
-    """
-    n = query.shape[0]
-    out_idx = np.full((n, k), -1, dtype=np.int64)
-    out_d2 = np.full((n, k), np.inf, dtype=np.float64)
-    gz, gy, gx = gshape[0], gshape[1], gshape[2]
-    rmax = max(gz, max(gy, gx))
-    for i in prange(n):
-        bd = out_d2[i]
-        bi = out_idx[i]
-        qz, qy, qx = query[i, 0], query[i, 1], query[i, 2]
-        cz, cy, cx = qz // cell[0], qy // cell[1], qx // cell[2]
-        for r in range(rmax + 1):
-            if r > 0:
-                lb = _ring_bound(r, cell, spacing)
-                if bd[k - 1] < lb * lb:
-                    break
-            for dz in range(-r, r + 1):
-                z = cz + dz
-                if z < 0 or z >= gz:
-                    continue
-                for dy in range(-r, r + 1):
-                    y = cy + dy
-                    if y < 0 or y >= gy:
-                        continue
-                    inner = abs(dz) < r and abs(dy) < r
-                    step = 2 * r if (inner and r > 0) else 1
-                    for dx in range(-r, r + 1, step):
-                        x = cx + dx
-                        if x < 0 or x >= gx:
-                            continue
-                        c = (z * gy + y) * gx + x
-                        for p in range(start[c], start[c + 1]):
-                            j = order[p]
-                            a = (qz - ref[j, 0]) * spacing[0]
-                            b = (qy - ref[j, 1]) * spacing[1]
-                            e = (qx - ref[j, 2]) * spacing[2]
-                            d2 = a * a + b * b + e * e
-                            if d2 < bd[k - 1] or (d2 == bd[k - 1] and j < bi[k - 1]):
-                                # insertion into the sorted list
-                                t = k - 1
-                                while t > 0 and (d2 < bd[t - 1] or (d2 == bd[t - 1] and j < bi[t - 1])):
-                                    bd[t] = bd[t - 1]
-                                    bi[t] = bi[t - 1]
-                                    t -= 1
-                                bd[t] = d2
-                                bi[t] = j
-    return out_idx, out_d2
-
-
-@njit(cache=True, parallel=True)
 def nearest_keyed_grouped(query, ref, key, spacing, order, start, cell, gshape, qgroup, rgroup):
-    """:func:`nearest_keyed` restricted to references with ``rgroup == qgroup[i]``.
+    """Index (into ``ref``) of the nearest reference voxel of each query voxel among the
+    references with ``rgroup == qgroup[i]``, and its squared distance (mm^2). Ties at equal
+    distance go to the smallest ``key`` (``key``: int64 per ref voxel, all distinct).
 
     Returns ``idx`` (-1 where the query's group has no reference) and ``d2`` (mm^2, inf there).
+    ``qgroup = rgroup = None``: no grouping (:func:`nearest_keyed`).
     """
     n = query.shape[0]
     out_idx = np.empty(n, dtype=np.int64)
@@ -197,7 +98,9 @@ def nearest_keyed_grouped(query, ref, key, spacing, order, start, cell, gshape, 
     rmax = max(gz, max(gy, gx))
     for i in prange(n):
         qz, qy, qx = query[i, 0], query[i, 1], query[i, 2]
-        g = qgroup[i]
+        g = np.int64(0)
+        if qgroup is not None:
+            g = qgroup[i]
         cz, cy, cx = qz // cell[0], qy // cell[1], qx // cell[2]
         best_d2 = np.inf
         best_j = -1
@@ -224,8 +127,9 @@ def nearest_keyed_grouped(query, ref, key, spacing, order, start, cell, gshape, 
                         c = (z * gy + y) * gx + x
                         for p in range(start[c], start[c + 1]):
                             j = order[p]
-                            if rgroup[j] != g:
-                                continue
+                            if rgroup is not None:
+                                if rgroup[j] != g:
+                                    continue
                             a = (qz - ref[j, 0]) * spacing[0]
                             b = (qy - ref[j, 1]) * spacing[1]
                             e = (qx - ref[j, 2]) * spacing[2]
@@ -241,9 +145,14 @@ def nearest_keyed_grouped(query, ref, key, spacing, order, start, cell, gshape, 
 
 @njit(cache=True, parallel=True)
 def knn_grouped(query, ref, k, spacing, order, start, cell, gshape, qgroup, rgroup, gcount):
-    """:func:`knn` restricted to references with ``rgroup == qgroup[i]``; the search for
-    query ``i`` stops once it holds ``min(k, gcount[qgroup[i]])`` neighbours (the other
-    slots hold -1 / inf)."""
+    """The ``k`` nearest reference voxels of each query voxel among the references with
+    ``rgroup == qgroup[i]``, sorted by (distance, index).
+
+    Returns ``idx`` (n, k) int64 and ``d2`` (n, k) float64 squared distances in mm^2. The
+    search for query ``i`` stops once it holds ``min(k, gcount[qgroup[i]])`` neighbours
+    (the other slots hold -1 / inf). ``qgroup = rgroup = gcount = None``: no grouping,
+    the search stops at ``k`` neighbours (:func:`knn`).
+    """
     n = query.shape[0]
     out_idx = np.full((n, k), -1, dtype=np.int64)
     out_d2 = np.full((n, k), np.inf, dtype=np.float64)
@@ -252,10 +161,13 @@ def knn_grouped(query, ref, k, spacing, order, start, cell, gshape, qgroup, rgro
     for i in prange(n):
         bd = out_d2[i]
         bi = out_idx[i]
-        g = qgroup[i]
-        kk = min(k, gcount[g])
-        if kk == 0:
-            continue
+        kk = k
+        g = np.int64(0)
+        if qgroup is not None:
+            g = qgroup[i]
+            kk = min(k, gcount[g])
+            if kk == 0:
+                continue
         qz, qy, qx = query[i, 0], query[i, 1], query[i, 2]
         cz, cy, cx = qz // cell[0], qy // cell[1], qx // cell[2]
         for r in range(rmax + 1):
@@ -280,8 +192,9 @@ def knn_grouped(query, ref, k, spacing, order, start, cell, gshape, qgroup, rgro
                         c = (z * gy + y) * gx + x
                         for p in range(start[c], start[c + 1]):
                             j = order[p]
-                            if rgroup[j] != g:
-                                continue
+                            if rgroup is not None:
+                                if rgroup[j] != g:
+                                    continue
                             a = (qz - ref[j, 0]) * spacing[0]
                             b = (qy - ref[j, 1]) * spacing[1]
                             e = (qx - ref[j, 2]) * spacing[2]
@@ -295,6 +208,28 @@ def knn_grouped(query, ref, k, spacing, order, start, cell, gshape, qgroup, rgro
                                 bd[t] = d2
                                 bi[t] = j
     return out_idx, out_d2
+
+
+def nearest_keyed(query, ref, key, spacing, order, start, cell, gshape):
+    """Index (into ``ref``) of the nearest reference voxel of each query voxel, and its
+    squared distance (mm^2). Ties at equal distance go to the smallest ``key``
+    (``key``: int64 per ref voxel, all distinct).
+
+    :func:`nearest_keyed_grouped` without groups (same preconditions).
+    """
+    return nearest_keyed_grouped(query, ref, key, spacing, order, start, cell, gshape,
+                                 None, None)
+
+
+def knn(query, ref, k, spacing, order, start, cell, gshape):
+    """The ``k`` nearest reference voxels of each query voxel, sorted by (distance, index).
+
+    Returns ``idx`` (n, k) int64 and ``d2`` (n, k) float64 squared distances in mm^2; when
+    ``ref`` holds fewer than ``k`` voxels the missing slots hold -1 and ``inf``.
+
+    :func:`knn_grouped` without groups (same preconditions).
+    """
+    return knn_grouped(query, ref, k, spacing, order, start, cell, gshape, None, None, None)
 
 
 @njit(cache=True, inline="always")
