@@ -81,6 +81,22 @@ def _unpack(output) -> tuple:
     return main, aux, emb
 
 
+def _add_eq9_terms(loss, terms, lambda_c, contrastive, cldice_weight, main, main_target,
+                   cldice_iterations, return_terms):
+    """Eq. 5's ``loss`` and ``terms`` plus ``lambda_c * contrastive()`` (called only when
+    ``lambda_c > 0``) and the optional soft-clDice term; what :func:`total_loss` returns."""
+    if lambda_c > 0:
+        l_c = contrastive()
+        loss = loss + lambda_c * l_c
+        terms["contrastive"] = l_c.detach()
+    if cldice_weight > 0:
+        l_cl = soft_cldice_loss(main, main_target, iterations=cldice_iterations)
+        loss = loss + cldice_weight * l_cl
+        terms["cldice"] = l_cl.detach()
+    terms["total"] = loss.detach()
+    return (loss, terms) if return_terms else loss
+
+
 def total_loss(
     output,
     main_target: torch.Tensor | None,
@@ -150,18 +166,13 @@ def total_loss(
     loss, terms = multitask_loss(
         main, main_target, aux, scale_targets, lambdas, return_terms=True, **dice_ce_kwargs
     )
-    if lam_c > 0:
-        l_c = scale_contrastive_loss(
+    return _add_eq9_terms(
+        loss, terms, lam_c,
+        lambda: scale_contrastive_loss(
             emb, scale_targets, tau, mode=mode, num_samples=num_samples, generator=generator, bank=bank
-        )
-        loss = loss + lam_c * l_c
-        terms["contrastive"] = l_c.detach()
-    if w_cl > 0:
-        l_cl = soft_cldice_loss(main, main_target, iterations=cldice_iterations)
-        loss = loss + w_cl * l_cl
-        terms["cldice"] = l_cl.detach()
-    terms["total"] = loss.detach()
-    return (loss, terms) if return_terms else loss
+        ),
+        w_cl, main, main_target, cldice_iterations, return_terms,
+    )
 
 
 class TotalLoss(nn.Module):
@@ -248,13 +259,7 @@ class TotalLoss(nn.Module):
         if main_target is None:
             main_target = union_target(scale_targets, self.num_scales)
         loss, terms = self.multitask((main, aux), main_target, scale_targets, return_terms=True)
-        if self.lambda_c > 0:
-            l_c = self.contrastive(emb, scale_targets)
-            loss = loss + self.lambda_c * l_c
-            terms["contrastive"] = l_c.detach()
-        if self.cldice_weight > 0:
-            l_cl = soft_cldice_loss(main, main_target, iterations=self.cldice_iterations)
-            loss = loss + self.cldice_weight * l_cl
-            terms["cldice"] = l_cl.detach()
-        terms["total"] = loss.detach()
-        return (loss, terms) if return_terms else loss
+        return _add_eq9_terms(
+            loss, terms, self.lambda_c, lambda: self.contrastive(emb, scale_targets),
+            self.cldice_weight, main, main_target, self.cldice_iterations, return_terms,
+        )
