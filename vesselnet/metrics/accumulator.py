@@ -279,6 +279,11 @@ class MetricAccumulator:
         """
         return int(np.count_nonzero(np.isnan(self.values(column))))
 
+    def _defined(self, column: str | None) -> np.ndarray:
+        """Values of the defined (non-``nan``) cases of a column, in recording order."""
+        v = self.values(column)
+        return v[~np.isnan(v)]
+
     def mean(self, column: str | None = None) -> float:
         """Mean over the defined cases.
 
@@ -297,8 +302,7 @@ class MetricAccumulator:
         ValueError
             Naming ``column`` (unknown, or omitted for a multi-column metric).
         """
-        v = self.values(column)
-        v = v[~np.isnan(v)]
+        v = self._defined(column)
         return float(v.mean()) if v.size else float("nan")
 
     def std(self, column: str | None = None, ddof: int = 0) -> float:
@@ -321,8 +325,7 @@ class MetricAccumulator:
         ValueError
             Naming ``column`` (unknown, or omitted for a multi-column metric).
         """
-        v = self.values(column)
-        v = v[~np.isnan(v)]
+        v = self._defined(column)
         return float(v.std(ddof=ddof)) if v.size > ddof else float("nan")
 
     def summary(self, ddof: int = 0):
@@ -467,6 +470,11 @@ def summary_markdown(results: Mapping[str, MetricAccumulator], ddof: int = 0) ->
         "(an empty mask, an empty scale) are excluded from mean and std and counted."
     )
     return "\n".join(lines) + "\n"
+
+
+def _recall_columns(n_scales: int) -> tuple[str, ...]:
+    """Column names of the per-scale recall, ``recall_s1 .. recall_s<n_scales>``."""
+    return tuple(f"recall_s{k}" for k in range(1, n_scales + 1))
 
 
 # -- single metrics -------------------------------------------------------------------------
@@ -641,7 +649,7 @@ class ScaleRecallMetric(MetricAccumulator):
 
         self.n_scales = check_nonnegative_int(n_scales, "n_scales", minimum=2)
         self.analyze_options = dict(analyze_options)
-        self.columns = tuple(f"recall_s{k}" for k in range(1, self.n_scales + 1))
+        self.columns = _recall_columns(self.n_scales)
         super().__init__()
 
     def compute(
@@ -754,7 +762,7 @@ def evaluate_case(pred: ArrayLike, gt: ArrayLike, spacing: float | ArrayLike = 1
         Naming the offending argument.
     """
     from .overlap import _counts, _dice, _jaccard
-    from .surface import surface_distances
+    from .surface import _summary, surface_distances
     from .topology import cldice_components
 
     p, g = check_pair(pred, gt)
@@ -765,9 +773,7 @@ def evaluate_case(pred: ArrayLike, gt: ArrayLike, spacing: float | ArrayLike = 1
         "dsc": _dice(c),
         "jaccard": _jaccard(c),
         "cldice": cldice_components(p, g).cldice,
-        "hd": d.hausdorff(None),
-        "hd95": d.hausdorff(95.0),
-        "assd": d.assd(),
+        **_summary(d),
     }
     if vessel:
         from .vessel import vessel_metrics
@@ -802,7 +808,7 @@ class CaseEvaluator(MetricAccumulator):
         self.vessel = bool(vessel)
         self.min_fraction = min_fraction
         self.analyze_options = dict(analyze_options)
-        extra = tuple(f"recall_s{k}" for k in range(1, self.n_scales + 1)) + ("branch_detection",)
+        extra = _recall_columns(self.n_scales) + ("branch_detection",)
         self.columns = _BASE + (extra if self.vessel else ())
         super().__init__()
 
@@ -846,7 +852,7 @@ class CaseEvaluator(MetricAccumulator):
         ValueError
             Naming ``vessel`` when the evaluator was built with ``vessel=False``.
         """
-        cols = [f"recall_s{k}" for k in range(1, self.n_scales + 1)]
+        cols = _recall_columns(self.n_scales)
         if not self.vessel:
             raise ValueError("vessel: the per-scale recall was not computed (vessel=False)")
         return np.array([self.mean(c) for c in cols]), np.array([self.std(c, ddof) for c in cols])

@@ -123,6 +123,16 @@ class SurfaceDistances:
             return "both"
         return "pred" if p else ("gt" if g else None)
 
+    def _empty_value(self) -> float | None:
+        """The value of every summary when a mask is empty: 0.0 when both are, ``nan`` when
+        exactly one is; ``None`` when neither is."""
+        empty = self.empty
+        if empty == "both":
+            return 0.0
+        if empty is not None:
+            return float("nan")
+        return None
+
     def hausdorff(self, percentile: float | None = None) -> float:
         """Symmetric Hausdorff distance in mm, or its percentile variant.
 
@@ -138,11 +148,9 @@ class SurfaceDistances:
         float
             0.0 when both masks are empty, ``nan`` when exactly one is.
         """
-        empty = self.empty
-        if empty == "both":
-            return 0.0
-        if empty is not None:
-            return float("nan")
+        undefined = self._empty_value()
+        if undefined is not None:
+            return undefined
         if percentile is None:
             return float(max(self.pred_to_gt.max(), self.gt_to_pred.max()))
         return float(
@@ -158,11 +166,9 @@ class SurfaceDistances:
         float
             0.0 when both masks are empty, ``nan`` when exactly one is.
         """
-        empty = self.empty
-        if empty == "both":
-            return 0.0
-        if empty is not None:
-            return float("nan")
+        undefined = self._empty_value()
+        if undefined is not None:
+            return undefined
         total = self.pred_to_gt.sum() + self.gt_to_pred.sum()
         return float(total / (self.pred_to_gt.size + self.gt_to_pred.size))
 
@@ -331,5 +337,9 @@ def compute_surface_metrics(
     ValueError, TypeError
         Naming ``pred``, ``gt`` or ``spacing``.
     """
-    d = surface_distances(pred, gt, spacing)
+    return _summary(surface_distances(pred, gt, spacing))
+
+
+def _summary(d: SurfaceDistances) -> dict[str, float]:
+    """``{"hd", "hd95", "assd"}`` of one pair of distance transforms."""
     return {"hd": d.hausdorff(None), "hd95": d.hausdorff(95.0), "assd": d.assd()}
