@@ -169,18 +169,15 @@ def corrected_radius_at(skel_coords: np.ndarray, owned_volume: np.ndarray, spaci
     k = min(window, n)
     unit, _ = labels_nb.unit_spacing(spacing)
     grid = labels_nb.build_grid(skel_coords, unit, shape)
-    if group is None:
-        w, _ = labels_nb.knn(skel_coords, skel_coords, k, unit, *grid)
-        vol = owned_volume[w].sum(axis=1)
-        length = ell[w].sum(axis=1)
-    else:
+    g = gcount = None  # no grouping
+    if group is not None:
         g = np.ascontiguousarray(group, dtype=np.int64)
         gcount = np.bincount(g).astype(np.int64)
-        w, _ = labels_nb.knn_grouped(skel_coords, skel_coords, k, unit, *grid, g, g, gcount)
-        valid = w >= 0
-        wc = np.where(valid, w, 0)
-        vol = np.where(valid, owned_volume[wc], 0.0).sum(axis=1)
-        length = np.where(valid, ell[wc], 0.0).sum(axis=1)
+    w, _ = labels_nb.knn_grouped(skel_coords, skel_coords, k, unit, *grid, g, g, gcount)
+    valid = w >= 0  # all True without groups (k <= n)
+    wc = np.where(valid, w, 0)
+    vol = np.where(valid, owned_volume[wc], 0.0).sum(axis=1)
+    length = np.where(valid, ell[wc], 0.0).sum(axis=1)
     out = np.empty(n, dtype=np.float64)
     tube = length > 0
     out[tube] = np.sqrt(vol[tube] / (np.pi * length[tube]))

@@ -159,7 +159,7 @@ def count_tunnels(mask: ArrayLike) -> int:
     TypeError, ValueError
         Naming ``mask`` if it is not a 3D binary array.
     """
-    return count_components(mask) + count_cavities(mask) - euler_characteristic(mask)
+    return betti_numbers(mask)[1]
 
 
 def betti_numbers(mask: ArrayLike) -> tuple[int, int, int]:

@@ -243,18 +243,21 @@ class VesselTree:
             Fewer branches than scales with quantile thresholds (names ``n_scales`` and
             the number of branches), bad levels, thresholds or ``radius``.
         """
-        n_scales = self.n_scales if n_scales is None else check_nonnegative_int(
-            n_scales, "n_scales", minimum=2)
+        n_scales = self._n_scales(n_scales)
         lut = self._radius_lut(radius)
         return scales.scale_thresholds(lut[1:], n_scales, method, quantiles=quantiles)
+
+    def _n_scales(self, n_scales: int | None) -> int:
+        # S: the analysis' n_scales by default, else a checked int >= 2
+        return self.n_scales if n_scales is None else check_nonnegative_int(
+            n_scales, "n_scales", minimum=2)
 
     def _scale_lut(self, n_scales, method, thresholds, quantiles, radius) -> tuple[np.ndarray, int]:
         lut_r = self._radius_lut(radius)
         if thresholds is not None:
             t = scales.scale_thresholds(None, method=thresholds)
         else:
-            n = self.n_scales if n_scales is None else check_nonnegative_int(
-                n_scales, "n_scales", minimum=2)
+            n = self._n_scales(n_scales)
             if not self.n_vessel_voxels:  # empty mask: empty scales, no error
                 s = n if quantiles is None else len(quantiles) + 1
                 return np.zeros(1, dtype=np.uint8), s
