@@ -29,8 +29,8 @@ from vesselnet.models.resunet import (
     Decoder,
     Encoder,
     ResUNet3d,
+    _backbone_config,
     check_network_input,
-    level_channels,
 )
 
 __all__ = ["ProjectionHead", "MultiTaskOutput", "MultiTaskResUNet3d"]
@@ -160,9 +160,7 @@ class MultiTaskResUNet3d(nn.Module):
         super().__init__()
         self.in_channels = check_nonnegative_int(in_channels, "in_channels", minimum=1)
         self.num_scales = check_nonnegative_int(num_scales, "num_scales", minimum=1)
-        self.channels = level_channels(levels, base_channels)
-        self.levels = len(self.channels)
-        self.num_convs = check_nonnegative_int(num_convs, "num_convs", minimum=1)
+        self.channels, self.levels, self.num_convs = _backbone_config(levels, base_channels, num_convs)
         self.main_out_channels = check_nonnegative_int(main_out_channels, "main_out_channels", minimum=1)
         self.aux_out_channels = check_nonnegative_int(aux_out_channels, "aux_out_channels", minimum=1)
         self.encoder = Encoder(self.in_channels, self.channels, self.num_convs)

@@ -47,6 +47,13 @@ def level_channels(levels: int, base_channels: int) -> tuple[int, ...]:
     return tuple(base_channels * 2**k for k in range(levels))
 
 
+def _backbone_config(levels, base_channels, num_convs) -> tuple[tuple[int, ...], int, int]:
+    """Validated ``(channels, levels, num_convs)`` of the encoder and decoders, shared by the
+    single- and multi-task networks (``channels`` from :func:`level_channels`)."""
+    channels = level_channels(levels, base_channels)
+    return channels, len(channels), check_nonnegative_int(num_convs, "num_convs", minimum=1)
+
+
 def check_network_input(x, in_channels: int, levels: int, name: str = "x") -> torch.Tensor:
     """Validate a network input.
 
@@ -192,9 +199,7 @@ class ResUNet3d(nn.Module):
         super().__init__()
         self.in_channels = check_nonnegative_int(in_channels, "in_channels", minimum=1)
         self.out_channels = check_nonnegative_int(out_channels, "out_channels", minimum=1)
-        self.channels = level_channels(levels, base_channels)
-        self.levels = len(self.channels)
-        self.num_convs = check_nonnegative_int(num_convs, "num_convs", minimum=1)
+        self.channels, self.levels, self.num_convs = _backbone_config(levels, base_channels, num_convs)
         self.encoder = Encoder(self.in_channels, self.channels, self.num_convs)
         self.decoder = Decoder(self.channels, self.out_channels, self.num_convs)
 
