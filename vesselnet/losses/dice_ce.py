@@ -72,6 +72,7 @@ __all__ = [
 ]
 
 ClassWeights = Union[str, Sequence[float], None]
+_ACTIVATIONS = ("auto", "sigmoid", "softmax", "none")
 
 
 def prepare_target(
@@ -179,7 +180,7 @@ def dice_loss(
         Naming ``logits``, ``target``, ``smooth`` or ``activation``.
     """
     logits = _check_logits(logits)
-    check_choice(activation, "activation", ("auto", "sigmoid", "softmax", "none"))
+    check_choice(activation, "activation", _ACTIVATIONS)
     smooth = check_positive(smooth, "smooth")
     g = prepare_target(logits, target)
     p = _probabilities(logits, activation)
@@ -359,7 +360,7 @@ class DiceLoss(_LossModule):
         self.batch_dice = bool(batch_dice)
         self.include_background = bool(include_background)
         self.smooth = check_positive(smooth, "smooth")
-        self.activation = check_choice(activation, "activation", ("auto", "sigmoid", "softmax", "none"))
+        self.activation = check_choice(activation, "activation", _ACTIVATIONS)
 
     def _options(self) -> dict:
         """Keyword arguments of :func:`dice_loss` held by this module."""

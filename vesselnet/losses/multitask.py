@@ -65,6 +65,15 @@ def _check_aux_logits(aux_logits) -> list:
     return list(aux_logits)
 
 
+def _task_loss(task: str, logits, target, options: dict) -> torch.Tensor:
+    """:func:`dice_ce_loss` of one task; a TypeError / ValueError is re-raised, same type,
+    with the message prefixed by ``task``."""
+    try:
+        return dice_ce_loss(logits, target, **options)
+    except (TypeError, ValueError) as exc:
+        raise type(exc)(f"{task}: {exc}") from exc
+
+
 def multitask_loss(
     main_logits: torch.Tensor,
     main_target: torch.Tensor,
@@ -104,17 +113,12 @@ def multitask_loss(
     aux = _check_aux_logits(aux_logits)
     lam = check_weights(lambdas, "lambdas", len(aux))
     targets = split_scale_targets(scale_targets, len(aux))
-    try:
-        l_mt = dice_ce_loss(main_logits, main_target, **dice_ce_kwargs)
-    except (TypeError, ValueError) as exc:
-        raise type(exc)(f"main task (main_logits / main_target): {exc}") from exc
+    l_mt = _task_loss("main task (main_logits / main_target)", main_logits, main_target, dice_ce_kwargs)
     total = l_mt
     terms = {"mt": l_mt.detach()}
     for s, (lg, tg, w) in enumerate(zip(aux, targets, lam), start=1):
-        try:
-            l_s = dice_ce_loss(lg, tg, **dice_ce_kwargs)
-        except (TypeError, ValueError) as exc:
-            raise type(exc)(f"auxiliary task {s} (aux_logits[{s - 1}] / scale_targets[{s - 1}]): {exc}") from exc
+        task = f"auxiliary task {s} (aux_logits[{s - 1}] / scale_targets[{s - 1}])"
+        l_s = _task_loss(task, lg, tg, dice_ce_kwargs)
         total = total + w * l_s
         terms[f"s{s}"] = l_s.detach()
     terms["total"] = total.detach()
