@@ -427,6 +427,23 @@ class MemoryBank(nn.Module):
         self.ptr.zero_()
 
 
+def _scale_vectors(embeddings, scale_masks, mode, num_samples, generator, empty):
+    """Vectors and scale labels of the maps: :func:`pooled_scale_embeddings` (``empty``) or
+    :func:`sampled_scale_embeddings` (``num_samples``, ``generator``) by ``mode``."""
+    if mode == "pooled":
+        return pooled_scale_embeddings(embeddings, scale_masks, empty=empty)
+    return sampled_scale_embeddings(embeddings, scale_masks, num_samples=num_samples, generator=generator)
+
+
+def _loss_with_bank(vecs, labs, tau, bank: MemoryBank | None) -> torch.Tensor:
+    """:func:`supervised_contrastive_loss` of the batch, against the bank's content when it
+    holds any."""
+    if bank is not None and len(bank) > 0:
+        be, bl = bank.get()
+        return supervised_contrastive_loss(vecs, labs, tau, bank_embeddings=be, bank_labels=bl)
+    return supervised_contrastive_loss(vecs, labs, tau)
+
+
 def scale_contrastive_loss(
     embeddings: Sequence[torch.Tensor],
     scale_masks,
@@ -489,20 +506,10 @@ def scale_contrastive_loss(
             UserWarning,
             stacklevel=2,
         )
-    if mode == "pooled":
-        vecs, labs = pooled_scale_embeddings(embeddings, scale_masks, empty=empty)
-    else:
-        vecs, labs = sampled_scale_embeddings(
-            embeddings, scale_masks, num_samples=num_samples, generator=generator
-        )
-    if bank is not None and len(bank) > 0:
-        if bank.num_scales != len(embeddings):
-            raise ValueError(
-                f"bank: expected a bank of {len(embeddings)} scales, got {bank.num_scales}"
-            )
-        be, bl = bank.get()
-        return supervised_contrastive_loss(vecs, labs, tau, bank_embeddings=be, bank_labels=bl)
-    return supervised_contrastive_loss(vecs, labs, tau)
+    vecs, labs = _scale_vectors(embeddings, scale_masks, mode, num_samples, generator, empty)
+    if bank is not None and len(bank) > 0 and bank.num_scales != len(embeddings):
+        raise ValueError(f"bank: expected a bank of {len(embeddings)} scales, got {bank.num_scales}")
+    return _loss_with_bank(vecs, labs, tau, bank)
 
 
 class ScaleContrastiveLoss(nn.Module):
@@ -595,17 +602,10 @@ class ScaleContrastiveLoss(nn.Module):
                 UserWarning,
                 stacklevel=4  # past nn.Module.__call__: the caller's line,
             )
-        if self.mode == "pooled":
-            vecs, labs = pooled_scale_embeddings(embeddings, scale_masks, empty=self.empty)
-        else:
-            vecs, labs = sampled_scale_embeddings(
-                embeddings, scale_masks, num_samples=self.num_samples, generator=self.generator
-            )
-        if self.bank is not None and len(self.bank) > 0:
-            be, bl = self.bank.get()
-            loss = supervised_contrastive_loss(vecs, labs, self.tau, bank_embeddings=be, bank_labels=bl)
-        else:
-            loss = supervised_contrastive_loss(vecs, labs, self.tau)
+        vecs, labs = _scale_vectors(
+            embeddings, scale_masks, self.mode, self.num_samples, self.generator, self.empty
+        )
+        loss = _loss_with_bank(vecs, labs, self.tau, self.bank)
         if self.bank is not None and self.training:
             self.bank.push(vecs.detach(), labs)
         return loss

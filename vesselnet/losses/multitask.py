@@ -113,7 +113,9 @@ def multitask_loss(
     aux = _check_aux_logits(aux_logits)
     lam = check_weights(lambdas, "lambdas", len(aux))
     targets = split_scale_targets(scale_targets, len(aux))
-    l_mt = _task_loss("main task (main_logits / main_target)", main_logits, main_target, dice_ce_kwargs)
+    l_mt = _task_loss(
+        "main task (main_logits / main_target)", main_logits, main_target, dice_ce_kwargs
+    )
     total = l_mt
     terms = {"mt": l_mt.detach()}
     for s, (lg, tg, w) in enumerate(zip(aux, targets, lam), start=1):
