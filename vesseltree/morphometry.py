@@ -167,13 +167,9 @@ def branch_orders(nodes: pd.DataFrame, branches: pd.DataFrame, root=None,
             for b, v in adj.get(u, []):
                 if b in gen:
                     continue
-                if b in point:  # zero-length branch of a branchless component: a leaf
-                    gen[b] = node_gen[u] + 1
-                    parent[b] = node_in[u]
-                    intree[b] = True
-                    children.setdefault(node_in[u], []).append(b)
-                    order.append(b)
-                elif v in node_gen:
+                # a zero-length branch of a branchless component is a leaf
+                leaf = b in point
+                if not leaf and v in node_gen:
                     # closes a loop (or a self-loop / parallel branch)
                     gen[b] = min(node_gen[u], node_gen[v]) + 1
                     parent[b] = 0
@@ -182,11 +178,12 @@ def branch_orders(nodes: pd.DataFrame, branches: pd.DataFrame, root=None,
                     gen[b] = node_gen[u] + 1
                     parent[b] = node_in[u]
                     intree[b] = True
-                    node_gen[v] = gen[b]
-                    node_in[v] = b
                     children.setdefault(node_in[u], []).append(b)
                     order.append(b)
-                    queue.append(v)
+                    if not leaf:  # the far node joins the tree
+                        node_gen[v] = gen[b]
+                        node_in[v] = b
+                        queue.append(v)
                 rootn[b] = r
     strahler = {b: 1 for b in gen}
     for b in reversed(order):

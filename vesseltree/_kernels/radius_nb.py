@@ -30,6 +30,16 @@ def surface_flags(mask, coords):
     return out
 
 
+@njit(cache=True, inline="always")
+def _distance_mm(coords, a, b, spacing):
+    # Euclidean distance (mm) between voxels coords[a] and coords[b]
+    acc = 0.0
+    for ax in range(3):
+        d = (coords[a, ax] - coords[b, ax]) * spacing[ax]
+        acc += d * d
+    return np.sqrt(acc)
+
+
 @njit(cache=True)
 def length_elements(coords, nbr_ptr, nbr_idx, spacing):
     """Centerline length (mm) carried by each skeleton voxel.
@@ -45,21 +55,10 @@ def length_elements(coords, nbr_ptr, nbr_idx, spacing):
     for i in range(n):
         s, e = nbr_ptr[i], nbr_ptr[i + 1]
         if e - s == 2:
-            a = nbr_idx[s]
-            b = nbr_idx[s + 1]
-            acc = 0.0
-            for ax in range(3):
-                d = (coords[a, ax] - coords[b, ax]) * spacing[ax]
-                acc += d * d
-            out[i] = 0.5 * np.sqrt(acc)
+            out[i] = 0.5 * _distance_mm(coords, nbr_idx[s], nbr_idx[s + 1], spacing)
         else:
             tot = 0.0
             for p in range(s, e):
-                j = nbr_idx[p]
-                acc = 0.0
-                for ax in range(3):
-                    d = (coords[i, ax] - coords[j, ax]) * spacing[ax]
-                    acc += d * d
-                tot += np.sqrt(acc)
+                tot += _distance_mm(coords, i, nbr_idx[p], spacing)
             out[i] = 0.5 * tot
     return out
