@@ -25,11 +25,13 @@ chord between its two skeleton neighbours, see
 i.e. the radius of the disc with the tube's mean cross-section area. A digitised tube of
 radius r holds about :math:`\\pi r^2` voxels per unit length whatever its orientation or
 sub-voxel position, and an off-centre skeleton does not change the Voronoi volume, so the
-estimate is unbiased up to the centreline-length error of a digital curve (a few %). Where
-the window carries no length (a skeleton reduced to a single voxel) the radius of the
-sphere of volume :math:`\\sum V_i` is used instead. At free ends (the end-cap volume goes
-to the endpoint) and at junctions the local value reads high; the branch median of Eq. 2
-discards them.
+estimate is unbiased up to the centreline-length error of a digital curve (a few %). A
+free end of the skeleton owns the vessel's end cap, so each endpoint in the window (two for
+an isolated voxel) adds a half-ball to the model, :math:`\\sum V_i = \\pi r^2 \\sum \\ell_i +
+\\tfrac{2}{3}\\pi r^3 e` with :math:`e` the number of free ends, solved for :math:`r`: a
+skeleton reduced to a single voxel gets the ball of its volume, and a short branch of a
+blob is no longer read as a thin tube holding the blob's whole volume. At junctions the
+local value reads high; the branch median of Eq. 2 discards them.
 
 Both estimators stay inside the 26-connected component of the mask that holds the skeleton
 voxel (its surface voxels, its Voronoi cells, its window): a nearby separate vessel never
@@ -178,11 +180,37 @@ def corrected_radius_at(skel_coords: np.ndarray, owned_volume: np.ndarray, spaci
     wc = np.where(valid, w, 0)
     vol = np.where(valid, owned_volume[wc], 0.0).sum(axis=1)
     length = np.where(valid, ell[wc], 0.0).sum(axis=1)
-    out = np.empty(n, dtype=np.float64)
-    tube = length > 0
-    out[tube] = np.sqrt(vol[tube] / (np.pi * length[tube]))
-    out[~tube] = np.cbrt(3.0 * vol[~tube] / (4.0 * np.pi))
-    return out
+    # free ends in the window: an endpoint (one skeleton neighbour) closes the tube with a
+    # half-ball cap, an isolated voxel (none) with two
+    ends = np.clip(2 - np.diff(ptr), 0, 2).astype(np.float64)
+    caps = np.where(valid, ends[wc], 0.0).sum(axis=1)
+    return _cylinder_with_caps_radius(vol, length, caps)
+
+
+def _cylinder_with_caps_radius(volume: np.ndarray, length: np.ndarray, caps: np.ndarray) -> np.ndarray:
+    """Radius r of a tube of centreline ``length`` closed by ``caps`` half-balls, holding
+    ``volume``: the positive root of ``(2/3) pi caps r**3 + pi length r**2 = volume``.
+
+    ``caps = 0``: the cross-section radius ``sqrt(volume / (pi length))``; ``length = 0`` and
+    two caps: the radius of the ball of that volume. Solved by Newton's method from an upper
+    bound (the root of either term alone), on which the increasing convex cubic converges
+    monotonically.
+    """
+    a = (2.0 / 3.0) * np.pi * caps
+    b = np.pi * length
+    with np.errstate(divide="ignore", invalid="ignore"):
+        bound_b = np.where(b > 0, np.sqrt(volume / b), np.inf)
+        bound_a = np.where(a > 0, np.cbrt(volume / a), np.inf)
+    r = np.minimum(bound_a, bound_b)
+    r = np.where(np.isfinite(r), r, 0.0)  # no length and no cap: nothing to measure
+    for _ in range(60):
+        f = (a * r + b) * r * r - volume
+        df = (3.0 * a * r + 2.0 * b) * r
+        step = np.divide(f, df, out=np.zeros_like(r), where=df > 0)
+        r = r - step
+        if np.all(np.abs(step) <= 1e-12 * np.maximum(r, 1e-300)):
+            break
+    return r
 
 
 def _check_method(method, name: str = "method") -> str:

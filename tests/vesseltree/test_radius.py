@@ -187,3 +187,34 @@ def test_local_radius_ignores_a_separate_nearby_component(method):
     else:  # Eq. 1: the only surface voxel is the voxel itself; the cube's 8th nearest
         assert r_b[8, 13, 8] == 0.0
         np.testing.assert_allclose(r_b[9, 14, 21], np.sqrt(2), rtol=1e-6)
+
+
+# ------------------------------------------------------------ free ends: balls and blobs
+
+
+@pytest.mark.parametrize("r", [2.5, 3.0, 4.0, 5.0, 7.0])
+def test_corrected_radius_of_a_ball_is_its_radius(r):
+    # a ball thins to one voxel or a two-voxel stub: all of it is "end cap"
+    from vesseltree import analyze
+    from vesseltree.synthetic import tube
+
+    c = (11.3, 11.6, 11.1)
+    ball = tube((24, 24, 24), c, c, r, caps="round", supersample=2)
+    tree = analyze(ball)
+    assert len(tree.branches) == 1
+    assert abs(tree.branches["radius_mm"].iloc[0] - r) <= 0.3
+
+
+@pytest.mark.parametrize("box", [(8, 9, 10), (6, 12, 7), (5, 5, 30)])
+def test_corrected_radius_of_a_blob_stays_near_its_inscribed_radius(box):
+    # a blob's short skeleton must not be read as a thin tube holding the whole volume:
+    # the radius stays within one voxel diagonal of the largest inscribed distance (scipy EDT)
+    from scipy import ndimage as ndi
+
+    from vesseltree import analyze
+
+    mask = np.zeros((20, 20, 40), bool)
+    mask[2:2 + box[0], 2:2 + box[1], 2:2 + box[2]] = True
+    tree = analyze(mask)
+    inscribed = ndi.distance_transform_edt(mask).max()
+    assert (tree.branches["radius_mm"] <= inscribed + np.sqrt(3)).all()
