@@ -192,6 +192,7 @@ def test_local_radius_ignores_a_separate_nearby_component(method):
 # ------------------------------------------------------------ free ends: balls and blobs
 
 
+@pytest.mark.filterwarnings("ignore:n_scales")  # one branch: no scale split, as documented
 @pytest.mark.parametrize("r", [2.5, 3.0, 4.0, 5.0, 7.0])
 def test_corrected_radius_of_a_ball_is_its_radius(r):
     # a ball thins to one voxel or a two-voxel stub: all of it is "end cap"
@@ -205,6 +206,7 @@ def test_corrected_radius_of_a_ball_is_its_radius(r):
     assert abs(tree.branches["radius_mm"].iloc[0] - r) <= 0.3
 
 
+@pytest.mark.filterwarnings("ignore:n_scales")
 @pytest.mark.parametrize("box", [(8, 9, 10), (6, 12, 7), (5, 5, 30)])
 def test_corrected_radius_of_a_blob_stays_near_its_inscribed_radius(box):
     # a blob's short skeleton must not be read as a thin tube holding the whole volume:
