@@ -32,6 +32,8 @@ becomes 2, as networkx counts a self-loop; the node keeps ``kind == 'isolated'``
 ``tree.graph.number_of_edges() == len(tree.branches)`` always. Point branches are numbered
 after the branches of the thinned (pruned) skeleton, in raster order of their component;
 they are generation 1, Strahler order 1, ``in_tree`` True, the root of their component.
+They receive a scale, but do not set the per-volume quantile thresholds unless every
+branch is a point (:func:`threshold_radii`).
 """
 from __future__ import annotations
 
@@ -52,7 +54,7 @@ from .radius import _check_method, branch_radius, corrected_radius_at, paper_rad
 from .skeleton import skeletonize
 from ._validation import check_mask, check_nonnegative_int, check_positive, check_spacing
 
-__all__ = ["analyze", "VesselTree"]
+__all__ = ["analyze", "VesselTree", "threshold_radii"]
 
 _ORDER_COLUMNS = ["generation", "strahler", "parent", "root_node", "in_tree"]
 
@@ -216,6 +218,14 @@ class VesselTree:
             lut[self.branches.index.to_numpy()] = self.branches[col].to_numpy(dtype=float)
         return lut
 
+    def _threshold_radii(self, lut: np.ndarray) -> np.ndarray:
+        # the branch radii of ``lut`` (indexed by branch id) that set per-volume quantiles
+        is_point = np.zeros(len(lut) - 1, dtype=bool)
+        if len(self.branches):
+            is_point[self.branches.index.to_numpy() - 1] = (
+                self.branches["kind"].to_numpy() == "point")
+        return threshold_radii(lut[1:], is_point)
+
     def scale_thresholds(self, n_scales: int | None = None,
                          method: str | Sequence[float] = "quantile", *,
                          quantiles: Sequence[float] | None = None,
@@ -245,7 +255,8 @@ class VesselTree:
         """
         n_scales = self._n_scales(n_scales)
         lut = self._radius_lut(radius)
-        return scales.scale_thresholds(lut[1:], n_scales, method, quantiles=quantiles)
+        return scales.scale_thresholds(self._threshold_radii(lut), n_scales, method,
+                                       quantiles=quantiles)
 
     def _n_scales(self, n_scales: int | None) -> int:
         # S: the analysis' n_scales by default, else a checked int >= 2
@@ -261,7 +272,8 @@ class VesselTree:
             if not self.n_vessel_voxels:  # empty mask: empty scales, no error
                 s = n if quantiles is None else len(quantiles) + 1
                 return np.zeros(1, dtype=np.uint8), s
-            t = scales.scale_thresholds(lut_r[1:], n, method, quantiles=quantiles)
+            t = scales.scale_thresholds(self._threshold_radii(lut_r), n, method,
+                                        quantiles=quantiles)
         lut = scales.assign_scales(lut_r, t)
         lut[0] = 0
         return lut, t.size + 1
@@ -483,6 +495,28 @@ def _add_point_branches(graph: BranchGraph, sc: np.ndarray, sb: np.ndarray, gs: 
                        node_voxels=graph.node_voxels, branches=branches, paths=paths), sb
 
 
+def threshold_radii(radii: np.ndarray, is_point: np.ndarray) -> np.ndarray:
+    """The branch radii that set the per-volume quantile thresholds.
+
+    Zero-length ``'point'`` branches (mask fragments whose skeleton is a single voxel) are
+    left out, unless every branch is one, so that segmentation debris does not pull Q1 and
+    Q3 down; they still receive a scale from the thresholds.
+
+    Parameters
+    ----------
+    radii : numpy.ndarray, shape (n_b,)
+        Branch radii (mm).
+    is_point : numpy.ndarray of bool, shape (n_b,)
+        Which branches are point branches.
+
+    Returns
+    -------
+    numpy.ndarray
+        The radii of the non-point branches, or all radii when there are none.
+    """
+    return radii if is_point.all() else radii[~is_point]
+
+
 def analyze(
     mask: npt.ArrayLike,
     spacing: float | tuple[float, float, float] = (1.0, 1.0, 1.0),
@@ -650,12 +684,14 @@ def analyze(
     for c in _ORDER_COLUMNS:
         br[c] = orders[c].to_numpy()
     thresholds = None
-    if nb >= n_scales:
-        thresholds = scales.scale_thresholds(br["radius_mm"].to_numpy(), n_scales)
-        br["scale"] = scales.assign_scales(br["radius_mm"].to_numpy(), thresholds)
+    radii = br["radius_mm"].to_numpy()
+    basis = threshold_radii(radii, (br["kind"] == "point").to_numpy())
+    if len(basis) >= n_scales:
+        thresholds = scales.scale_thresholds(basis, n_scales)
+        br["scale"] = scales.assign_scales(radii, thresholds)
     else:
         warnings.warn(
-            f"n_scales: {n_scales} scales need at least {n_scales} branches, got {nb}; "
+            f"n_scales: {n_scales} scales need at least {n_scales} branches, got {len(basis)}; "
             "the 'scale' column is 0 and scale_masks() needs fewer scales or fixed thresholds",
             UserWarning, stacklevel=2)
         br["scale"] = np.zeros(nb, dtype=np.uint8)

@@ -305,7 +305,9 @@ def test_labels_cover_mask_and_never_cross_components(case):
     for u, v, key, d in g.edges(keys=True, data=True):
         if d["kind"] == "point":
             assert u == v and br.at[key, "n_voxels"] >= 1
-    if len(br) >= 3:
+    # quantile thresholds come from the non-point branches (all branches if every one is a point)
+    n_basis = int((br["kind"] != "point").sum()) or len(br)
+    if n_basis >= 3:
         np.testing.assert_array_equal(tree.scale_masks().sum(0), mask)
 
 
@@ -386,3 +388,25 @@ def test_ircadb_patient_1_1(ircadb):
     # hepatic vessels: sub-millimetre to ~1 cm radii
     assert np.all(r > 0) and 0.5 < np.median(r) < 5.0 and r.max() < 15.0
     assert br["generation"].min() == 1 and br["strahler"].max() >= 3
+
+
+def test_point_branches_do_not_set_the_quantiles():
+    # a Y of three tubes plus a few one-voxel fragments: Q1/Q3 come from the three tubes,
+    # the fragments still get a scale (the smallest, their radius being tiny)
+    from vesseltree.synthetic import rasterize_segments
+
+    starts = np.array([[10.0, 20.0, 4.0], [10.0, 20.0, 24.0], [10.0, 20.0, 24.0]])
+    ends = np.array([[10.0, 20.0, 24.0], [10.0, 8.0, 40.0], [10.0, 32.0, 40.0]])
+    mask, _, _ = rasterize_segments((20, 41, 46), starts, ends, [4.0, 2.5, 3.0], [4.0, 2.5, 3.0])
+    bits = [(2, 2, 2), (17, 2, 43), (2, 38, 2)]
+    for b in bits:
+        mask[b] = True
+    tree = analyze(mask)
+    br = tree.branches
+    is_point = (br["kind"] == "point").to_numpy()
+    assert is_point.sum() == len(bits)
+    expected = np.quantile(br["radius_mm"].to_numpy()[~is_point], [0.25, 0.75])
+    np.testing.assert_allclose(tree.thresholds, expected)
+    np.testing.assert_allclose(tree.scale_thresholds(), expected)
+    assert (br.loc[is_point, "scale"] == 1).all()
+    np.testing.assert_array_equal(tree.scale_masks().sum(0), mask)
