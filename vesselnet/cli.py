@@ -268,7 +268,25 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     _add_evaluate(sub)
+    for module in _command_modules():
+        module.add_parser(sub)
     return parser
+
+
+def _command_modules() -> list:
+    """The modules of :mod:`vesselnet.commands`, one per command, in name order.
+
+    Each exposes ``add_parser(subparsers)``, which adds its sub-parser and sets ``func`` (a
+    callable taking the parsed arguments and returning the exit code). They import torch only
+    inside ``func``, so ``vesselnet evaluate`` and ``--help`` stay torch-free.
+    """
+    import importlib
+    import pkgutil
+
+    import vesselnet.commands as commands
+
+    names = sorted(m.name for m in pkgutil.iter_modules(commands.__path__) if not m.name.startswith("_"))
+    return [importlib.import_module(f"vesselnet.commands.{name}") for name in names]
 
 
 def _cmd_evaluate(args) -> int:
