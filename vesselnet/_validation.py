@@ -27,6 +27,9 @@ __all__ = [
     "check_weights",
     "check_choice",
     "describe",
+    "check_finite",
+    "finite_checks_enabled",
+    "set_finite_checks",
 ]
 
 
@@ -266,3 +269,74 @@ def check_choice(value, name: str, choices: Sequence) -> object:
     if value not in choices:
         raise ValueError(f"{name}: expected one of {list(choices)}, got {describe(value)}")
     return value
+
+
+# --------------------------------------------------------------------------------------------
+# finite checks at the model/loss boundary (switchable, on by default)
+
+_FINITE_CHECKS = [True]
+
+
+def finite_checks_enabled() -> bool:
+    """Whether :func:`check_finite` checks anything (default True; see :func:`set_finite_checks`)."""
+    return _FINITE_CHECKS[0]
+
+
+def set_finite_checks(enabled: bool) -> bool:
+    """Switch the ``isfinite`` checks of network inputs and loss inputs on or off.
+
+    The checks cost one reduction and one device synchronisation per checked tensor; switch
+    them off only when speed matters more than a clear error on NaN/inf input.
+
+    Parameters
+    ----------
+    enabled : bool
+        New state (for this process).
+
+    Returns
+    -------
+    bool
+        The previous state (to restore it).
+    """
+    if not isinstance(enabled, bool):
+        raise TypeError(f"enabled: expected True or False, got {describe(enabled)}")
+    previous, _FINITE_CHECKS[0] = _FINITE_CHECKS[0], enabled
+    return previous
+
+
+def check_finite(t: torch.Tensor, name: str) -> torch.Tensor:
+    """Raise ValueError naming ``name`` if a floating tensor holds NaN or infinite values.
+
+    Does nothing when the checks are switched off (:func:`set_finite_checks`) or for
+    non-floating tensors.
+
+    Parameters
+    ----------
+    t : torch.Tensor
+        Tensor to check.
+    name : str
+        Argument name used in error messages.
+
+    Returns
+    -------
+    torch.Tensor
+        ``t`` itself.
+
+    Raises
+    ------
+    ValueError
+        Naming ``name``, with the number of NaN and infinite values and the first position.
+    """
+    if not _FINITE_CHECKS[0] or not t.is_floating_point():
+        return t
+    finite = torch.isfinite(t)
+    if bool(finite.all()):
+        return t
+    bad = ~finite
+    n_nan = int(torch.isnan(t).sum())
+    n_inf = int(bad.sum()) - n_nan
+    first = tuple(int(i) for i in torch.nonzero(bad)[0].tolist())
+    raise ValueError(
+        f"{name}: expected finite values, got {n_nan} NaN and {n_inf} infinite value(s) "
+        f"of {t.numel()} ({describe(t)}), first at index {first}"
+    )

@@ -216,3 +216,96 @@ def test_bad_input_raises_valueerror_naming_argument():
         MultiTaskResUNet3d(num_scales=0)
     with pytest.raises(ValueError, match="proj_dim|dim"):
         MultiTaskResUNet3d(proj_dim=0)
+
+
+# ----------------------------------------------------------------------------- paper layout
+def analytic_params_paper(in_ch, out_ch, depth, f0, n):
+    """Layout printed in the paper: encoder f0..2^l f0 (l poolings), decoder of l up stages."""
+    c = channels_of(depth + 1, f0)
+    enc = ru_params(in_ch, c[0], n) + sum(ru_params(c[k - 1], c[k], n) for k in range(1, depth + 1))
+    dec = sum(ru_params(c[k + 1] + c[k], c[k], n) for k in range(depth))
+    return enc, dec + c[0] * out_ch + out_ch
+
+
+@pytest.mark.parametrize("depth,f0,n", [(5, 8, 2), (3, 2, 1)])
+def test_paper_layout_channels_poolings_and_counts(depth, f0, n):
+    with torch.device("meta"):
+        net = ResUNet3d(1, 1, depth + 1, f0, n, bottleneck_unit=False)
+        mt = MultiTaskResUNet3d(1, 3, depth + 1, f0, n, proj_dim=16, bottleneck_unit=False)
+    assert net.channels == tuple(f0 * 2**k for k in range(depth + 1))
+    pools = [m for m in net.encoder.modules() if isinstance(m, torch.nn.MaxPool3d)]
+    assert len(pools) == depth
+    assert net.decoder.first is None and net.decoder.first_stage is net.decoder.ups[0]
+    enc, dec = analytic_params_paper(1, 1, depth, f0, n)
+    assert n_params(net.encoder) == enc and n_params(net.decoder) == dec
+    c = f0 * 2 ** (depth - 1)  # D^{2^(l-1) f0}
+    assert mt.decoders[1].first_channels == c
+    proj = c * c + 2 * c + c * 16 + 16
+    assert n_params(mt) == enc + 4 * dec + 3 * proj
+
+
+def test_paper_layout_shapes_and_single_task_export():
+    torch.manual_seed(0)
+    x = torch.randn(2, 1, 16, 8, 16)
+    mt = MultiTaskResUNet3d(levels=4, base_channels=2, proj_dim=4, bottleneck_unit=False)
+    out = mt(x)
+    assert out.main.shape == (2, 1, 16, 8, 16)
+    assert all(e.shape == (2, 4, 4, 2, 4) for e in out.embeddings)  # first up stage: 1/4
+    mt.eval()
+    single = mt.to_single_task()
+    with torch.no_grad():
+        assert torch.equal(single(x), mt.predict(x))
+    with pytest.raises(ValueError, match="bottleneck_unit=False needs at least 2 levels"):
+        ResUNet3d(levels=1, bottleneck_unit=False)
+    with pytest.raises(TypeError, match="bottleneck_unit"):
+        ResUNet3d(levels=2, bottleneck_unit="no")
+
+
+# ----------------------------------------------------------------------------- input checks (issue 9)
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float16])
+def test_input_dtype_other_than_parameters_names_x(dtype):
+    net = ResUNet3d(levels=2, base_channels=2)
+    mt = MultiTaskResUNet3d(levels=2, base_channels=2, proj_dim=4)
+    x = torch.randn(2, 1, 4, 4, 4).to(dtype)
+    for model in (net, mt, mt.predict):
+        with pytest.raises(TypeError, match=rf"x: expected the dtype of the network's parameters \(torch.float32\), got .*{dtype}"):
+            model(x)
+    assert net.double()(torch.randn(2, 1, 4, 4, 4, dtype=torch.float64)).dtype == torch.float64
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # autocast casts float16/32, not float64
+        assert net.float()(torch.randn(2, 1, 4, 4, 4)).dtype == torch.bfloat16
+        with pytest.raises(TypeError, match="x: expected the dtype"):
+            net(torch.randn(2, 1, 4, 4, 4, dtype=torch.float64))
+
+
+def test_batch_of_one_voxel_at_bottleneck_in_training_mode_names_x():
+    net = ResUNet3d(levels=3, base_channels=2)
+    mt = MultiTaskResUNet3d(levels=3, base_channels=2, proj_dim=4)
+    x = torch.randn(1, 1, 4, 4, 4)  # deepest level 1x1x1, batch 1
+    for model in (net, mt):
+        with pytest.raises(ValueError, match="x: in training mode BatchNorm needs more than one value"):
+            model.train()(x)
+        model.eval()(x)  # eval mode uses running statistics: fine
+    net.train()(torch.randn(2, 1, 4, 4, 4))
+    net.train()(torch.randn(1, 1, 8, 4, 4))
+
+
+def test_nan_input_names_x_and_checks_switch_off():
+    from vesselnet._validation import finite_checks_enabled, set_finite_checks
+
+    net = ResUNet3d(levels=2, base_channels=2)
+    x = torch.randn(2, 1, 4, 4, 4)
+    x[1, 0, 2, 3, 1] = float("nan")
+    x[0, 0, 0, 0, 0] = float("inf")
+    running = net.encoder.stem.body[0][1].running_mean.clone()
+    with pytest.raises(ValueError, match=r"x: expected finite values, got 1 NaN and 1 infinite .* first at index \(0, 0, 0, 0, 0\)"):
+        net.train()(x)
+    assert torch.equal(net.encoder.stem.body[0][1].running_mean, running)  # BN untouched
+    assert finite_checks_enabled()
+    previous = set_finite_checks(False)
+    try:
+        assert previous is True
+        out = net(x)  # no check: NaN flows through (the user asked for speed)
+        assert not torch.isfinite(out).all()
+    finally:
+        set_finite_checks(previous)
+    assert finite_checks_enabled()

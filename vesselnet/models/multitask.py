@@ -6,10 +6,13 @@ Sadikine et al., ISBI 2023, Sect. 2.2-2.3:
   decoders; ``D_0`` is the main task (the whole vessel mask y), ``D_1 .. D_S`` the auxiliary
   scale-specific tasks (y^1 = smallest vessels ... y^S = largest). Each decoder has its own
   1x1x1 output head.
-- Eq. 6: ``z^s = proj_s(D_s^{2^(l-1) f0})``: a projection head on the output of the *first*
-  layer of every auxiliary decoder (``2**(l-1) * f0`` channels at the deepest resolution),
-  made of 1x1x1 convolutions, BatchNorm and a non-linearity, mapping to a low dimension and
-  l2-normalised over the channel axis.
+- Eq. 6: ``z^s = proj_s(D_s^{2^(l-1) f0})``: a projection head on the output of the *first
+  stage* of every auxiliary decoder (:attr:`~vesselnet.models.resunet.Decoder.first_stage`:
+  the bottleneck unit, ``2**(levels-1) * f0`` channels at the deepest resolution, or, with
+  ``bottleneck_unit=False``, the layout printed in the paper, the first up-sampling stage,
+  ``2**(levels-2) * f0`` channels at twice that resolution), made of 1x1x1 convolutions,
+  BatchNorm and a non-linearity, mapping to a low dimension and l2-normalised over the
+  channel axis.
 
 In training mode :meth:`MultiTaskResUNet3d.forward` runs everything and returns a
 :class:`MultiTaskOutput`; in eval mode (or with :meth:`MultiTaskResUNet3d.predict`) it runs
@@ -30,6 +33,7 @@ from vesselnet.models.resunet import (
     Encoder,
     ResUNet3d,
     _backbone_config,
+    _param_dtype,
     check_network_input,
 )
 
@@ -105,8 +109,9 @@ class MultiTaskOutput(NamedTuple):
     aux : list of Tensor
         S auxiliary logits (B, aux_out_channels, D, H, W), scale 1 (smallest) first.
     embeddings : list of Tensor
-        S projected embeddings (B, proj_dim, d, h, w) at the deepest resolution
-        (d = D / 2**(l-1), ...), l2-normalised over the channel axis, scale 1 first.
+        S projected embeddings (B, proj_dim, d, h, w) at the resolution of the decoders'
+        first stage (d = D / 2**(levels-1), or D / 2**(levels-2) with
+        ``bottleneck_unit=False``), l2-normalised over the channel axis, scale 1 first.
     """
 
     main: torch.Tensor
@@ -132,9 +137,13 @@ class MultiTaskResUNet3d(nn.Module):
     proj_dim : int
         Dimension of the projected embeddings z^s (Eq. 6).
     proj_hidden : int or None
-        Hidden width of the two-layer projection head (default: ``2**(l-1) * f0``).
+        Hidden width of the two-layer projection head (default: the width of the decoders'
+        first stage).
     proj_layers : int
         1 or 2 1x1x1 convolutions in each projection head.
+    bottleneck_unit : bool, default True
+        Decoder layout (:class:`~vesselnet.models.resunet.Decoder`); False is the layout
+        printed in the paper with ``levels = l + 1`` (paper: ``levels=6``).
 
     Notes
     -----
@@ -156,6 +165,7 @@ class MultiTaskResUNet3d(nn.Module):
         proj_dim: int = 64,
         proj_hidden: int | None = None,
         proj_layers: int = 2,
+        bottleneck_unit: bool = True,
     ) -> None:
         super().__init__()
         self.in_channels = check_nonnegative_int(in_channels, "in_channels", minimum=1)
@@ -165,15 +175,16 @@ class MultiTaskResUNet3d(nn.Module):
         self.aux_out_channels = check_nonnegative_int(aux_out_channels, "aux_out_channels", minimum=1)
         self.encoder = Encoder(self.in_channels, self.channels, self.num_convs)
         self.decoders = nn.ModuleList(
-            [Decoder(self.channels, self.main_out_channels, self.num_convs)]
+            [Decoder(self.channels, self.main_out_channels, self.num_convs, bottleneck_unit)]
             + [
-                Decoder(self.channels, self.aux_out_channels, self.num_convs)
+                Decoder(self.channels, self.aux_out_channels, self.num_convs, bottleneck_unit)
                 for _ in range(self.num_scales)
             ]
         )
+        self.bottleneck_unit = self.decoders[0].bottleneck_unit
         self.projections = nn.ModuleList(
             [
-                ProjectionHead(self.channels[-1], proj_dim, proj_hidden, proj_layers)
+                ProjectionHead(self.decoders[0].first_channels, proj_dim, proj_hidden, proj_layers)
                 for _ in range(self.num_scales)
             ]
         )
@@ -200,7 +211,9 @@ class MultiTaskResUNet3d(nn.Module):
         TypeError, ValueError
             Naming ``x`` (not a float 5D tensor, wrong channel count, sizes not divisible).
         """
-        check_network_input(x, self.in_channels, self.levels)
+        check_network_input(
+            x, self.in_channels, self.levels, param_dtype=_param_dtype(self), training=self.training
+        )
         return self.decoders[0](self.encoder(x))
 
     def forward(self, x: torch.Tensor, all_tasks: bool | None = None):
@@ -229,7 +242,9 @@ class MultiTaskResUNet3d(nn.Module):
             all_tasks = self.training
         if not all_tasks:
             return self.predict(x)
-        check_network_input(x, self.in_channels, self.levels)
+        check_network_input(
+            x, self.in_channels, self.levels, param_dtype=_param_dtype(self), training=self.training
+        )
         feats = self.encoder(x)
         main = self.decoders[0](feats)
         aux, emb = [], []
@@ -249,7 +264,8 @@ class MultiTaskResUNet3d(nn.Module):
             model's device and dtype, in its training mode.
         """
         net = ResUNet3d(
-            self.in_channels, self.main_out_channels, self.levels, self.channels[0], self.num_convs
+            self.in_channels, self.main_out_channels, self.levels, self.channels[0], self.num_convs,
+            self.bottleneck_unit,
         )
         net.encoder.load_state_dict(self.encoder.state_dict())
         net.decoder.load_state_dict(self.decoders[0].state_dict())
@@ -259,5 +275,6 @@ class MultiTaskResUNet3d(nn.Module):
     def extra_repr(self) -> str:
         return (
             f"in_channels={self.in_channels}, num_scales={self.num_scales}, levels={self.levels}, "
-            f"channels={self.channels}, proj_dim={self.proj_dim}"
+            f"channels={self.channels}, proj_dim={self.proj_dim}, "
+            f"bottleneck_unit={self.bottleneck_unit}"
         )

@@ -5,10 +5,15 @@ The network is an encoder ``E`` and one decoder ``D`` (Eq. 4 with S = 0):
 - ``E`` has ``levels`` (l) levels with ``f0 * 2**k`` feature maps at level k = 0 .. l-1: a
   residual unit at full resolution, then l-1 times (max-pool /2, residual unit). Its deepest
   output ``z`` has ``2**(l-1) * f0`` channels at 1 / 2**(l-1) of the input resolution.
-- ``D`` starts with a residual unit on ``z`` (the "first layer" ``D^{2^(l-1) f0}`` of the
-  paper, where the projection heads of Eq. 6 attach in the multi-task net), then l-1 times
-  (up-sample x2, concatenate the long skip connection, residual unit), and ends with a 1x1x1
-  convolution to ``out_channels`` logits.
+- ``D`` starts with a residual unit on ``z`` (``bottleneck_unit=True``, the default layout),
+  then l-1 times (up-sample x2, concatenate the long skip connection, residual unit), and
+  ends with a 1x1x1 convolution to ``out_channels`` logits. With ``bottleneck_unit=False``
+  the decoder starts directly with the first up-sampling stage, the layout printed in the
+  paper (``E = E^{2^l f0} o ... o E^{f0}``, ``D = D^{f0} o ... o D^{2^(l-1) f0}``): with
+  ``levels = l + 1`` the encoder has ``f0 .. 2^l f0`` maps and l poolings and the decoder's
+  first stage ``D^{2^(l-1) f0}`` is its first up-sampling stage. The decoder's *first stage*
+  (:attr:`Decoder.first_stage`) is where the projection heads of Eq. 6 attach in the
+  multi-task net.
 
 Output: logits (B, out_channels, D, H, W). ``out_channels = 1`` is the binary baseline
 (apply a sigmoid); ``out_channels = S + 1`` the multi-class one (background + S scales, apply a
@@ -22,7 +27,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from vesselnet._validation import check_nonnegative_int, check_volume
+from vesselnet._validation import check_finite, check_nonnegative_int, check_volume, describe
 from vesselnet.models.blocks import DownBlock, ResidualUnit, UpBlock
 
 __all__ = ["Encoder", "Decoder", "ResUNet3d", "level_channels", "check_network_input"]
@@ -54,19 +59,33 @@ def _backbone_config(levels, base_channels, num_convs) -> tuple[tuple[int, ...],
     return channels, len(channels), check_nonnegative_int(num_convs, "num_convs", minimum=1)
 
 
-def check_network_input(x, in_channels: int, levels: int, name: str = "x") -> torch.Tensor:
+def check_network_input(
+    x,
+    in_channels: int,
+    levels: int,
+    name: str = "x",
+    *,
+    param_dtype: torch.dtype | None = None,
+    training: bool = False,
+) -> torch.Tensor:
     """Validate a network input.
 
     Parameters
     ----------
     x : Tensor, shape (B, in_channels, D, H, W)
-        Floating-point, non-empty; D, H, W divisible by ``2**(levels - 1)``.
+        Floating-point, non-empty, finite; D, H, W divisible by ``2**(levels - 1)``.
     in_channels : int
         Expected channel count.
     levels : int
         Network levels l.
     name : str
         Argument name used in error messages.
+    param_dtype : torch.dtype, optional
+        The network's parameter dtype: the input must have it, except under
+        ``torch.autocast`` where any floating dtype but float64 is cast.
+    training : bool, default False
+        Training mode: BatchNorm needs more than one value per channel at the deepest level,
+        so ``B * d * h * w > 1`` there.
 
     Returns
     -------
@@ -76,7 +95,10 @@ def check_network_input(x, in_channels: int, levels: int, name: str = "x") -> to
     Raises
     ------
     TypeError, ValueError
-        Naming ``name``.
+        Naming ``name``: not a float 5D tensor, wrong channel count, sizes not divisible,
+        a dtype other than the parameters' (outside autocast), a single value per channel at
+        the deepest level in training mode, NaN or infinite values (the finite check can be
+        switched off with :func:`vesselnet._validation.set_finite_checks`).
     """
     check_volume(x, name, channels=in_channels)
     factor = 2 ** (levels - 1)
@@ -86,6 +108,23 @@ def check_network_input(x, in_channels: int, levels: int, name: str = "x") -> to
             f"{name}: spatial size (D, H, W) = {spatial} must be divisible by 2**(levels-1) = "
             f"{factor} for levels={levels}; pad or crop the input"
         )
+    autocast = torch.is_autocast_enabled(x.device.type)
+    if param_dtype is not None and x.dtype != param_dtype and (
+        not autocast or x.dtype == torch.float64  # autocast does not cast float64
+    ):
+        raise TypeError(
+            f"{name}: expected the dtype of the network's parameters ({param_dtype}), got "
+            f"{describe(x)}; cast the input (x.to({param_dtype})) or the network "
+            f"(net.to(dtype)){'' if autocast else ', or run under torch.autocast'}"
+        )
+    deepest = tuple(s // factor for s in spatial)
+    if training and int(x.shape[0]) * deepest[0] * deepest[1] * deepest[2] == 1:
+        raise ValueError(
+            f"{name}: in training mode BatchNorm needs more than one value per channel at the "
+            f"deepest level, got {describe(x)} which is 1x1x1 there for a batch of 1 "
+            f"(levels={levels}); use a batch of 2 or more, a larger input, or eval mode"
+        )
+    check_finite(x, name)
     return x
 
 
@@ -122,17 +161,43 @@ class Encoder(nn.Module):
 
 
 class Decoder(nn.Module):
-    """Expansive path ``D``: first layer on ``z``, up blocks with skips, 1x1x1 head.
+    """Expansive path ``D``: [bottleneck unit on ``z``], up blocks with skips, 1x1x1 head.
 
     ``forward(feats, return_first=False)`` takes the encoder's list and returns the logits
     (B, out_channels, D, H, W); with ``return_first=True`` it returns ``(logits, first)``
-    where ``first`` is the output of the first decoder layer, (B, channels[-1], d, h, w).
+    where ``first`` is the output of the decoder's first stage (:attr:`first_stage`):
+    the bottleneck unit, (B, channels[-1], d, h, w) at the deepest resolution, or, with
+    ``bottleneck_unit=False``, the first up-sampling stage, (B, channels[-2], 2d, 2h, 2w).
+
+    Parameters
+    ----------
+    channels : sequence of int
+        Feature maps per level, shallowest first (the encoder's).
+    out_channels : int
+        Logit channels of the head.
+    num_convs : int
+        Convolutions per residual unit.
+    bottleneck_unit : bool, default True
+        Start with a decoder-specific residual unit on ``z`` (True) or directly with the
+        first up-sampling stage, the layout printed in the paper (False; needs >= 2 levels).
     """
 
-    def __init__(self, channels: Sequence[int], out_channels: int, num_convs: int = 2) -> None:
+    def __init__(
+        self,
+        channels: Sequence[int],
+        out_channels: int,
+        num_convs: int = 2,
+        bottleneck_unit: bool = True,
+    ) -> None:
         super().__init__()
         channels = tuple(channels)
-        self.first = ResidualUnit(channels[-1], channels[-1], num_convs)
+        self.bottleneck_unit = _check_bool(bottleneck_unit, "bottleneck_unit")
+        if not self.bottleneck_unit and len(channels) < 2:
+            raise ValueError(
+                f"levels: bottleneck_unit=False needs at least 2 levels (a first up-sampling "
+                f"stage), got {len(channels)}"
+            )
+        self.first = ResidualUnit(channels[-1], channels[-1], num_convs) if self.bottleneck_unit else None
         self.ups = nn.ModuleList(
             [
                 UpBlock(channels[k + 1], channels[k], channels[k], num_convs)
@@ -140,6 +205,12 @@ class Decoder(nn.Module):
             ]
         )
         self.head = nn.Conv3d(channels[0], out_channels, kernel_size=1)
+        self.first_channels = channels[-1] if self.bottleneck_unit else channels[-2]
+
+    @property
+    def first_stage(self) -> nn.Module:
+        """The module whose output is the decoder's first stage ``D^{2^(l-1) f0}`` (Eq. 6)."""
+        return self.first if self.bottleneck_unit else self.ups[0]
 
     def forward(self, feats: Sequence[torch.Tensor], return_first: bool = False):
         """Decode the encoder's features.
@@ -149,20 +220,28 @@ class Decoder(nn.Module):
         feats : sequence of l tensors
             :class:`Encoder` output, shallowest first.
         return_first : bool, default False
-            Also return the output of the first decoder layer.
+            Also return the output of the decoder's first stage.
 
         Returns
         -------
         Tensor or (Tensor, Tensor)
             Logits (B, out_channels, D, H, W); with ``return_first`` also ``first``
-            (B, channels[-1], d, h, w).
+            (B, first_channels, d, h, w).
         """
-        h = self.first(feats[-1])
+        h = feats[-1] if self.first is None else self.first(feats[-1])
         first = h
-        for up, skip in zip(self.ups, reversed(feats[:-1])):
+        for k, (up, skip) in enumerate(zip(self.ups, reversed(feats[:-1]))):
             h = up(h, skip)
+            if k == 0 and self.first is None:
+                first = h
         logits = self.head(h)
         return (logits, first) if return_first else logits
+
+
+def _check_bool(value, name: str) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError(f"{name}: expected True or False, got {describe(value)}")
+    return value
 
 
 class ResUNet3d(nn.Module):
@@ -180,6 +259,9 @@ class ResUNet3d(nn.Module):
         Feature maps f0 at the first level, doubled at every level.
     num_convs : int
         Convolutions per residual unit.
+    bottleneck_unit : bool, default True
+        Decoder layout (:class:`Decoder`); False is the layout printed in the paper, where
+        ``levels = l + 1`` (paper: l = 5, so ``levels=6``, 8..256 maps, five poolings).
 
     Examples
     --------
@@ -195,13 +277,15 @@ class ResUNet3d(nn.Module):
         levels: int = 5,
         base_channels: int = 8,
         num_convs: int = 2,
+        bottleneck_unit: bool = True,
     ) -> None:
         super().__init__()
         self.in_channels = check_nonnegative_int(in_channels, "in_channels", minimum=1)
         self.out_channels = check_nonnegative_int(out_channels, "out_channels", minimum=1)
         self.channels, self.levels, self.num_convs = _backbone_config(levels, base_channels, num_convs)
         self.encoder = Encoder(self.in_channels, self.channels, self.num_convs)
-        self.decoder = Decoder(self.channels, self.out_channels, self.num_convs)
+        self.decoder = Decoder(self.channels, self.out_channels, self.num_convs, bottleneck_unit)
+        self.bottleneck_unit = self.decoder.bottleneck_unit
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Logits of the network.
@@ -218,13 +302,22 @@ class ResUNet3d(nn.Module):
         Raises
         ------
         TypeError, ValueError
-            Naming ``x``.
+            Naming ``x`` (see :func:`check_network_input`).
         """
-        check_network_input(x, self.in_channels, self.levels)
+        check_network_input(
+            x, self.in_channels, self.levels, param_dtype=_param_dtype(self), training=self.training
+        )
         return self.decoder(self.encoder(x))
 
     def extra_repr(self) -> str:
         return (
             f"in_channels={self.in_channels}, out_channels={self.out_channels}, "
-            f"levels={self.levels}, channels={self.channels}, num_convs={self.num_convs}"
+            f"levels={self.levels}, channels={self.channels}, num_convs={self.num_convs}, "
+            f"bottleneck_unit={self.bottleneck_unit}"
         )
+
+
+def _param_dtype(module: nn.Module) -> torch.dtype | None:
+    """dtype of the first parameter (None for a network without parameters)."""
+    p = next(module.parameters(), None)
+    return None if p is None else p.dtype
