@@ -401,3 +401,65 @@ def test_autocast_keeps_similarities_in_float32():
     with torch.autocast("cpu", dtype=torch.bfloat16):
         got = scale_contrastive_loss(maps32, masks)
     assert got.dtype == torch.float32 and torch.equal(got, want)
+
+
+# ----------------------------------------------------------------------------- state for exact resume
+def test_generator_state_is_in_state_dict_and_resume_repeats_the_draws():
+    maps, masks = random_case(seed=31, dim=3, emb_size=(3, 3, 3), density=0.6)
+    run = ScaleContrastiveLoss(3, mode="voxel", num_samples=2, seed=5).double()
+    run(maps, masks)  # one step consumes random numbers
+    saved = run.state_dict()
+    assert torch.equal(saved["_extra_state"]["generator_state"], run.generator.get_state())
+    expected = [run(maps, masks) for _ in range(2)]
+    resumed = ScaleContrastiveLoss(3, mode="voxel", num_samples=2, seed=99).double()
+    before = resumed(maps, masks)  # another seed draws other voxels (positive control)
+    resumed.load_state_dict(saved)
+    got = [resumed(maps, masks) for _ in range(2)]
+    assert all(torch.equal(a, b) for a, b in zip(expected, got))
+    assert not torch.equal(before, expected[0])
+    with pytest.raises(ValueError, match="state: expected"):
+        resumed.set_extra_state({"generator_state": None})
+
+
+def test_module_owns_generator_and_bank_under_the_function_names():
+    from vesselnet.losses import TotalLoss
+
+    g = torch.Generator().manual_seed(3)
+    bank = MemoryBank(3, 4, 5)
+    mod = ScaleContrastiveLoss(3, mode="voxel", generator=g, bank=bank)
+    assert mod.generator is g and mod.bank is bank
+    total = TotalLoss(mode="voxel", num_samples=2, seed=7)
+    assert total.generator is total.contrastive.generator and total.bank is None
+    with pytest.raises(ValueError, match="seed: give a seed or a generator"):
+        ScaleContrastiveLoss(3, seed=1, generator=g)
+    with pytest.raises(ValueError, match="bank_size: give a bank or a bank_size"):
+        ScaleContrastiveLoss(3, bank=bank, bank_size=4, embedding_dim=5)
+    with pytest.raises(TypeError, match="generator"):
+        ScaleContrastiveLoss(3, generator=3)
+    with pytest.raises(ValueError, match="bank: expected a bank of 3 scales"):
+        ScaleContrastiveLoss(3, bank=MemoryBank(2, 4, 5))
+    # the function with the module's generator draws what the module draws
+    maps, masks = random_case(seed=32, dim=3, emb_size=(3, 3, 3), density=0.6)
+    a = ScaleContrastiveLoss(3, mode="voxel", num_samples=2, seed=4).double()(maps, masks)
+    b = scale_contrastive_loss(maps, masks, mode="voxel", num_samples=2,
+                               generator=torch.Generator().manual_seed(4))
+    assert torch.equal(a, b)
+
+
+def test_paper_tau_is_the_one_default():
+    import inspect
+
+    from vesselnet.losses import PAPER_TAU, TotalLoss, total
+
+    assert total.PAPER_TAU is contrastive.PAPER_TAU == PAPER_TAU
+    for fn in (supervised_contrastive_loss, scale_contrastive_loss, ScaleContrastiveLoss,
+               TotalLoss, total.total_loss):
+        assert inspect.signature(fn).parameters["tau"].default is PAPER_TAU
+
+
+def test_nan_embeddings_name_the_map():
+    maps, masks = random_case(seed=33)
+    maps[1] = maps[1].clone()
+    maps[1][0, 0, 0, 0, 0] = float("nan")
+    with pytest.raises(ValueError, match=r"embeddings\[1\]: expected finite values, got 1 NaN"):
+        scale_contrastive_loss(maps, masks)

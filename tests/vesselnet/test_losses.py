@@ -339,3 +339,20 @@ def test_half_precision_logits_are_reduced_in_float32():
         got = fn(half, target)
         assert got.dtype == torch.float32
         assert torch.equal(got, fn(half.float(), target))
+
+
+def test_nonfinite_logits_and_targets_are_named():
+    (main, aux, emb), scales = fake_output(seed=5, grad=False)
+    y = union_target(scales, 3)
+    bad = main.clone()
+    bad[0, 0, 1, 1, 1] = float("inf")
+    with pytest.raises(ValueError, match=r"logits: expected finite values, got 0 NaN and 1 infinite"):
+        dice_ce_loss(bad, y)
+    aux_bad = [a.clone() for a in aux]
+    aux_bad[2][1, 0, 0, 0, 0] = float("nan")
+    with pytest.raises(ValueError, match=r"auxiliary task 3 .*logits: expected finite values"):
+        total_loss((main, aux_bad, emb), y, scales)
+    y_bad = y.clone()
+    y_bad[0, 0, 0, 0, 0] = float("nan")
+    with pytest.raises(ValueError, match=r"target: expected values in \[0, 1\]"):
+        dice_ce_loss(main, y_bad)

@@ -50,6 +50,7 @@ from torch import nn
 
 from vesselnet._validation import (
     check_choice,
+    check_finite,
     check_nonnegative_int,
     check_positive,
     check_tensor,
@@ -59,6 +60,7 @@ from vesselnet._validation import (
 )
 
 __all__ = [
+    "PAPER_TAU",
     "supervised_contrastive_loss",
     "pooled_scale_embeddings",
     "sampled_scale_embeddings",
@@ -67,6 +69,9 @@ __all__ = [
     "ScaleContrastiveLoss",
 ]
 
+
+#: Temperature tau of Eq. 8 found by the paper's Optuna search (Sect. 3.2).
+PAPER_TAU = 0.94
 
 _BATCH_ONE_MESSAGE = (
     "{where}: pooled mode with batch size 1 and no memory bank gives L_c = 0 with a zero "
@@ -83,7 +88,7 @@ def _pooled_batch_of_one(mode: str, maps: Sequence[torch.Tensor]) -> bool:
 def supervised_contrastive_loss(
     embeddings: torch.Tensor,
     labels: torch.Tensor,
-    tau: float = 0.94,
+    tau: float = PAPER_TAU,
     *,
     bank_embeddings: torch.Tensor | None = None,
     bank_labels: torch.Tensor | None = None,
@@ -96,8 +101,8 @@ def supervised_contrastive_loss(
         Floating-point vectors; l2-normalised here before use.
     labels : Tensor, shape (N,)
         Integer labels (the scale s); equal labels are positives, different ones negatives.
-    tau : float > 0, default 0.94
-        Temperature of Eq. 8 (paper: 0.94).
+    tau : float > 0, default PAPER_TAU
+        Temperature of Eq. 8 (:data:`PAPER_TAU`, the paper's value).
     bank_embeddings : Tensor, shape (M, dim), optional
         Extra positives/negatives (a memory bank), never anchors; detached.
     bank_labels : Tensor, shape (M,), optional
@@ -198,7 +203,10 @@ def _check_maps(embeddings, name: str = "embeddings") -> list[torch.Tensor]:
             f"{name}: expected a non-empty sequence of S tensors (B, dim, d, h, w), got "
             f"{describe(embeddings)}"
         )
-    maps = [check_volume(e, f"{name}[{s}]") for s, e in enumerate(embeddings)]
+    maps = [
+        check_finite(check_volume(e, f"{name}[{s}]"), f"{name}[{s}]")
+        for s, e in enumerate(embeddings)
+    ]
     # AMP: pool and compare in float32 at least (float64 stays float64)
     maps = [e.float() if e.dtype in (torch.float16, torch.bfloat16) else e for e in maps]
     for s, e in enumerate(maps[1:], start=1):
@@ -427,6 +435,37 @@ class MemoryBank(nn.Module):
         self.ptr.zero_()
 
 
+def _own_generator(generator, seed) -> torch.Generator:
+    """``generator`` itself, or a new CPU generator seeded with ``seed`` (default 0)."""
+    if generator is None:
+        seed = check_nonnegative_int(0 if seed is None else seed, "seed")
+        return torch.Generator().manual_seed(seed)
+    if not isinstance(generator, torch.Generator) or generator.device.type != "cpu":
+        raise TypeError(
+            f"generator: expected a CPU torch.Generator or None, got {describe(generator)}"
+        )
+    if seed is not None:
+        raise ValueError("seed: give a seed or a generator, not both")
+    return generator
+
+
+def _own_bank(bank, bank_size: int, embedding_dim, num_scales: int) -> MemoryBank | None:
+    """``bank`` itself, a new :class:`MemoryBank` of ``bank_size`` entries, or None."""
+    if bank is not None:
+        if not isinstance(bank, MemoryBank):
+            raise TypeError(f"bank: expected a MemoryBank or None, got {describe(bank)}")
+        if bank_size:
+            raise ValueError("bank_size: give a bank or a bank_size, not both")
+        if bank.num_scales != num_scales:
+            raise ValueError(f"bank: expected a bank of {num_scales} scales, got {bank.num_scales}")
+        return bank
+    if not bank_size:
+        return None
+    if embedding_dim is None:
+        raise ValueError("embedding_dim: required when bank_size > 0, got None")
+    return MemoryBank(num_scales, bank_size, embedding_dim)
+
+
 def _scale_vectors(embeddings, scale_masks, mode, num_samples, generator, empty):
     """Vectors and scale labels of the maps: :func:`pooled_scale_embeddings` (``empty``) or
     :func:`sampled_scale_embeddings` (``num_samples``, ``generator``) by ``mode``."""
@@ -447,7 +486,7 @@ def _loss_with_bank(vecs, labs, tau, bank: MemoryBank | None) -> torch.Tensor:
 def scale_contrastive_loss(
     embeddings: Sequence[torch.Tensor],
     scale_masks,
-    tau: float = 0.94,
+    tau: float = PAPER_TAU,
     *,
     mode: str = "pooled",
     num_samples: int = 64,
@@ -463,8 +502,8 @@ def scale_contrastive_loss(
         Projected maps z^s (Eq. 6), scale 1 first.
     scale_masks : sequence of S tensors (B, 1, D, H, W) or tensor (B, S, D, H, W)
         Masks y^s in [0, 1], at the embedding resolution or an integer multiple of it.
-    tau : float > 0, default 0.94
-        Temperature (paper: 0.94).
+    tau : float > 0, default PAPER_TAU
+        Temperature (:data:`PAPER_TAU`, the paper's value).
     mode : {"pooled", "voxel"}
         How vectors are taken from the maps (module docstring).
     num_samples : int >= 1, default 64
@@ -513,25 +552,34 @@ def scale_contrastive_loss(
 
 
 class ScaleContrastiveLoss(nn.Module):
-    """Module form of :func:`scale_contrastive_loss` with a seeded generator and optional bank.
+    """Module form of :func:`scale_contrastive_loss` holding its generator and optional bank.
+
+    The function form takes the state objects (``generator``, ``bank``); this module owns
+    them under the same names (:attr:`generator`, :attr:`bank`), built from ``seed`` and
+    ``bank_size`` unless given. The generator's state is part of :meth:`state_dict` (as
+    ``_extra_state``), so a checkpointed run resumes with the same voxel draws.
 
     Parameters
     ----------
     num_scales : int
         S.
     tau : float
-        Temperature (> 0); paper: 0.94.
+        Temperature (> 0); default :data:`PAPER_TAU`, the paper's value.
     mode : {"pooled", "voxel"}
     num_samples : int
         K voxels per sample and scale in voxel mode.
     bank_size : int
-        Entries per scale in the memory bank (0: no bank). Needs ``embedding_dim``.
+        Entries per scale of a new memory bank (0: no bank). Needs ``embedding_dim``.
     embedding_dim : int or None
         Dimension of the embeddings (the projection heads' ``proj_dim``).
-    seed : int
-        Seed of the CPU generator used for voxel sampling.
+    seed : int, default 0
+        Seed of a new CPU generator used for voxel sampling.
     empty : {"global", "skip"}
         Pooled mode: empty-mask handling.
+    generator : torch.Generator, optional
+        Use this CPU generator instead of a new one seeded with ``seed`` (give one of the two).
+    bank : MemoryBank, optional
+        Use this bank instead of a new one of ``bank_size`` (give one of the two).
 
     In training mode, ``forward`` pushes the current (detached) vectors into the bank after
     computing the loss with the bank's previous content; in eval mode the bank is read only.
@@ -542,14 +590,16 @@ class ScaleContrastiveLoss(nn.Module):
     def __init__(
         self,
         num_scales: int = 3,
-        tau: float = 0.94,
+        tau: float = PAPER_TAU,
         *,
         mode: str = "pooled",
         num_samples: int = 64,
         bank_size: int = 0,
         embedding_dim: int | None = None,
-        seed: int = 0,
+        seed: int | None = None,
         empty: str = "global",
+        generator: torch.Generator | None = None,
+        bank: MemoryBank | None = None,
     ) -> None:
         super().__init__()
         self.num_scales = check_nonnegative_int(num_scales, "num_scales", minimum=1)
@@ -558,15 +608,23 @@ class ScaleContrastiveLoss(nn.Module):
         self.num_samples = check_nonnegative_int(num_samples, "num_samples", minimum=1)
         self.empty = check_choice(empty, "empty", ("global", "skip"))
         bank_size = check_nonnegative_int(bank_size, "bank_size")
-        self.seed = check_nonnegative_int(seed, "seed")
-        self.generator = torch.Generator().manual_seed(self.seed)
-        if bank_size:
-            if embedding_dim is None:
-                raise ValueError("embedding_dim: required when bank_size > 0, got None")
-            self.bank: MemoryBank | None = MemoryBank(self.num_scales, bank_size, embedding_dim)
-        else:
-            self.bank = None
+        self.generator = _own_generator(generator, seed)
+        self.seed = None if seed is None and generator is not None else int(seed or 0)
+        self.bank: MemoryBank | None = _own_bank(bank, bank_size, embedding_dim, self.num_scales)
         self._warned_batch_one = False
+
+    def get_extra_state(self) -> dict:
+        """The voxel-sampling generator's state (a uint8 tensor), saved in :meth:`state_dict`."""
+        return {"generator_state": self.generator.get_state()}
+
+    def set_extra_state(self, state) -> None:
+        """Restore the generator's state saved by :meth:`get_extra_state`."""
+        if not (isinstance(state, dict) and isinstance(state.get("generator_state"), torch.Tensor)):
+            raise ValueError(
+                f"state: expected {{'generator_state': uint8 tensor}} of a ScaleContrastiveLoss, "
+                f"got {describe(state)}"
+            )
+        self.generator.set_state(state["generator_state"])
 
     def forward(self, embeddings: Sequence[torch.Tensor], scale_masks) -> torch.Tensor:
         """L_c of S maps against the scale masks (module docstring).

@@ -53,6 +53,7 @@ from torch import nn
 
 from vesselnet._validation import (
     check_choice,
+    check_finite,
     check_class_ids,
     check_positive,
     check_unit_interval,
@@ -124,8 +125,10 @@ def prepare_target(
 
 
 def _check_logits(logits, name: str = "logits") -> torch.Tensor:
-    """Validate logits; half-precision logits (AMP) are upcast to float32 for the reductions."""
+    """Validate logits (float 5D, finite unless the finite checks are off); half-precision
+    logits (AMP) are upcast to float32 for the reductions."""
     check_volume(logits, name)
+    check_finite(logits, name)
     if logits.dtype in (torch.float16, torch.bfloat16):
         logits = logits.float()
     return logits

@@ -5,7 +5,8 @@
 - ``L_mt``, ``L_s``: Dice + weighted cross-entropy (Eq. 5, :mod:`vesselnet.losses.multitask`);
 - ``L_c``: scale-supervised contrastive loss of the projected embeddings (Eq. 7-8,
   :mod:`vesselnet.losses.contrastive`), pooled or voxel-sampled, optional memory bank;
-- paper defaults: lambda = (0.78, 0.48, 0.54), lambda_c = 0.53, tau = 0.94;
+- paper defaults: lambda = ``PAPER_LAMBDAS`` (0.78, 0.48, 0.54), lambda_c = ``PAPER_LAMBDA_C``
+  (0.53), tau = ``PAPER_TAU`` (0.94);
 - ``lambda_c = 0`` skips L_c entirely, so the result is exactly Eq. 5;
 - optional extension (not in Eq. 9, off by default): ``cldice_weight * soft-clDice`` of the
   main task (topology prior of Shit et al. 2021, :mod:`vesselnet.losses.cldice`).
@@ -31,14 +32,14 @@ from vesselnet._validation import (
     describe,
 )
 from vesselnet.losses.cldice import soft_cldice_loss
-from vesselnet.losses.contrastive import ScaleContrastiveLoss, scale_contrastive_loss
+from vesselnet.losses.contrastive import PAPER_TAU, ScaleContrastiveLoss, scale_contrastive_loss
 from vesselnet.losses.multitask import PAPER_LAMBDAS, MultiTaskLoss, multitask_loss, split_scale_targets
 
 __all__ = ["PAPER_LAMBDA_C", "PAPER_TAU", "total_loss", "TotalLoss", "union_target"]
 
-#: lambda_c and tau of Eq. 9 found by the paper's Optuna search.
+#: lambda_c of Eq. 9 found by the paper's Optuna search (tau: :data:`PAPER_TAU`, defined with
+#: Eq. 8 in :mod:`vesselnet.losses.contrastive` and re-exported here).
 PAPER_LAMBDA_C = 0.53
-PAPER_TAU = 0.94
 
 
 def union_target(scale_targets, num_scales: int) -> torch.Tensor:
@@ -130,7 +131,7 @@ def total_loss(
         Eq. 5 weights.
     lambda_c : float >= 0, default 0.53
         Contrastive weight; 0 skips L_c (exactly Eq. 5).
-    tau : float > 0, default 0.94
+    tau : float > 0, default PAPER_TAU
         Temperature of Eq. 8.
     mode, num_samples, generator, bank
         See :func:`~vesselnet.losses.contrastive.scale_contrastive_loss` (pooled mode at
@@ -187,9 +188,12 @@ class TotalLoss(nn.Module):
     lambda_c : float >= 0
         Contrastive weight (paper: 0.53); 0 gives exactly Eq. 5.
     tau : float > 0
-        Temperature (paper: 0.94).
-    mode, num_samples, bank_size, embedding_dim, seed, empty
-        See :class:`~vesselnet.losses.contrastive.ScaleContrastiveLoss`.
+        Temperature (default ``PAPER_TAU``, the paper's 0.94).
+    mode, num_samples, bank_size, embedding_dim, seed, empty, generator, bank
+        See :class:`~vesselnet.losses.contrastive.ScaleContrastiveLoss`: the module owns the
+        ``generator`` and ``bank`` that :func:`total_loss` takes as arguments (same names,
+        :attr:`generator` and :attr:`bank` here), built from ``seed`` and ``bank_size``
+        unless given.
     cldice_weight : float >= 0
         Weight of the optional soft-clDice term on the main task (default 0: off).
     cldice_iterations : int
@@ -214,8 +218,10 @@ class TotalLoss(nn.Module):
         num_samples: int = 64,
         bank_size: int = 0,
         embedding_dim: int | None = None,
-        seed: int = 0,
+        seed: int | None = None,
         empty: str = "global",
+        generator: torch.Generator | None = None,
+        bank=None,
         cldice_weight: float = 0.0,
         cldice_iterations: int = 3,
         **dice_ce_kwargs,
@@ -226,10 +232,20 @@ class TotalLoss(nn.Module):
         self.lambda_c = check_positive(lambda_c, "lambda_c", allow_zero=True)
         self.contrastive = ScaleContrastiveLoss(
             self.num_scales, tau, mode=mode, num_samples=num_samples, bank_size=bank_size,
-            embedding_dim=embedding_dim, seed=seed, empty=empty,
+            embedding_dim=embedding_dim, seed=seed, empty=empty, generator=generator, bank=bank,
         )
         self.cldice_weight = check_positive(cldice_weight, "cldice_weight", allow_zero=True)
         self.cldice_iterations = check_nonnegative_int(cldice_iterations, "cldice_iterations")
+
+    @property
+    def generator(self) -> torch.Generator:
+        """The CPU generator of the voxel draws (the ``generator`` of :func:`total_loss`)."""
+        return self.contrastive.generator
+
+    @property
+    def bank(self):
+        """The memory bank or None (the ``bank`` of :func:`total_loss`)."""
+        return self.contrastive.bank
 
     def forward(self, output, main_target, scale_targets, return_terms: bool = False):
         """Eq. 9 of a network output.
