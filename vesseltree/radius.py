@@ -45,6 +45,7 @@ Eq. 2 (branch radius): :math:`\\hat r_j = \\operatorname{median}_k \\{\\hat\\sig
 """
 from __future__ import annotations
 
+import warnings
 from typing import Literal
 
 import numpy as np
@@ -52,12 +53,22 @@ import numpy.typing as npt
 
 from ._kernels import labels_nb, radius_nb
 from .labels import nearest_seed
-from ._validation import check_mask, check_nonnegative_int, check_spacing
+from ._validation import check_mask, check_positive_int, check_spacing
 
-__all__ = ["surface_voxels", "local_radius", "branch_radius"]
+__all__ = ["surface_voxels", "local_radius", "branch_radius", "PAPER_M", "M_REACH_WARN_RATIO"]
 
-RadiusMethod = Literal["paper", "corrected"]
+#: Eq. 1's number of nearest surface voxels in the paper
+PAPER_M = 8
+#: with m > PAPER_M, warn when the m-th nearest surface voxel is typically (median over the
+#: skeleton) farther than this many times the nearest one plus one voxel: the m voxels then
+#: reach along the vessel instead of around it (a tube of radius 3 voxels: 1.0 at m = 32,
+#: 1.6 at m = 128, 13 at m = 1000; radius 1 voxel: 2.2 at m = 16)
+M_REACH_WARN_RATIO = 2.0
+
+RadiusMethod = Literal["paper", "corrected", "inscribed"]
 _METHODS = ("paper", "corrected")
+# local_radius also offers the inscribed-sphere estimator of vesseltree.inscribed
+_LOCAL_METHODS = _METHODS + ("inscribed",)
 
 # 26-neighbourhood offsets (z, y, x), the centre excluded
 _OFFSETS26 = np.array(
@@ -157,6 +168,31 @@ def paper_radius_at(mask: np.ndarray, vessel_coords: np.ndarray, skel_coords: np
     return np.sqrt(d2[np.arange(len(qg)), kk]) * scale
 
 
+def warn_if_m_reaches_along(mask: np.ndarray, vessel_coords: np.ndarray, skel_coords: np.ndarray,
+                            spacing: np.ndarray, m: int, r_m: np.ndarray,
+                            vessel_group: np.ndarray | None = None,
+                            skel_group: np.ndarray | None = None, *, stacklevel: int = 2) -> bool:
+    """Warn when Eq. 1 with this ``m`` does not measure a cross-section.
+
+    Only for ``m > PAPER_M`` (the paper's value never pays for the check): compares ``r_m``
+    (Eq. 1 at ``m``, from :func:`paper_radius_at`) with the distance to the nearest surface
+    voxel; when the median ratio ``r_m / (r_1 + max(spacing))`` exceeds
+    :data:`M_REACH_WARN_RATIO` a ``UserWarning`` names ``m``. Returns whether it warned.
+    """
+    if m <= PAPER_M or not len(skel_coords):
+        return False
+    r_1 = paper_radius_at(mask, vessel_coords, skel_coords, spacing, 1, vessel_group, skel_group)
+    ratio = float(np.median(r_m / (r_1 + float(np.max(spacing)))))
+    if ratio <= M_REACH_WARN_RATIO:
+        return False
+    warnings.warn(
+        f"m: the {m} nearest surface voxels reach along the vessel, not around it (median "
+        f"Eq. 1 radius {float(np.median(r_m)):.3g} mm vs {float(np.median(r_1)):.3g} mm to the "
+        f"nearest surface voxel): these radii are not vessel measurements; use m = {PAPER_M} "
+        "(the paper's) or the corrected estimator", UserWarning, stacklevel=stacklevel + 1)
+    return True
+
+
 def corrected_radius_at(skel_coords: np.ndarray, owned_volume: np.ndarray, spacing: np.ndarray,
                         shape, window: int, group: np.ndarray | None = None) -> np.ndarray:
     """Corrected local radius (cross-section estimate, see module docstring) at each skeleton
@@ -213,14 +249,14 @@ def _cylinder_with_caps_radius(volume: np.ndarray, length: np.ndarray, caps: np.
     return r
 
 
-def _check_method(method, name: str = "method") -> str:
-    if not isinstance(method, str) or method not in _METHODS:
-        raise ValueError(f"{name}: expected one of {_METHODS}, got {method!r}")
+def _check_method(method, name: str = "method", methods: tuple = _METHODS) -> str:
+    if not isinstance(method, str) or method not in methods:
+        raise ValueError(f"{name}: expected one of {methods}, got {method!r}")
     return method
 
 
-def local_radius(mask: npt.ArrayLike, skeleton: npt.ArrayLike, spacing=(1.0, 1.0, 1.0), m: int = 8,
-                 method: RadiusMethod = "paper", *, window: int = 5,
+def local_radius(mask: npt.ArrayLike, skeleton: npt.ArrayLike, spacing=(1.0, 1.0, 1.0), m: int = PAPER_M,
+                 method: RadiusMethod = "corrected", *, window: int = 5,
                  output: Literal["volume", "points"] = "volume"):
     """Local vessel radius at every skeleton voxel (Eq. 1, or its corrected variant).
 
@@ -234,11 +270,14 @@ def local_radius(mask: npt.ArrayLike, skeleton: npt.ArrayLike, spacing=(1.0, 1.0
         Voxel size in mm (z, y, x).
     m : int
         Number of nearest surface voxels in Eq. 1 (8 in the paper). ``method="paper"`` only.
-    method : {"paper", "corrected"}
+    method : {"paper", "corrected", "inscribed"}
         ``"paper"``: Eq. 1 exactly. ``"corrected"``: cross-section estimate without the
-        discretisation bias (module docstring).
+        discretisation bias (module docstring). ``"inscribed"``: radius of the largest ball
+        centred on the centerline, VMTK's ``MaximumInscribedSphereRadius``
+        (:mod:`vesseltree.inscribed`).
     window : int
-        Number of nearest skeleton voxels averaged by ``method="corrected"``.
+        Number of nearest skeleton voxels averaged by ``method="corrected"``; the smallest
+        window of ``method="inscribed"``.
     output : {"volume", "points"}
         See Returns.
 
@@ -256,13 +295,19 @@ def local_radius(mask: npt.ArrayLike, skeleton: npt.ArrayLike, spacing=(1.0, 1.0
     ValueError
         If the skeleton has voxels outside the mask, shapes differ, or a parameter is out
         of range.
+
+    Warns
+    -----
+    UserWarning
+        ``method="paper"`` with an ``m`` above 8 whose nearest surface voxels reach along the
+        vessel rather than around it (:data:`M_REACH_WARN_RATIO`).
     """
     msk = check_mask(mask, "mask")
     skel = check_mask(skeleton, "skeleton")
     sp = np.asarray(check_spacing(spacing, "spacing"), dtype=np.float64)
-    m = check_nonnegative_int(m, "m", minimum=1)
-    window = check_nonnegative_int(window, "window", minimum=1)
-    method = _check_method(method)
+    m = check_positive_int(m, "m")
+    window = check_positive_int(window, "window")
+    method = _check_method(method, methods=_LOCAL_METHODS)
     if output not in ("volume", "points"):
         raise ValueError(f"output: expected 'volume' or 'points', got {output!r}")
     if skel.shape != msk.shape:
@@ -279,12 +324,17 @@ def local_radius(mask: npt.ArrayLike, skeleton: npt.ArrayLike, spacing=(1.0, 1.0
                                   np.ravel_multi_index(sc.T, msk.shape))]
         if method == "paper":
             vals = paper_radius_at(msk, vc, sc, sp, m, comp, sg)
+            warn_if_m_reaches_along(msk, vc, sc, sp, m, vals, comp, sg, stacklevel=2)
         else:
             nearest, _ = nearest_seed(vc, sc, np.zeros(len(sc), dtype=np.int64), sp, msk.shape,
                                       comp, sg)
-            # a component without skeleton voxel (nearest -1) owns nothing
-            owned = np.bincount(nearest[nearest >= 0], minlength=len(sc)) * float(np.prod(sp))
-            vals = corrected_radius_at(sc, owned, sp, msk.shape, window, sg)
+            if method == "inscribed":
+                from .inscribed import inscribed_radius_at  # it imports this module
+                vals = inscribed_radius_at(sc, nearest, vc, sp, msk.shape, window, sg)
+            else:
+                # a component without skeleton voxel (nearest -1) owns nothing
+                owned = np.bincount(nearest[nearest >= 0], minlength=len(sc)) * float(np.prod(sp))
+                vals = corrected_radius_at(sc, owned, sp, msk.shape, window, sg)
     if output == "points":
         return sc, vals
     out = np.zeros(msk.shape, dtype=np.float32)
