@@ -1,0 +1,48 @@
+"""Sources of cases: synthetic phantoms, 3D-IRCADb, MSD / nnU-Net NIfTI; :func:`open_source`."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from .base import Source
+from .ircadb import IrcadbSource
+from .nifti import NiftiSource
+from .synthetic import SyntheticSource
+
+__all__ = ["Source", "SyntheticSource", "IrcadbSource", "NiftiSource", "open_source"]
+
+
+def open_source(spec, **options) -> Source:
+    """A source from a short description.
+
+    Parameters
+    ----------
+    spec : str or path-like
+        ``"synthetic"`` (4 cases) or ``"synthetic:N"``; a folder holding ``dataset.json``
+        (:class:`NiftiSource`); a 3D-IRCADb-01 folder (``3Dircadb1.N`` sub-folders) or one
+        patient folder (:class:`IrcadbSource`).
+    **options
+        Passed to the source's constructor.
+
+    Raises
+    ------
+    ValueError
+        An unknown spec, naming the layouts understood.
+    """
+    if isinstance(spec, str):
+        m = re.fullmatch(r"synthetic(?::(\d+))?", spec.strip())
+        if m:
+            if m.group(1) is not None:
+                options.setdefault("n_cases", int(m.group(1)))
+            return SyntheticSource(**options)
+    p = Path(spec)
+    if not p.exists():
+        raise ValueError(f"source: {str(spec)!r} is neither 'synthetic[:N]' nor an existing folder")
+    if p.is_dir() and (p / "dataset.json").is_file():
+        return NiftiSource(p, **options)
+    if p.is_dir() and (re.fullmatch(r"3Dircadb1\.\d+", p.name)
+                       or any(re.fullmatch(r"3Dircadb1\.\d+", c.name) for c in p.iterdir() if c.is_dir())):
+        return IrcadbSource(p, **options)
+    raise ValueError(
+        f"source: {str(spec)!r} is not a dataset this layer reads; expected 'synthetic[:N]', a "
+        "folder with dataset.json (MSD / nnU-Net NIfTI) or a 3D-IRCADb-01 folder (3Dircadb1.N)")
