@@ -1,0 +1,233 @@
+"""The run folder of a training run: ownership check, run record, CSV/TensorBoard logs, bar.
+
+Layout of ``out_dir``::
+
+    run.json            config, versions, git commit, device, status (written atomically)
+    config.yaml         the validated config (YAML)
+    checkpoints/        last.pt, best.pt (vesselnet.train.checkpoint)
+    steps.csv           one row per optimisation step: epoch, step, cases, lr, loss terms, Dice
+    epochs.csv          one row per epoch: mean training terms, validation metrics
+    tensorboard/        TensorBoard events (``tensorboard --logdir out_dir/tensorboard``)
+
+A folder that holds another run (``run.json``) or other files is refused unless the run is
+resumed (``resume=True``, which needs ``run.json`` and ``checkpoints/last.pt``) or
+``overwrite=True`` (which removes the run files listed above, nothing else). On resume, the
+CSV rows after the checkpoint's step are dropped, so the logs tell the resumed run.
+"""
+from __future__ import annotations
+
+import csv
+import datetime as _dt
+import io
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+__all__ = ["RunFolder", "write_atomic", "versions", "git_commit"]
+
+RUN_FILES = ("run.json", "config.yaml", "steps.csv", "epochs.csv")
+RUN_DIRS = ("checkpoints", "tensorboard")
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` via a temporary file in the same folder and ``os.replace``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def git_commit() -> str | None:
+    """The commit of the checkout vesselnet runs from (None outside a git checkout)."""
+    root = Path(__file__).resolve().parents[2]
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10
+        )
+        dirty = subprocess.run(
+            ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True, text=True, timeout=10,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if out.returncode != 0:
+        return None
+    return out.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
+
+
+def versions() -> dict:
+    """Versions of Python, torch, CUDA/cuDNN, NumPy and vesselnet, plus the host."""
+    import numpy
+    import torch
+
+    from vesselnet import __version__ as vn_version
+
+    return {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "cuda": torch.version.cuda,
+        "cudnn": torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None,
+        "numpy": numpy.__version__,
+        "vesselnet": vn_version,
+        "platform": platform.platform(),
+        "host": platform.node(),
+    }
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+class RunFolder:
+    """Owns ``out_dir`` for one run (module docstring). Only rank 0 creates one.
+
+    Parameters
+    ----------
+    out_dir : path-like
+    resume, overwrite : bool
+        What to do when the folder already holds a run (both False: refuse).
+    """
+
+    def __init__(self, out_dir, *, resume: bool = False, overwrite: bool = False) -> None:
+        self.root = Path(out_dir)
+        if self.root.exists() and not self.root.is_dir():
+            raise ValueError(f"out: {str(self.root)!r} exists and is not a folder")
+        self.checkpoints = self.root / "checkpoints"
+        self.last = self.checkpoints / "last.pt"
+        self.best = self.checkpoints / "best.pt"
+        self._claim(resume, overwrite)
+        self.record: dict = {}
+        self._tb = None
+
+    def _claim(self, resume: bool, overwrite: bool) -> None:
+        existing = sorted(p.name for p in self.root.iterdir()) if self.root.is_dir() else []
+        if resume:
+            if not (self.root / "run.json").is_file() or not self.last.is_file():
+                raise ValueError(
+                    f"resume: {str(self.root)!r} holds no run to resume (needs run.json and "
+                    f"checkpoints/last.pt); start a new run without --resume"
+                )
+            return
+        if not existing:
+            return
+        if not overwrite:
+            what = "another run (run.json)" if "run.json" in existing else f"files ({', '.join(existing[:5])})"
+            raise ValueError(
+                f"out: {str(self.root)!r} already holds {what}; pass --resume to continue that "
+                f"run or --overwrite to replace it, or choose another folder"
+            )
+        for name in RUN_FILES:
+            (self.root / name).unlink(missing_ok=True)
+        for name in RUN_DIRS:
+            shutil.rmtree(self.root / name, ignore_errors=True)
+
+    # ------------------------------------------------------------------ record
+    def start(self, config, *, device: str, world_size: int, resumed_step: int | None) -> None:
+        """Write ``config.yaml`` and ``run.json`` (status ``running``)."""
+        from vesselnet.train.config import save_config
+
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.checkpoints.mkdir(exist_ok=True)
+        save_config(config, self.root / "config.yaml")
+        previous = self._read_record() if resumed_step is not None else {}
+        self.record = {
+            "name": config.name,
+            "status": "running",
+            "config": config.to_dict(),
+            "versions": versions(),
+            "git_commit": git_commit(),
+            "command": " ".join(sys.argv),
+            "device": device,
+            "world_size": world_size,
+            "started": previous.get("started", _now()),
+            "resumes": previous.get("resumes", []) + ([{"at": _now(), "step": resumed_step}]
+                                                      if resumed_step is not None else []),
+        }
+        self._write_record()
+
+    def _read_record(self) -> dict:
+        try:
+            return json.loads((self.root / "run.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}
+
+    def _write_record(self) -> None:
+        write_atomic(self.root / "run.json", json.dumps(self.record, indent=2, default=str) + "\n")
+
+    def finish(self, status: str, **info) -> None:
+        """Set the run's status (``completed``, ``failed``, ``interrupted``) and details."""
+        self.record.update(status=status, finished=_now(), **info)
+        self._write_record()
+        if self._tb is not None:
+            self._tb.close()
+            self._tb = None
+
+    # ------------------------------------------------------------------ CSV logs
+    def truncate_logs(self, step: int, epoch: int) -> None:
+        """Drop rows logged after the checkpoint (``step``, ``epoch``) being resumed."""
+        self._truncate(self.root / "steps.csv", lambda r: int(r["step"]) <= step)
+        self._truncate(self.root / "epochs.csv", lambda r: int(r["epoch"]) <= epoch)
+
+    @staticmethod
+    def _truncate(path: Path, keep) -> None:
+        if not path.is_file():
+            return
+        with path.open(newline="", encoding="utf-8") as fh:
+            reader = csv.DictReader(fh)
+            fields = reader.fieldnames or []
+            rows = [r for r in reader if r.get("step" if "step" in fields else "epoch") and keep(r)]
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+        write_atomic(path, buf.getvalue())
+
+    def append(self, name: str, row: dict) -> None:
+        """Append one row to ``name`` (``steps.csv`` / ``epochs.csv``); a new column rewrites
+        the file with the widened header."""
+        path = self.root / name
+        values = {k: _cell(v) for k, v in row.items()}
+        if path.is_file():
+            with path.open(newline="", encoding="utf-8") as fh:
+                header = next(csv.reader(fh), [])
+            if all(k in header for k in values):
+                with path.open("a", newline="", encoding="utf-8") as fh:
+                    csv.DictWriter(fh, fieldnames=header, lineterminator="\n").writerow(values)
+                return
+            with path.open(newline="", encoding="utf-8") as fh:
+                old = list(csv.DictReader(fh))
+            header = header + [k for k in values if k not in header]
+        else:
+            old, header = [], list(values)
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=header, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(old + [values])
+        write_atomic(path, buf.getvalue())
+
+    # ------------------------------------------------------------------ TensorBoard
+    def tensorboard(self, purge_step: int | None):
+        """A ``SummaryWriter`` on ``tensorboard/`` (events after ``purge_step`` dropped)."""
+        if self._tb is None:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self._tb = SummaryWriter(str(self.root / "tensorboard"), purge_step=purge_step)
+        return self._tb
+
+
+def _cell(v):
+    if isinstance(v, float):
+        return repr(v)  # shortest exact text: the logs compare bit for bit
+    if isinstance(v, (list, tuple)):
+        return ";".join(str(x) for x in v)
+    return v
