@@ -41,11 +41,13 @@ from __future__ import annotations
 
 import itertools
 import math
+import sys
 from typing import Callable, Sequence
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from tqdm.auto import tqdm
 
 from vesselnet._validation import check_choice, check_volume, describe
 from vesseltree._validation import check_nonnegative_int
@@ -248,9 +250,6 @@ def sliding_window_inference(
         wsum[tuple(slice(a, a + w) for a, w in zip(s, window))] += weight
     jobs = [(b, s) for b in range(image.shape[0]) for s in starts]
     out = None
-    from tqdm.auto import tqdm
-    import sys
-
     batches = range(0, len(jobs), batch_size)
     bar = tqdm(batches, desc="windows", unit="batch", file=sys.stderr, disable=not progress, leave=False)
     with torch.inference_mode():
@@ -269,7 +268,7 @@ def sliding_window_inference(
             if out is None:
                 out = torch.zeros((image.shape[0], y.shape[1]) + padded, device=out_device)
             for k, ((b, _), sl) in enumerate(zip(chunk, sls)):
-                out[b][(slice(None),) + sl] += y[k] * weight
+                out[b][(slice(None),) + sl].addcmul_(y[k], weight)
         out /= wsum
     return out[(slice(None), slice(None)) + tuple(slice(0, n) for n in spatial)].clone()
 

@@ -1,0 +1,90 @@
+"""Sliding-window prediction of a CT-sized volume on CPU: ours against MONAI, same run.
+
+Run: ``pytest benchmarks/bench_predict.py --benchmark-enable -s``.
+
+Volume 1x1x129x512x512 (the 3D-IRCADb size), float32, torch limited to
+``VESSELNET_BENCH_THREADS`` threads (default 2, the project machines' shared cores). The network
+is small on purpose so that a round takes about a minute on 2 cores: two 3x3x3 convolutions
+(1 -> 4 -> 1 channels, PReLU) then a sigmoid. Windows 64x128x128, overlap 0.5, Gaussian
+blending (sigma = window / 8), 2 windows per network call, under ``torch.inference_mode``.
+
+Rows (group "predict 129x512x512"):
+
+- ``ours``: :func:`vesselnet.predict.sliding_window_inference`;
+- ``monai``: ``monai.inferers.sliding_window_inference(mode="gaussian")``, same network,
+  window, overlap and batch (both make 4 x 7 x 7 = 196 windows here);
+- ``whole-volume``: the network on the whole volume in one pass, the floor without overlap.
+
+The two sliding rows are also compared voxel-wise (max |ours - monai|); their windows along z
+differ (ours evenly spread, MONAI's last one pushed back), so they differ near window rims
+within the Gaussian blend (tests/vesselnet/test_inference.py).
+
+``VESSELNET_BENCH_ROUNDS`` (default 1) rounds per row. No timing is asserted.
+"""
+from __future__ import annotations
+
+import os
+
+import pytest
+import torch
+
+from vesselnet.predict import sliding_window_inference
+
+inferers = pytest.importorskip("monai.inferers")
+
+SHAPE = (1, 1, 129, 512, 512)
+ROI = (64, 128, 128)
+OVERLAP = 0.5
+BATCH = 2
+ROUNDS = int(os.environ.get("VESSELNET_BENCH_ROUNDS", "1"))
+torch.set_num_threads(int(os.environ.get("VESSELNET_BENCH_THREADS", "2")))
+
+_OUT: dict[str, torch.Tensor] = {}
+_TIMES: dict[str, float] = {}
+
+
+def make_net() -> torch.nn.Module:
+    torch.manual_seed(0)
+    return torch.nn.Sequential(
+        torch.nn.Conv3d(1, 4, 3, padding=1), torch.nn.PReLU(), torch.nn.Conv3d(4, 1, 3, padding=1),
+        torch.nn.Sigmoid(),
+    ).eval()
+
+
+@pytest.fixture(scope="module")
+def volume() -> torch.Tensor:
+    g = torch.Generator().manual_seed(0)
+    return torch.randn(SHAPE, generator=g)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def summary():
+    yield
+    if "ours" in _OUT and "monai" in _OUT:
+        diff = (_OUT["ours"] - _OUT["monai"]).abs()
+        print(f"\n[bench_predict] max |ours - monai| = {float(diff.max()):.3g}, "
+              f"mean = {float(diff.mean()):.3g}")
+    if "ours" in _TIMES and "monai" in _TIMES:
+        print(f"[bench_predict] monai / ours median time = {_TIMES['monai'] / _TIMES['ours']:.2f}x")
+
+
+def _run(benchmark, name, fn):
+    with torch.inference_mode():
+        out = benchmark.pedantic(fn, rounds=ROUNDS, iterations=1, warmup_rounds=0)
+    _OUT[name] = out
+    _TIMES[name] = benchmark.stats.stats.median
+
+
+@pytest.mark.benchmark(group="predict 129x512x512")
+@pytest.mark.parametrize("impl", ["ours", "monai", "whole-volume"])
+def test_predict_ct_volume(benchmark, volume, impl):
+    net = make_net()
+    if impl == "ours":
+        fn = lambda: sliding_window_inference(volume, net, ROI, overlap=OVERLAP, batch_size=BATCH)  # noqa: E731
+    elif impl == "monai":
+        fn = lambda: inferers.sliding_window_inference(  # noqa: E731
+            volume, ROI, BATCH, net, overlap=OVERLAP, mode="gaussian")
+    else:
+        fn = lambda: net(volume)  # noqa: E731
+    _run(benchmark, impl, fn)
+    assert _OUT[impl].shape == SHAPE
