@@ -62,10 +62,29 @@ def code_fingerprint() -> str:
     return h.hexdigest()
 
 
-def _key(case_record: dict, config: PrepareConfig, vers: dict, code: str) -> str:
-    text = json.dumps({"case": case_record, "config": config.to_dict(), "versions": vers,
-                       "code": code}, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()
+def _key(case_record: dict, config: PrepareConfig, vers: dict, code: str) -> tuple[str, dict]:
+    """The case's key and the hash of each of its parts (to say what changed)."""
+    parts = {"source": case_record, "config": config.to_dict(), "versions": vers, "code": code}
+    hashes = {k: hashlib.sha256(json.dumps(v, sort_keys=True, default=str).encode()).hexdigest()
+              for k, v in parts.items()}
+    return hashlib.sha256(json.dumps(hashes, sort_keys=True).encode()).hexdigest(), hashes
+
+
+def _stale_reason(entry: dict | None, key: str, parts: dict, path: Path, overwrite: bool) -> str | None:
+    """Why a cached case cannot be reused (None: it can)."""
+    if overwrite:
+        return "overwrite"
+    if entry is None:
+        return "new"
+    if entry.get("key") != key:
+        old = entry.get("key_parts") or {}
+        changed = [k for k in parts if old.get(k) != parts[k]]
+        return "changed: " + ", ".join(changed or ["key"])
+    if not path.is_file():
+        return "file missing"
+    if path.stat().st_size != entry.get("size") or _sha256(path) != entry.get("sha256"):
+        return "file altered"
+    return None
 
 
 # ---------------------------------------------------------------------------- one case file
@@ -184,7 +203,9 @@ def prepare(source, out_dir, config: PrepareConfig | None = None, *, progress: b
     Returns
     -------
     PreparedDataset
-        With ``prepare_stats``: ``computed``, ``reused`` (case ids), ``seconds``.
+        With ``prepare_stats``: ``computed``, ``reused`` (case ids), ``reasons`` (case id ->
+        why it was computed: ``"new"``, ``"changed: config, code"``, ``"file altered"``, ...),
+        ``seconds``.
 
     Raises
     ------
@@ -208,16 +229,20 @@ def prepare(source, out_dir, config: PrepareConfig | None = None, *, progress: b
                 "source": source.record(), "versions": vers, "code": code, "order": ids,
                 "cases": {}}
     old_cases = {} if old is None else old["cases"]
-    computed, reused = [], []
+    computed, reused, reasons = [], [], {}
     bar = tqdm(ids, desc="prepare", unit="case", file=sys.stderr, disable=not progress)
     for cid in bar:
-        key = _key(source.case_record(cid), config, vers, code)
+        key, parts = _key(source.case_record(cid), config, vers, code)
         path = root / "cases" / f"{cid}.npz"
         entry = old_cases.get(cid)
-        if (entry is not None and entry.get("key") == key and path.is_file()
-                and path.stat().st_size == entry.get("size") and _sha256(path) == entry.get("sha256")):
+        reason = _stale_reason(entry, key, parts, path, overwrite)
+        if reason is None:
             manifest["cases"][cid] = entry
             reused.append(cid)
+            if figures and not (root / "figures" / f"{cid}.png").is_file():
+                from .figures import case_figure
+
+                case_figure(load_case(path), root / "figures" / f"{cid}.png")
         else:
             bar.set_postfix_str(cid)
             try:
@@ -226,9 +251,10 @@ def prepare(source, out_dir, config: PrepareConfig | None = None, *, progress: b
                 _write_manifest(root, manifest)
                 raise type(exc)(f"case {cid!r}: {exc}") from exc
             entry = save_case(path, pc)
-            entry.update(file=f"cases/{cid}.npz", key=key)
+            entry.update(file=f"cases/{cid}.npz", key=key, key_parts=parts)
             manifest["cases"][cid] = entry
             computed.append(cid)
+            reasons[cid] = reason
             if figures:
                 from .figures import case_figure
 
@@ -239,7 +265,7 @@ def prepare(source, out_dir, config: PrepareConfig | None = None, *, progress: b
             (root / "cases" / f"{cid}.npz").unlink(missing_ok=True)
     _write_manifest(root, manifest)
     ds = PreparedDataset(root)
-    ds.prepare_stats = {"computed": computed, "reused": reused,
+    ds.prepare_stats = {"computed": computed, "reused": reused, "reasons": reasons,
                         "seconds": round(time.perf_counter() - t0, 3)}
     return ds
 

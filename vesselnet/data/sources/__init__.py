@@ -9,7 +9,30 @@ from .ircadb import IrcadbSource
 from .nifti import NiftiSource
 from .synthetic import SyntheticSource
 
-__all__ = ["Source", "SyntheticSource", "IrcadbSource", "NiftiSource", "open_source"]
+__all__ = ["Source", "SyntheticSource", "IrcadbSource", "NiftiSource", "open_source", "source_kind"]
+
+
+def source_kind(spec) -> str:
+    """``"synthetic"``, ``"nifti"`` or ``"ircadb"`` for a spec of :func:`open_source`.
+
+    Raises
+    ------
+    ValueError
+        An unknown spec, naming the layouts understood.
+    """
+    if isinstance(spec, str) and re.fullmatch(r"synthetic(?::\d+)?", spec.strip()):
+        return "synthetic"
+    p = Path(spec)
+    if not p.exists():
+        raise ValueError(f"source: {str(spec)!r} is neither 'synthetic[:N]' nor an existing folder")
+    if p.is_dir() and (p / "dataset.json").is_file():
+        return "nifti"
+    if p.is_dir() and (re.fullmatch(r"3Dircadb1\.\d+", p.name)
+                       or any(re.fullmatch(r"3Dircadb1\.\d+", c.name) for c in p.iterdir() if c.is_dir())):
+        return "ircadb"
+    raise ValueError(
+        f"source: {str(spec)!r} is not a dataset this layer reads; expected 'synthetic[:N]', a "
+        "folder with dataset.json (MSD / nnU-Net NIfTI) or a 3D-IRCADb-01 folder (3Dircadb1.N)")
 
 
 def open_source(spec, **options) -> Source:
@@ -27,22 +50,12 @@ def open_source(spec, **options) -> Source:
     Raises
     ------
     ValueError
-        An unknown spec, naming the layouts understood.
+        An unknown spec (:func:`source_kind`).
     """
-    if isinstance(spec, str):
+    kind = source_kind(spec)
+    if kind == "synthetic":
         m = re.fullmatch(r"synthetic(?::(\d+))?", spec.strip())
-        if m:
-            if m.group(1) is not None:
-                options.setdefault("n_cases", int(m.group(1)))
-            return SyntheticSource(**options)
-    p = Path(spec)
-    if not p.exists():
-        raise ValueError(f"source: {str(spec)!r} is neither 'synthetic[:N]' nor an existing folder")
-    if p.is_dir() and (p / "dataset.json").is_file():
-        return NiftiSource(p, **options)
-    if p.is_dir() and (re.fullmatch(r"3Dircadb1\.\d+", p.name)
-                       or any(re.fullmatch(r"3Dircadb1\.\d+", c.name) for c in p.iterdir() if c.is_dir())):
-        return IrcadbSource(p, **options)
-    raise ValueError(
-        f"source: {str(spec)!r} is not a dataset this layer reads; expected 'synthetic[:N]', a "
-        "folder with dataset.json (MSD / nnU-Net NIfTI) or a 3D-IRCADb-01 folder (3Dircadb1.N)")
+        if m.group(1) is not None:
+            options.setdefault("n_cases", int(m.group(1)))
+        return SyntheticSource(**options)
+    return (NiftiSource if kind == "nifti" else IrcadbSource)(Path(spec), **options)
