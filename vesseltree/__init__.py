@@ -18,13 +18,16 @@ _EXPORTS = {
     "skeletonize": "vesseltree.skeleton",
     "BranchGraph": "vesseltree.graph",
     "build_graph": "vesseltree.graph",
-    "analyze": "vesseltree.tree",
+    "analyze": "vesseltree.analysis",
     "VesselTree": "vesseltree.tree",
+    "ScaleRule": "vesseltree.scales",
     "local_radius": "vesseltree.radius",
     "surface_voxels": "vesseltree.radius",
     "nearest_branch_labels": "vesseltree.labels",
     "scale_thresholds": "vesseltree.scales",
-    "scale_masks": "vesseltree.scales",
+    "masks_from_labels": "vesseltree.scales",
+    "classes_from_labels": "vesseltree.scales",
+    "scale_masks": "vesseltree.scales",  # deprecated alias of masks_from_labels (one release)
     "make_phantom": "vesseltree.synthetic",
     "render_ct": "vesseltree.synthetic",
     "tube": "vesseltree.synthetic",
@@ -34,7 +37,7 @@ _EXPORTS = {
     "save_volume": "vesseltree.io",
 }
 _SUBMODULES = {"synthetic", "io", "plot", "morphometry", "topology", "radius", "labels",
-               "scales", "graph", "skeleton", "tree", "cli"}
+               "scales", "graph", "skeleton", "tree", "analysis", "cli"}
 
 __all__ = sorted(_EXPORTS) + sorted(_SUBMODULES) + ["__version__"]
 

@@ -11,7 +11,8 @@ from typing import Sequence
 
 import numpy as np
 
-__all__ = ["check_mask", "check_spacing", "check_positive", "check_nonnegative_int", "as_shape3"]
+__all__ = ["check_mask", "check_spacing", "check_positive", "check_nonnegative_int",
+           "check_positive_int", "as_shape3"]
 
 
 def _describe(value) -> str:
@@ -101,12 +102,26 @@ def check_positive(value, name: str, *, allow_zero: bool = False) -> float:
 
 
 def check_nonnegative_int(value, name: str, *, minimum: int = 0) -> int:
-    """Return ``value`` as an int if it is an integer >= ``minimum``."""
+    """Return ``value`` as an int if it is an integer >= ``minimum`` (default 0).
+
+    For counts that must be at least 1 use :func:`check_positive_int`.
+    """
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
         raise TypeError(f"{name}: expected an integer >= {minimum}, got {_describe(value)}")
     if value < minimum:
         raise ValueError(f"{name}: expected an integer >= {minimum}, got {value!r}")
     return int(value)
+
+
+def check_positive_int(value, name: str, *, minimum: int = 1) -> int:
+    """Return ``value`` as an int if it is an integer >= ``minimum`` (default 1).
+
+    The check for counts (``m``, ``window``, ``n_slices``, ...); ``minimum`` raises the floor
+    for parameters such as the number of scales (>= 2).
+    """
+    if minimum < 1:
+        raise ValueError(f"minimum: expected an integer >= 1, got {minimum!r}")
+    return check_nonnegative_int(value, name, minimum=minimum)
 
 
 def as_shape3(shape: Sequence[int], name: str = "shape") -> tuple[int, int, int]:

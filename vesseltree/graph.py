@@ -27,6 +27,7 @@ which work on the list of skeleton voxels, never on the whole volume.
 """
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Sequence
 
@@ -40,7 +41,7 @@ from vesseltree._validation import check_mask, check_positive, check_spacing
 if TYPE_CHECKING:  # networkx is imported on first use of to_networkx (import time)
     import networkx as nx
 
-__all__ = ["BranchGraph", "build_graph"]
+__all__ = ["BranchGraph", "build_graph", "warn_thick_clusters", "MAX_JUNCTION_VOXELS"]
 
 NODE_COLUMNS = ["kind", "z", "y", "x", "z_mm", "y_mm", "x_mm", "degree", "n_voxels", "component"]
 BRANCH_COLUMNS = [
@@ -54,6 +55,9 @@ BRANCH_COLUMNS = [
     "component",
 ]
 _EMPTY_VOXELS = np.zeros((0, 3), dtype=np.int64)
+#: a junction cluster of a one-voxel-thin curve skeleton fits in a 3x3x3 block; bigger ones
+#: are sheets, surfaces around cavities or skeletons that are not thin (a warning)
+MAX_JUNCTION_VOXELS = 27
 _RESERVED_EDGE_ATTRS = {"branch_id", "path", "key"}
 
 
@@ -161,7 +165,8 @@ def build_graph(skeleton: ArrayLike, spacing: Sequence[float] | float = (1.0, 1.
     ----------
     skeleton : array-like (Z, Y, X) of bool or 0/1
         One-voxel-thin skeleton, e.g. from :func:`vesseltree.skeletonize`. Any binary
-        volume is accepted (a thick blob becomes one junction node). Not modified.
+        volume is accepted (a thick blob becomes one junction node, with a warning). Not
+        modified.
     spacing : 3 floats or float, optional
         Voxel size in mm along (z, y, x).
 
@@ -175,6 +180,14 @@ def build_graph(skeleton: ArrayLike, spacing: Sequence[float] | float = (1.0, 1.
     TypeError, ValueError
         If ``skeleton`` is not a 3D binary array or ``spacing`` is not 3 positive numbers.
 
+    Warns
+    -----
+    UserWarning
+        When a junction cluster holds more than :data:`MAX_JUNCTION_VOXELS` voxels: the
+        skeleton is not a set of curves there (a 2-voxel-thick line, a sheet, the closed
+        surface the thinning keeps around a cavity, e.g. of a hollow sphere), so the graph
+        has no meaningful branch there.
+
     Notes
     -----
     Run time is O(n log n) in the number n of skeleton voxels (plus one pass over the
@@ -184,7 +197,37 @@ def build_graph(skeleton: ArrayLike, spacing: Sequence[float] | float = (1.0, 1.
     sp = check_spacing(spacing, "spacing")
     shape = tuple(int(s) for s in skel.shape)
     flat = np.flatnonzero(skel).astype(np.int64, copy=False)
-    return _graph_from_flat(flat, shape, sp)
+    graph = _graph_from_flat(flat, shape, sp)
+    warn_thick_clusters(graph, stacklevel=3)
+    return graph
+
+
+def warn_thick_clusters(graph: "BranchGraph", stacklevel: int = 2) -> int:
+    """Warn when junction clusters of ``graph`` exceed :data:`MAX_JUNCTION_VOXELS` voxels.
+
+    Parameters
+    ----------
+    graph : BranchGraph
+    stacklevel : int
+        Passed to :func:`warnings.warn`.
+
+    Returns
+    -------
+    int
+        The number of such clusters (0: nothing said).
+    """
+    sizes = np.array([len(v) for v in graph.node_voxels], dtype=np.int64)
+    big = np.flatnonzero((sizes > MAX_JUNCTION_VOXELS) & (graph.nodes["kind"].to_numpy() == "junction"))
+    if big.size:
+        k = int(big[np.argmax(sizes[big])])
+        where = tuple(int(c) for c in graph.node_voxels[k][0])
+        warnings.warn(
+            f"skeleton: {big.size} junction cluster(s) of more than {MAX_JUNCTION_VOXELS} voxels "
+            f"(largest: {int(sizes[k])} voxels, at voxel {where}): the skeleton is not a set of "
+            "curves there (a sheet, the surface around a cavity, or not one voxel thick), so "
+            "the branches, lengths and radii there are not vessel measurements",
+            UserWarning, stacklevel=stacklevel)
+    return int(big.size)
 
 
 def _graph_from_flat(flat: np.ndarray, shape: tuple[int, int, int], sp) -> "BranchGraph":

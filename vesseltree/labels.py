@@ -14,9 +14,9 @@ Only the mask voxels and the seed voxels are visited (a bucket-grid nearest-neig
 cost follows the vessel volume, not the image volume.
 
 :func:`vesseltree.analyze` restricts the search to the 26-connected component of the mask
-that holds the voxel (``within_components=True`` here): a label never crosses from one
+that holds the voxel (``within_components=True``, the default here): a label never crosses from one
 vessel component to another, and a component whose skeleton has no branch gets a branch of
-its own (a zero-length ``'point'`` branch, see :mod:`vesseltree.tree`).
+its own (a zero-length ``'point'`` branch, see :mod:`vesseltree.analysis`).
 
 Junction voxels of the skeleton belong to no branch in the branch graph; they are given one
 fixed owner by the same rule (:func:`skeleton_owner`): the branch of the nearest branch voxel,
@@ -138,7 +138,7 @@ def skeleton_owner(coords: npt.ArrayLike, branch: npt.ArrayLike, spacing, shape,
 
 def nearest_branch_labels(mask: npt.ArrayLike, seed_labels: npt.ArrayLike,
                           spacing=(1.0, 1.0, 1.0), *,
-                          within_components: bool = False) -> np.ndarray:
+                          within_components: bool = True) -> np.ndarray:
     """Label every vessel voxel with the id of its nearest seed (Eq. 3).
 
     Parameters
@@ -151,10 +151,11 @@ def nearest_branch_labels(mask: npt.ArrayLike, seed_labels: npt.ArrayLike,
     spacing : float or 3 floats
         Voxel size in mm (z, y, x).
     within_components : bool
-        ``False`` (default): Eq. 3 as written, the nearest seed anywhere. ``True``: a voxel
-        only takes a seed of its own 26-connected component of ``mask`` (what
-        :func:`vesseltree.analyze` does); seeds must then lie inside ``mask``, and the
-        voxels of a component without seed stay 0 (with a ``UserWarning``).
+        ``True`` (default, what :func:`vesseltree.analyze` does): a voxel only takes a seed
+        of its own 26-connected component of ``mask``; seeds must then lie inside ``mask``,
+        and the voxels of a component without seed stay 0 (with a ``UserWarning``).
+        ``False``: Eq. 3 as written, the nearest seed anywhere (seeds may lie outside
+        ``mask``).
 
     Returns
     -------
@@ -186,8 +187,9 @@ def nearest_branch_labels(mask: npt.ArrayLike, seed_labels: npt.ArrayLike,
     q = np.ascontiguousarray(np.argwhere(msk), dtype=np.int64)
     if within_components:
         if not msk[seeds[:, 0], seeds[:, 1], seeds[:, 2]].all():
-            raise ValueError("seed_labels: with within_components=True, expected seeds inside "
-                             "mask, got seeds outside it")
+            raise ValueError("seed_labels: with within_components=True (the default), expected "
+                             "seeds inside mask, got seeds outside it (within_components=False "
+                             "takes the nearest seed anywhere)")
         comp = labels_nb.components26(msk, q)
         sg = comp[np.searchsorted(np.ravel_multi_index(q.T, msk.shape),
                                   np.ravel_multi_index(seeds.T, msk.shape))]

@@ -230,8 +230,9 @@ def summarize(tree) -> dict[str, Any]:
     n_branches, n_point_branches (zero-length branches of branchless components), n_nodes,
     n_junctions, n_endpoints, n_components, total_length_mm,
     radius_mm / radius_paper_mm / length_mm / tortuosity (n, median, mean, min, q1, q3, max
-    over branches), max_generation, max_strahler, radius_method, and, when the tree has
-    enough branches, scale_thresholds_mm and scale_volume_mm3 (S = ``tree.n_scales``).
+    over branches), max_generation, max_strahler, radius_method, n_scales, scale_rule
+    (:meth:`vesseltree.ScaleRule.to_dict`), and, when the tree has enough branches for its
+    rule, scale_thresholds_mm and scale_volume_mm3 (S = ``tree.n_scales``).
     """
     br = tree.branches
     bg = tree.branch_graph
@@ -259,6 +260,7 @@ def summarize(tree) -> dict[str, Any]:
         "max_generation": int(br["generation"].max()) if len(br) else 0,
         "max_strahler": int(br["strahler"].max()) if len(br) else 0,
         "n_scales": int(tree.n_scales),
+        "scale_rule": tree.scale_rule.to_dict(),
     }
     if tree.thresholds is not None:
         out["scale_thresholds_mm"] = [float(t) for t in tree.thresholds]

@@ -471,6 +471,7 @@ skeletons = st.builds(
 )
 
 
+@pytest.mark.filterwarnings("ignore:skeleton. .* junction cluster:UserWarning")  # random blobs
 @given(skel=skeletons)
 def test_property_ownership_and_reference_counts(skel):
     before = skel.copy()
@@ -484,6 +485,7 @@ def test_property_ownership_and_reference_counts(skel):
     }
 
 
+@pytest.mark.filterwarnings("ignore:skeleton. .* junction cluster:UserWarning")  # random blobs
 @given(skel=skeletons, perm=st.permutations([0, 1, 2]), flips=st.tuples(st.booleans(), st.booleans(), st.booleans()))
 def test_property_axis_permutation_and_flip(skel, perm, flips):
     spacing = np.array([1.0, 1.7, 0.6])
@@ -501,6 +503,7 @@ def test_property_axis_permutation_and_flip(skel, perm, flips):
     assert sorted(h.nodes.degree) == sorted(g.nodes.degree)
 
 
+@pytest.mark.filterwarnings("ignore:skeleton. .* junction cluster:UserWarning")  # random blobs
 @given(skel=skeletons, limit=st.floats(0.5, 6.0))
 def test_property_prune_keeps_ownership_and_never_disconnects(skel, limit):
     g = build_graph(skel)
@@ -692,3 +695,16 @@ def test_empty_skeleton_gives_empty_graph():
 def test_bad_input(skeleton, spacing, exc, match):
     with pytest.raises(exc, match=match):
         build_graph(skeleton, spacing)
+
+
+def test_thick_skeleton_warns():
+    """Issue 9 (non-tubular input): a 2-voxel-thick line has no branch in the graph; the
+    graph says its skeleton is not a set of curves instead of returning 0 branches silently."""
+    sk = np.zeros((40, 10, 10), bool)
+    sk[5:35, 4:6, 4] = True
+    with pytest.warns(UserWarning, match="not a set of curves"):
+        g = build_graph(sk)
+    assert g.n_branches == 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert build_graph(skeletonize(sk)).n_branches == 1

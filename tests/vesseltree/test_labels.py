@@ -38,7 +38,7 @@ def test_labels_match_brute_force_with_tie_rule(seed, spacing, n_seeds, n_labels
     idx = rng.choice(seeds.size, min(n_seeds, seeds.size), replace=False)
     seeds.flat[idx] = rng.integers(1, n_labels + 1, idx.size)
     before = mask.copy(), seeds.copy()
-    got = nearest_branch_labels(mask, seeds, spacing)
+    got = nearest_branch_labels(mask, seeds, spacing, within_components=False)
     assert got.dtype == np.int32
     np.testing.assert_array_equal(got, _brute(mask, seeds, spacing))
     # covers the mask exactly, inputs unchanged
@@ -57,7 +57,7 @@ def test_labels_agree_with_scipy_edt_away_from_ties():
     seeds = np.zeros(shape, np.int32)
     pts = np.argwhere(mask)[rng.choice(mask.sum(), 60, replace=False)]
     seeds[tuple(pts.T)] = rng.integers(1, 9, 60)
-    got = nearest_branch_labels(mask, seeds, sp)
+    got = nearest_branch_labels(mask, seeds, sp, within_components=False)
     _, ind = ndi.distance_transform_edt(seeds == 0, sampling=sp, return_indices=True)
     peer = seeds[ind[0], ind[1], ind[2]]
     d, _ = cKDTree(pts * sp).query(np.argwhere(mask) * sp, k=2)
@@ -229,3 +229,22 @@ def test_skeleton_owner_stays_in_its_group():
     got = skeleton_owner(coords, branch, 1.0, (1, 1, 5), group=np.array([1, 1, 2, 2, 1]))
     # group 2 has no branch voxel: its voxels keep 0
     np.testing.assert_array_equal(got, [3, 3, 0, 0, 2])
+
+
+def test_step_function_defaults_reproduce_analyze():
+    """Issue 10.3: the README's step functions with their defaults give analyze's labels and
+    radii (nearest_branch_labels within components, local_radius corrected)."""
+    import vesseltree as vt
+
+    mask = np.zeros((12, 14, 14), bool)
+    mask[1:10, 1:10, 1:10] = True  # a blob thinned to its centre
+    mask[5, 1:12, 11] = True  # a line one voxel away: plain Eq. 3 would give it blob voxels
+    sp = (1.0, 1.0, 1.0)
+    tree = vt.analyze(mask, sp, scale_rule=2)
+    assert len(tree.branches) == 2
+    sk_lab = tree.skeleton_labels
+    across = vt.nearest_branch_labels(mask, sk_lab, sp, within_components=False)
+    assert (across != tree.labels).any()  # the configuration tells the two rules apart
+    np.testing.assert_array_equal(vt.nearest_branch_labels(mask, sk_lab, sp), tree.labels)
+    skel = vt.skeletonize(mask)
+    np.testing.assert_array_equal(skel, tree.skeleton)

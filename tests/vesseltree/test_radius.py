@@ -44,6 +44,7 @@ def test_surface_voxels_match_scipy_erosion():
         np.testing.assert_array_equal(surface_voxels(m), ref)
 
 
+@pytest.mark.filterwarnings("ignore:m. the 20 nearest:UserWarning")  # random blobs, m > 8
 @pytest.mark.parametrize("spacing", [(1.0, 1.0, 1.0), (2.5, 0.7, 0.9)])
 @pytest.mark.parametrize("m", [1, 8, 20])
 def test_paper_radius_is_eq1_brute_force(spacing, m):
@@ -55,7 +56,7 @@ def test_paper_radius_is_eq1_brute_force(spacing, m):
     ref = _brute_paper(mask, skel, spacing, m)
     np.testing.assert_allclose(got[skel], ref, rtol=1e-6)
     assert (got[~skel] == 0).all()
-    coords, vals = local_radius(mask, skel, spacing, m=m, output="points")
+    coords, vals = local_radius(mask, skel, spacing, m=m, method="paper", output="points")
     np.testing.assert_array_equal(coords, np.argwhere(skel))
     np.testing.assert_allclose(vals, ref, rtol=1e-12)
 
@@ -220,3 +221,31 @@ def test_corrected_radius_of_a_blob_stays_near_its_inscribed_radius(box):
     tree = analyze(mask)
     inscribed = ndi.distance_transform_edt(mask).max()
     assert (tree.branches["radius_mm"] <= inscribed + np.sqrt(3)).all()
+
+
+def test_m_far_beyond_the_cross_section_warns():
+    """Issue 9 (non-tubular answer): with m = 10000 the m nearest surface voxels of a
+    radius-3 tube reach far along it; Eq. 1 then returns ~28 mm: warn."""
+    mask = tube((60, 16, 16), (5, 7.5, 7.5), (54, 7.5, 7.5), 3.0)
+    skel = skeletonize(mask)
+    with pytest.warns(UserWarning, match="m: "):
+        local_radius(mask, skel, m=10000, method="paper")
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for m in (8, 16):  # sensible values stay quiet
+            local_radius(mask, skel, m=m, method="paper")
+
+
+def test_default_method_is_the_one_analyze_uses():
+    """Issue 10.3: vt.local_radius, VesselTree.local_radius and analyze share one default."""
+    import inspect
+
+    from vesseltree import analyze
+
+    mask = tube((30, 12, 12), (4, 5.5, 5.5), (25, 5.5, 5.5), 2.5)
+    tree = analyze(mask, scale_rule=1 + 1)
+    default = inspect.signature(analyze).parameters["radius_method"].default
+    assert inspect.signature(local_radius).parameters["method"].default == default
+    np.testing.assert_allclose(local_radius(mask, tree.skeleton), tree.local_radius)

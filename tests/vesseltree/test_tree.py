@@ -90,8 +90,8 @@ def test_tree_outputs_are_consistent(phantom_tree):
         assert d["radius_mm"] == pytest.approx(br.at[k, "radius_mm"])
         assert d["radius_paper_mm"] == pytest.approx(br.at[k, "radius_paper_mm"])
     # other scale options
-    assert tree.scale_masks(n_scales=5).shape[0] == 5
-    fixed = tree.scale_masks(thresholds=[2.0, 4.0])
+    assert tree.scale_masks(5).shape[0] == 5
+    fixed = tree.scale_masks(vesseltree.ScaleRule.fixed([2.0, 4.0]))
     np.testing.assert_array_equal(fixed.sum(0), ph.mask)
     s = tree.summary()
     assert s["n_branches"] == len(br) and len(s["scale_volume_mm3"]) == 3
@@ -196,7 +196,7 @@ def test_one_voxel_and_all_ones():
     assert u == v and k == tree.branches.index[0] and d["kind"] == "point"
     with pytest.raises(ValueError, match="n_scales: 3 scales need at least 3 branches, got 1"):
         tree.scale_masks()
-    np.testing.assert_array_equal(tree.scale_masks(thresholds=[1.0]).sum(0), one)
+    np.testing.assert_array_equal(tree.scale_masks(vesseltree.ScaleRule.fixed([1.0])).sum(0), one)
     assert tree.summary()["n_point_branches"] == 1
     # an all-ones box: every voxel labelled (thinning may leave a point or a short curve)
     with warnings.catch_warnings():
@@ -323,7 +323,7 @@ def test_fewer_branches_than_scales():
     with pytest.raises(ValueError, match="n_scales: 4 scales"):
         tree.scale_volumes(4)
     # fixed thresholds still work, and partition the mask
-    np.testing.assert_array_equal(tree.scale_masks(thresholds=[0.5, 5.0]).sum(0), bar)
+    np.testing.assert_array_equal(tree.scale_masks(vesseltree.ScaleRule.fixed([0.5, 5.0])).sum(0), bar)
 
 
 def test_bad_input_raises_naming_the_parameter():
@@ -344,8 +344,10 @@ def test_bad_input_raises_naming_the_parameter():
             analyze(m, bad)
     with pytest.raises(ValueError, match="radius_method"):
         analyze(m, radius_method="edt")
-    with pytest.raises(ValueError, match="n_scales"):
-        analyze(m, n_scales=1)
+    with pytest.raises(ValueError, match="scale_rule"):
+        analyze(m, scale_rule=1)
+    with pytest.raises(TypeError, match="scale_rule"):
+        analyze(m, scale_rule=[1.0, 2.0])
     with pytest.raises(ValueError, match="m"):
         analyze(m, m=0)
     with pytest.raises(ValueError, match="skeleton"):
@@ -366,7 +368,7 @@ def test_preserve_length_is_passed_to_skeletonize():
     (False: scikit-image's thinning plus the topology repairs)."""
     ph = _small_phantom(3, (1.0, 1.0, 1.0))
     for pl in (True, False):
-        tree = analyze(ph.mask, prune=False, preserve_length=pl)
+        tree = analyze(ph.mask, prune_length_factor=0, preserve_length=pl)
         assert tree.options["preserve_length"] is pl
         np.testing.assert_array_equal(tree.skeleton,
                                       vesseltree.skeletonize(ph.mask, preserve_length=pl))
@@ -410,3 +412,119 @@ def test_point_branches_do_not_set_the_quantiles():
     np.testing.assert_allclose(tree.scale_thresholds(), expected)
     assert (br.loc[is_point, "scale"] == 1).all()
     np.testing.assert_array_equal(tree.scale_masks().sum(0), mask)
+
+
+# --------------------------------------------------------------------------- issue 9
+def _capsule(shape, spacing, p0, p1, r):
+    """Voxels whose centre lies within ``r`` mm of the segment p0-p1 (mm, z y x)."""
+    zz, yy, xx = np.meshgrid(*[np.arange(n) * s for n, s in zip(shape, spacing)], indexing="ij")
+    pts = np.stack([zz, yy, xx], -1)
+    p0, p1 = np.asarray(p0, float), np.asarray(p1, float)
+    d = p1 - p0
+    t = np.clip(((pts - p0) @ d) / (d @ d), 0.0, 1.0)
+    return np.linalg.norm(pts - (p0 + t[..., None] * d), axis=-1) <= r
+
+
+def test_thick_user_skeleton_is_thinned_not_dropped():
+    """Issue 9.5: a 2-voxel-thick axis gives the tube's branch (with a warning), not a
+    zero-length point branch."""
+    mask = _capsule((40, 16, 16), (1, 1, 1), (5, 7.5, 7.5), (34, 7.5, 7.5), 3.0)
+    sk = np.zeros_like(mask)
+    sk[5:35, 7:9, 7] = True  # two voxels thick
+    with pytest.warns(UserWarning, match="skeleton: .*not one voxel thick"):
+        tree = analyze(mask, skeleton=sk, scale_rule=vesseltree.ScaleRule.fixed([1.0]))
+    thin = analyze(mask, skeleton=vesseltree.skeletonize(sk),
+                   scale_rule=vesseltree.ScaleRule.fixed([1.0]))
+    assert list(tree.branches["kind"]) == ["isolated"]
+    # the axis is 30 voxels long: the branch runs along it (a digital line of 30 voxels)
+    assert tree.branches["length_mm"].iloc[0] >= 28.0
+    np.testing.assert_allclose(tree.branches["length_mm"], thin.branches["length_mm"])
+    np.testing.assert_array_equal(tree.labels, thin.labels)
+    # a one-voxel-thick user skeleton passes without a warning
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        analyze(mask, skeleton=vesseltree.skeletonize(mask),
+                scale_rule=vesseltree.ScaleRule.fixed([1.0]))
+
+
+def test_hollow_sphere_warns_not_a_vessel():
+    """Issue 9 (non-tubular input): a hollow sphere thins to a closed surface; analyze says
+    the skeleton is not a set of curves instead of reporting a 'point' branch silently."""
+    zz, yy, xx = np.mgrid[:24, :24, :24]
+    r = np.sqrt((zz - 11.5) ** 2 + (yy - 11.5) ** 2 + (xx - 11.5) ** 2)
+    with pytest.warns(UserWarning, match="not a set of curves"):
+        analyze((r <= 9) & (r >= 7), scale_rule=vesseltree.ScaleRule.fixed([1.0]))
+
+
+@pytest.mark.parametrize("ratio, warns", [(1.0, False), (2.0, False), (5.0, True)])
+def test_extreme_anisotropy_warns(ratio, warns):
+    """Issue 9 (anisotropy): above ANISOTROPY_WARN_RATIO of the largest to the smallest voxel
+    size, analyze warns (branch lengths along the coarse axis read short)."""
+    from vesseltree.analysis import ANISOTROPY_WARN_RATIO
+
+    assert 2.0 < ANISOTROPY_WARN_RATIO < 5.0
+    sp = (0.7 * ratio, 0.7, 0.7)
+    mask = _capsule((int(60 / sp[0]), 16, 16), sp, (5, 5.25, 5.25), (50, 5.25, 5.25), 3.0)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        analyze(mask, sp, scale_rule=vesseltree.ScaleRule.fixed([1.0]))
+    hit = [w for w in caught if "anisotrop" in str(w.message)]
+    assert bool(hit) == warns, [str(w.message) for w in caught]
+
+
+def test_end_corrected_length_adds_one_radius_per_free_end():
+    """The skeleton stops about one radius short of a free end: length_end_corrected_mm adds
+    the branch radius per free end; on a capsule it comes closer to the tip-to-tip length."""
+    r, length = 3.0, 30.0
+    mask = _capsule((46, 16, 16), (1, 1, 1), (8, 7.5, 7.5), (8 + length, 7.5, 7.5), r)
+    tree = analyze(mask, scale_rule=vesseltree.ScaleRule.fixed([1.0]))
+    (_, b), = tree.branches.iterrows()
+    assert b["kind"] == "isolated"  # two free ends
+    np.testing.assert_allclose(b["length_end_corrected_mm"], b["length_mm"] + 2 * b["radius_mm"])
+    tip_to_tip = length + 2 * r
+    # the correction removes more than half of the shortfall (it stays a lower estimate)
+    assert 0 < tip_to_tip - b["length_end_corrected_mm"] < 0.5 * (tip_to_tip - b["length_mm"])
+
+
+def test_deprecated_scale_and_prune_keywords_still_work():
+    """Issue 10.2/10.3: the old keywords map onto ScaleRule / the pruning parameters, with a
+    DeprecationWarning, for one release."""
+    ph = _small_phantom(3, (1.0, 1.0, 1.0))
+    new = analyze(ph.mask, scale_rule=vesseltree.ScaleRule.quantiles(4), prune_length_factor=0)
+    with pytest.deprecated_call(match="n_scales"):
+        old = analyze(ph.mask, n_scales=4, prune_length_factor=0)
+    with pytest.deprecated_call(match="prune"):
+        unpruned = analyze(ph.mask, scale_rule=4, prune=False)
+    pd_testing = pytest.importorskip("pandas").testing
+    pd_testing.assert_frame_equal(old.branches, new.branches)
+    pd_testing.assert_frame_equal(unpruned.branches, new.branches)
+    rule = vesseltree.ScaleRule.fixed([1.0, 2.0])
+    for method in ("scale_masks", "scale_labels", "scale_volumes"):
+        with pytest.deprecated_call(match="thresholds"):
+            a = getattr(new, method)(thresholds=[1.0, 2.0])
+        np.testing.assert_array_equal(a, getattr(new, method)(rule))
+        with pytest.deprecated_call(match="quantiles"):
+            b = getattr(new, method)(quantiles=[0.1, 0.9])
+        np.testing.assert_array_equal(b, getattr(new, method)(
+            vesseltree.ScaleRule.quantiles(levels=[0.1, 0.9])))
+    with pytest.deprecated_call(match="method"):
+        np.testing.assert_array_equal(new.scale_thresholds(method=[1.0, 2.0]), [1.0, 2.0])
+    with pytest.raises(TypeError, match="both"), pytest.deprecated_call():
+        new.scale_masks(rule, n_scales=3)
+
+
+def test_one_scale_rule_per_tree():
+    """Issue 10.2: the rule given to analyze is the tree's: column, thresholds, methods."""
+    ph = _small_phantom(3, (1.0, 1.0, 1.0))
+    rule = vesseltree.ScaleRule.fixed([1.5, 2.5])
+    tree = analyze(ph.mask, scale_rule=rule)
+    assert tree.scale_rule == rule and tree.n_scales == 3
+    np.testing.assert_array_equal(tree.thresholds, [1.5, 2.5])
+    expected = 1 + np.searchsorted([1.5, 2.5], tree.branches["radius_mm"].to_numpy(), side="left")
+    np.testing.assert_array_equal(tree.branches["scale"], expected)
+    lut = np.zeros(len(tree.branches) + 1, dtype=np.int64)
+    lut[tree.branches.index] = tree.branches["scale"]
+    np.testing.assert_array_equal(tree.scale_labels(), lut[tree.labels])
+    s = tree.summary()
+    assert s["scale_rule"] == rule.to_dict() and s["scale_thresholds_mm"] == [1.5, 2.5]
+    assert vesseltree.ScaleRule.from_dict(s["scale_rule"]) == rule

@@ -28,7 +28,9 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import ArrayLike
 
-from vesseltree._validation import check_mask, check_nonnegative_int, check_positive
+from vesseltree._validation import check_mask, check_positive, check_positive_int
+
+from vesseltree.scales import ScaleRule
 
 from ._common import check_pair, check_spacing
 
@@ -215,6 +217,18 @@ def analyze_reference(gt: ArrayLike, spacing: float | ArrayLike = 1.0, **options
     return analyze(g, sp, **options)
 
 
+def _check_tree_of(tree, g: np.ndarray) -> None:
+    """A precomputed tree must be the analysis of this ground truth (same voxels)."""
+    mask = getattr(tree, "mask", None)
+    if mask is None or np.shape(mask) != g.shape:
+        raise ValueError(f"tree: expected vesseltree.analyze(gt) for gt of shape {g.shape}, got "
+                         f"a tree of shape {None if mask is None else np.shape(mask)}")
+    if not np.array_equal(mask, g):
+        diff = int(np.count_nonzero(np.asarray(mask) != g))
+        raise ValueError(f"tree: its mask is not the analysis of gt ({diff} voxels differ); pass "
+                         "the tree of this ground truth or none")
+
+
 @dataclass(frozen=True)
 class VesselMetrics:
     """Recall per scale (scale 1 = smallest) and branch detection of one prediction.
@@ -273,23 +287,24 @@ def vessel_metrics(pred: ArrayLike, gt: ArrayLike, spacing: float | ArrayLike = 
     ------
     ValueError, TypeError
         Naming ``pred``, ``gt``, ``spacing``, ``n_scales``, ``min_fraction`` or ``tree``
-        (labels of another shape).
+        (a tree whose mask is not ``gt``).
     """
     p, g = check_pair(pred, gt)
-    s = check_nonnegative_int(n_scales, "n_scales", minimum=2)
+    s = check_positive_int(n_scales, "n_scales", minimum=2)
     _check_fraction(min_fraction)
+    rule = ScaleRule.quantiles(s)
     if tree is None:
-        analyze_options.setdefault("n_scales", s)
+        analyze_options.setdefault("scale_rule", rule)
         tree = analyze_reference(g, spacing, **analyze_options)
-    if tree is None:  # empty ground truth
+    else:
+        _check_tree_of(tree, g)
+    if tree is None or not g.any():  # empty ground truth
         return VesselMetrics(np.full(s, np.nan), _empty_detection())
     labels = np.asarray(tree.labels)
-    if labels.shape != g.shape:
-        raise ValueError(f"tree: its labels have shape {labels.shape}, expected {g.shape} (the shape of gt)")
     if len(tree.branches) < s:  # too few branches for S quantile scales: undefined
         recall = np.full(s, np.nan)
     else:
-        recall = scale_recall(p, tree.scale_masks(n_scales=s))
+        recall = scale_recall(p, tree.scale_masks(rule))
     return VesselMetrics(recall, branch_detection(p, labels, min_fraction))
 
 
