@@ -97,12 +97,20 @@ class Trainer:
         Continue the run in ``out_dir`` from ``checkpoints/last.pt`` / replace it.
     ctx : DistContext, optional
         Process and device (default: from the environment and ``config.run.device``).
+    callbacks : sequence of callables, optional
+        ``callback(trainer, row)`` after every epoch (on every rank, after the epoch's
+        checkpoint), ``row`` being the epoch's ``epochs.csv`` row (validation metrics such as
+        ``val_dsc`` on rank 0 in validation epochs). An exception raised by a callback stops
+        the run cleanly: ``run.json`` gets status ``stopped`` with the reason, the checkpoints
+        stay, and the exception propagates (e.g. ``optuna.TrialPruned``, :mod:`vesselnet.tune`).
     """
 
     def __init__(self, config, train_loader, val_loader=None, out_dir="run", *,
                  prepare_record: dict | None = None, resume: bool = False,
-                 overwrite: bool = False, ctx: DistContext | None = None) -> None:
+                 overwrite: bool = False, ctx: DistContext | None = None,
+                 callbacks=()) -> None:
         self.config = config
+        self.callbacks = list(callbacks)
         self.ctx = ctx or init_distributed(config.run.device)
         self.device = self.ctx.device
         self.loader, self.val_loader = train_loader, val_loader
@@ -289,6 +297,18 @@ class Trainer:
                     tb.add_scalar(f"epoch/{k}", v, self.epoch - 1)
         if improved or self.epoch % run.checkpoint_every == 0 or self.epoch == run.epochs:
             self._save(best=improved)
+        self._epoch_end(row)
+
+    def _epoch_end(self, row: dict) -> None:
+        """Call the callbacks; one that raises stops the run (status ``stopped``), re-raised."""
+        for callback in self.callbacks:
+            try:
+                callback(self, row)
+            except BaseException as exc:
+                if self.folder:
+                    self.folder.finish("stopped", epochs=self.epoch, steps=self.step,
+                                       best=self.best, reason=f"{type(exc).__name__}: {exc}")
+                raise
 
     def _validate(self, row: dict) -> bool:
         if not self.ctx.is_main:
@@ -414,7 +434,7 @@ def _check_compatible(ckpt: dict, config, path) -> None:
 
 def train(config, train_dataset, val_dataset=None, out_dir="run", *, resume: bool = False,
           overwrite: bool = False, device: str | None = None,
-          progress: bool | None = None) -> TrainResult:
+          progress: bool | None = None, callbacks=()) -> TrainResult:
     """Train ``config``'s network on prepared datasets (the data layer's ``PreparedDataset``).
 
     Parameters
@@ -433,6 +453,8 @@ def train(config, train_dataset, val_dataset=None, out_dir="run", *, resume: boo
         Overrides ``config.run.device`` (``auto``, ``cpu``, ``cuda``, ``cuda:N``).
     progress : bool, optional
         Overrides ``config.run.progress``.
+    callbacks : sequence of callables, optional
+        ``callback(trainer, row)`` after every epoch (:class:`Trainer`).
 
     Returns
     -------
@@ -469,5 +491,5 @@ def train(config, train_dataset, val_dataset=None, out_dir="run", *, resume: boo
     prep = getattr(train_dataset, "config", None)
     record = prep.to_dict() if hasattr(prep, "to_dict") else None
     trainer = Trainer(config, loader, val_loader, out_dir, prepare_record=record, resume=resume,
-                      overwrite=overwrite, ctx=ctx)
+                      overwrite=overwrite, ctx=ctx, callbacks=callbacks)
     return trainer.fit()
