@@ -17,13 +17,29 @@ first three columns reversed (nibabel indexes ``(x, y, z)``); saving applies the
 same array, spacing and affine. The data are transposed only, never resampled nor reoriented
 to a canonical frame.
 
+NIfTI headers carry up to three geometries (sform, qform, pixdim); the affine is nibabel's
+best one (``img.affine``: the sform when its code is set, else the qform, else pixdim alone)
+and ``spacing`` is its column norms. When they disagree (a qform that is not the sform's
+nearest rigid form, pixdim that are not the affine's voxel sizes) a ``UserWarning`` says
+which one was used. ``Volume.has_affine`` is False when the file carries no orientation
+(``.npy``, ``.npz`` without ``affine``, NIfTI without sform and qform): its affine is then the
+axis-aligned default. Writing sets the sform to the affine and the qform to its nearest rigid
+form (nibabel strips shears), with pixdim the qform's zooms, so sform, qform and pixdim agree.
+
+Output names derived from inputs or case ids go through :func:`safe_output_name` (derived) or
+:func:`check_output_name` (given): one path component, never ``..``, never hidden, so they
+cannot escape an output folder. Geometry helpers live in :mod:`vesseltree.geometry`
+(:func:`align_to_grid` puts an array stored with flipped or permuted axes on a reference grid).
+
 3D-IRCADb
 ---------
 ``MASKS_DICOM.zip`` holds one folder of DICOM slices per structure (``portalvein``,
 ``venoussystem``, ``venacava``, ``liver``, ...). Slices are ordered by their position along the
 slice normal (ImagePositionPatient projected on the normal of ImageOrientationPatient), never by
 file name; the spacing comes from PixelSpacing (rows, columns) and from the distance between
-consecutive slice positions, which must be uniform. The zip is read in memory, never extracted.
+consecutive slice positions, which must be uniform. The zip is opened with
+:func:`open_zip_safely` (member names and total uncompressed size checked, see
+:mod:`vesseltree.archive`; bound :data:`MAX_ZIP_BYTES`) and read in memory, never extracted.
 
 Default vessel structures (``structures=None``): the union of the portal vein (``portalvein``,
 or ``portalvein1`` as patient 1.10 names it) and the venous system (``venoussystem``); for
@@ -34,18 +50,21 @@ keeps only the voxels inside the liver mask, the usual hepatic-vessel ground tru
 from __future__ import annotations
 
 import contextlib
-import io as _io
 import os
 import re
 import tempfile
-import zipfile
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Sequence
 
 import numpy as np
 
+from vesseltree._dicom import DEFAULT_VESSEL_STRUCTURES, DicomSource, dicom_location, load_dicom
 from vesseltree._validation import check_spacing
+from vesseltree.archive import MAX_ZIP_MEMBERS, SafeZip, open_zip_safely
+from vesseltree.geometry import (align_to_grid, check_affine, default_affine, spacing_from_affine,
+                                 with_spacing)
 
 __all__ = [
     "Volume",
@@ -56,17 +75,24 @@ __all__ = [
     "SUPPORTED_EXTENSIONS",
     "DEFAULT_VESSEL_STRUCTURES",
     "atomic_write",
+    "open_zip_safely",
+    "SafeZip",
+    "MAX_ZIP_BYTES",
+    "MAX_ZIP_MEMBERS",
+    "default_affine",
+    "spacing_from_affine",
+    "align_to_grid",
+    "check_output_name",
+    "safe_output_name",
 ]
 
 #: file kinds understood by :func:`load_volume`
 SUPPORTED_EXTENSIONS = (".nii", ".nii.gz", ".npy", ".npz", ".zip (DICOM)", "folder of DICOM slices")
-#: default vessel structures of a 3D-IRCADb ``MASKS_DICOM`` (see module docstring)
-DEFAULT_VESSEL_STRUCTURES = ("portalvein", "venoussystem")
-_VENOUS_FALLBACK = "venacava"
-
-# relative tolerance on the uniformity of slice gaps and on geometry agreements
-_GAP_RTOL = 1e-2
-_GAP_ATOL = 1e-3
+#: bound on the uncompressed size of a zip read by :func:`load_volume` (bytes; the readers
+#: look it up at call time, so it can be raised for a session)
+MAX_ZIP_BYTES = 4 * 2**30
+# relative tolerance between NIfTI geometries (headers store float32)
+_NIFTI_RTOL = 1e-4
 
 
 @dataclass(frozen=True, eq=False)
@@ -84,12 +110,16 @@ class Volume:
         docstring).
     source : str
         Where the data came from (path, and structures for DICOM masks).
+    has_affine : bool
+        Whether the file carried an orientation (NIfTI sform or qform, DICOM, an ``affine``
+        array in ``.npz``); False: ``affine`` is the axis-aligned default of ``spacing``.
     """
 
     data: np.ndarray
     spacing: tuple[float, float, float]
     affine: np.ndarray = field(repr=False)
     source: str = ""
+    has_affine: bool = True
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -132,44 +162,46 @@ def atomic_write(path, suffix: str = ""):
 
 
 # --------------------------------------------------------------------------------------------
-# geometry helpers
+# output names
 
 
-def default_affine(spacing: Sequence[float]) -> np.ndarray:
-    """Affine of an axis-aligned volume: world x, y, z = ix*sx, iy*sy, iz*sz (RAS+)."""
-    sz, sy, sx = check_spacing(spacing)
-    aff = np.zeros((4, 4))
-    aff[0, 2] = sx
-    aff[1, 1] = sy
-    aff[2, 0] = sz
-    aff[3, 3] = 1.0
-    return aff
+_UNSAFE = re.compile(r"[^A-Za-z0-9._+-]")
 
 
-def _spacing_from_affine(affine: np.ndarray) -> tuple[float, float, float]:
-    return tuple(float(v) for v in np.linalg.norm(affine[:3, :3], axis=0))
+def safe_output_name(text: str, default: str = "volume") -> str:
+    """A file or folder name derived from ``text`` that stays inside its output folder.
+
+    Characters other than letters, digits, ``.``, ``_``, ``+`` and ``-`` become ``_``; a
+    leading dot (hidden files, ``.``, ``..``) gets a ``_`` in front; an empty result is
+    ``default``. For names derived from inputs (file stems, patient folders, case ids).
+
+    Parameters
+    ----------
+    text : str
+    default : str
+
+    Returns
+    -------
+    str
+        One path component, never ``.``, ``..`` or hidden.
+    """
+    name = _UNSAFE.sub("_", str(text))
+    if name.startswith("."):
+        name = "_" + name
+    return name or default
 
 
-def _check_affine(affine, spacing: tuple[float, float, float]) -> np.ndarray:
-    aff = np.asarray(affine, dtype=float)
-    if aff.shape != (4, 4) or not np.all(np.isfinite(aff)):
-        raise ValueError(f"affine: expected a finite 4x4 matrix, got shape {aff.shape}")
-    norms = _spacing_from_affine(aff)
-    if not np.allclose(norms, spacing, rtol=1e-4, atol=1e-6):
+def check_output_name(name, param: str = "name") -> str:
+    """``name`` if it is a safe single path component (see :func:`safe_output_name`), else
+    a ``ValueError`` naming ``param``: for names a user gives (``name=``, a case id)."""
+    if not isinstance(name, str):
+        raise TypeError(f"{param}: expected a str, got {type(name).__name__}")
+    if not name or safe_output_name(name) != name:
         raise ValueError(
-            "affine: the norms of its first three columns (voxel steps along z, y, x) must equal "
-            f"spacing {tuple(spacing)}, got {tuple(round(n, 6) for n in norms)}"
-        )
-    return aff.copy()
-
-
-def _with_spacing(affine: np.ndarray, spacing: tuple[float, float, float]) -> np.ndarray:
-    """Rescale the columns of ``affine`` so that its voxel steps have norm ``spacing``."""
-    aff = affine.copy()
-    norms = np.linalg.norm(aff[:3, :3], axis=0)
-    norms[norms == 0] = 1.0
-    aff[:3, :3] = aff[:3, :3] / norms * np.asarray(spacing)
-    return aff
+            f"{param}: expected a plain file name (letters, digits, '.', '_', '+', '-', not "
+            f"starting with '.'), got {name!r}; it could escape the output folder "
+            f"(e.g. {safe_output_name(name)!r} is safe)")
+    return name
 
 
 # --------------------------------------------------------------------------------------------
@@ -276,9 +308,11 @@ def load_volume(
     elif kind == "npz":
         vol = _load_npz(p)
     else:
-        vol = _load_dicom(p, structures=structures, restrict_to=restrict_to)
+        vol = load_dicom(p, structures=structures, restrict_to=restrict_to,
+                         max_total_bytes=MAX_ZIP_BYTES)
     if override is not None:
-        vol = Volume(vol.data, override, _with_spacing(vol.affine, override), vol.source)
+        vol = Volume(vol.data, override, with_spacing(vol.affine, override), vol.source,
+                     vol.has_affine)
     return vol
 
 
@@ -292,15 +326,16 @@ def list_structures(path) -> list[str]:
         raise FileNotFoundError(f"path: no such file or folder: {str(p)!r}")
     if _kind(p) not in {"dicom-zip", "dicom-dir"}:
         raise ValueError(f"path: expected a DICOM zip or folder, got {str(p)!r}")
-    with _DicomSource(_dicom_location(p)) as src:
+    with DicomSource(dicom_location(p), MAX_ZIP_BYTES) as src:
         return sorted(src.series)
 
 
 def save_volume(path, data, spacing, affine=None) -> Path:
     """Write ``data`` (axes z, y, x) with its geometry, atomically.
 
-    ``.nii`` / ``.nii.gz``: NIfTI-1 with qform and sform set to the affine (the inverse of the
-    reading convention, so that loading gives back ``data``, ``spacing`` and ``affine``);
+    ``.nii`` / ``.nii.gz``: NIfTI-1 with the sform set to the affine and the qform to its
+    nearest rigid form, pixdim its zooms (the inverse of the reading convention, so that
+    loading gives back ``data``, ``spacing`` and ``affine``);
     ``bool`` data are stored as ``uint8``. ``.npy``: the array only. ``.npz``: arrays ``data``,
     ``spacing`` and ``affine``.
 
@@ -329,7 +364,7 @@ def save_volume(path, data, spacing, affine=None) -> Path:
     if arr.ndim != 3:
         raise ValueError(f"data: expected a 3D array (z, y, x), got shape {arr.shape}")
     sp = check_spacing(spacing, "spacing")
-    aff = default_affine(sp) if affine is None else _check_affine(affine, sp)
+    aff = default_affine(sp) if affine is None else check_affine(affine, sp)
     suffix = _suffix(p)
     if suffix not in {".nii", ".nii.gz", ".npy", ".npz"}:
         raise ValueError(
@@ -343,9 +378,10 @@ def save_volume(path, data, spacing, affine=None) -> Path:
             out = arr.astype(np.uint8) if arr.dtype == bool else arr
             nifti_affine = aff[:, [2, 1, 0, 3]]
             img = nib.Nifti1Image(np.ascontiguousarray(out.transpose(2, 1, 0)), nifti_affine)
+            # qform: the nearest rigid form (shears stripped), which also sets pixdim to its
+            # zooms; sform: the affine itself (module docstring)
             img.set_qform(nifti_affine, code=1)
             img.set_sform(nifti_affine, code=1)
-            img.header.set_zooms(sp[::-1])
             img.header.set_xyzt_units("mm")
             nib.save(img, str(tmp))
         elif suffix == ".npy":
@@ -371,7 +407,7 @@ def _suffix(p: Path) -> str:
 
 def _kind(p: Path) -> str:
     if p.is_dir():
-        loc = _dicom_location(p)
+        loc = dicom_location(p)
         return "dicom-dir" if loc.is_dir() else "dicom-zip"
     suffix = _suffix(p)
     if suffix in {".nii", ".nii.gz"}:
@@ -386,15 +422,6 @@ def _kind(p: Path) -> str:
         f"path: unsupported file {str(p)!r} (extension {suffix or '(none)'!r}); supported: "
         + ", ".join(SUPPORTED_EXTENSIONS)
     )
-
-
-def _dicom_location(p: Path) -> Path:
-    """A patient folder holding ``MASKS_DICOM.zip`` / ``MASKS_DICOM/`` stands for its masks."""
-    if p.is_dir():
-        for cand in (p / "MASKS_DICOM.zip", p / "MASKS_DICOM"):
-            if cand.exists():
-                return cand
-    return p
 
 
 # --------------------------------------------------------------------------------------------
@@ -414,11 +441,38 @@ def _load_nifti(p: Path) -> Volume:
     if raw.ndim != 3:
         raise ValueError(f"path: expected a 3D NIfTI image, got shape {raw.shape} in {str(p)!r}")
     data = np.ascontiguousarray(raw.transpose(2, 1, 0))
-    affine = np.asarray(img.affine, dtype=float)[:, [2, 1, 0, 3]]
-    zooms = tuple(float(z) for z in img.header.get_zooms()[:3])[::-1]
-    spacing = check_spacing(zooms, f"voxel size of {p.name}")
-    affine = _with_spacing(affine, spacing)
-    return Volume(data, spacing, affine, str(p))
+    best, oriented = _nifti_affine(img, p.name)
+    affine = np.asarray(best, dtype=float)[:, [2, 1, 0, 3]]
+    spacing = check_spacing(spacing_from_affine(affine), f"voxel size of {p.name}")
+    return Volume(data, spacing, affine, str(p), oriented)
+
+
+def _nifti_affine(img, name: str) -> tuple[np.ndarray, bool]:
+    """nibabel's best affine of a NIfTI image (x, y, z columns) and whether the header
+    carries an orientation; warns when sform, qform and pixdim disagree."""
+    import nibabel as nib
+
+    hdr = img.header
+    sform, scode = hdr.get_sform(coded=True)
+    qform, qcode = hdr.get_qform(coded=True)
+    best = np.asarray(img.affine, dtype=float)  # sform, else qform, else pixdim (nibabel)
+    used = "sform" if scode else "qform" if qcode else "pixdim"
+    near = nib.Nifti1Header()
+    near.set_data_shape(img.shape[:3])
+    near.set_qform(best, code=1)  # the nearest rigid form of best, and its zooms
+    if scode and qcode and not np.allclose(qform, near.get_qform(), rtol=_NIFTI_RTOL, atol=1e-3):
+        warnings.warn(
+            f"{name}: the NIfTI qform and sform describe different geometries (voxel (0,0,0) at "
+            f"{np.round(qform[:3, 3], 3).tolist()} vs {np.round(sform[:3, 3], 3).tolist()} mm); "
+            "using the sform (nibabel's rule)", UserWarning, stacklevel=4)
+    pixdim = np.asarray(hdr.get_zooms()[:3], dtype=float)
+    zooms = np.asarray(near.get_zooms()[:3], dtype=float)
+    if used != "pixdim" and not np.allclose(pixdim, zooms, rtol=_NIFTI_RTOL, atol=1e-6):
+        warnings.warn(
+            f"{name}: NIfTI pixdim {np.round(pixdim, 6).tolist()} disagree with the voxel size "
+            f"{np.round(zooms, 6).tolist()} of its {used}; using the {used} (nibabel's rule)",
+            UserWarning, stacklevel=4)
+    return best, bool(scode or qcode)
 
 
 def _load_npy(p: Path) -> Volume:
@@ -429,7 +483,7 @@ def _load_npy(p: Path) -> Volume:
     if data.ndim != 3:
         raise ValueError(f"path: expected a 3D array (z, y, x) in {str(p)!r}, got shape {data.shape}")
     sp = (1.0, 1.0, 1.0)
-    return Volume(data, sp, default_affine(sp), str(p))
+    return Volume(data, sp, default_affine(sp), str(p), has_affine=False)
 
 
 def _load_npz(p: Path) -> Volume:
@@ -457,246 +511,9 @@ def _load_npz(p: Path) -> Volume:
     if "spacing" in arrays:
         sp = check_spacing(arrays["spacing"], f"spacing stored in {p.name}")
     elif "affine" in arrays:
-        sp = _spacing_from_affine(np.asarray(arrays["affine"], dtype=float))
+        sp = spacing_from_affine(np.asarray(arrays["affine"], dtype=float))
     else:
         sp = (1.0, 1.0, 1.0)
-    aff = _check_affine(arrays["affine"], sp) if "affine" in arrays else default_affine(sp)
-    return Volume(data, sp, aff, f"{p}[{key}]")
-
-
-# --------------------------------------------------------------------------------------------
-# DICOM (zip or folder)
-
-
-class _DicomSource:
-    """Files of a DICOM zip or folder grouped by parent folder (one series per folder)."""
-
-    def __init__(self, path: Path):
-        self.path = path
-        self._zip: zipfile.ZipFile | None = None
-        self.series: dict[str, list[str]] = {}
-
-    def __enter__(self):
-        if self.path.is_dir():
-            files = [f for f in sorted(self.path.rglob("*")) if f.is_file()]
-            members = [f.relative_to(self.path).as_posix() for f in files]
-            root_name = self.path.name
-        else:
-            try:
-                self._zip = zipfile.ZipFile(self.path)
-            except zipfile.BadZipFile as exc:
-                raise ValueError(
-                    f"path: {str(self.path)!r} is not a readable zip file (corrupt or not a zip: {exc})"
-                ) from exc
-            except OSError as exc:
-                raise ValueError(f"path: cannot open {str(self.path)!r}: {exc}") from exc
-            members = [i.filename for i in self._zip.infolist() if not i.is_dir()]
-            root_name = self.path.stem
-        for m in members:
-            parts = m.split("/")
-            if any(part.startswith(".") or part == "__MACOSX" for part in parts):
-                continue
-            parent = parts[-2] if len(parts) >= 2 else root_name
-            self.series.setdefault(parent, []).append(m)
-        if not self.series:
-            raise ValueError(f"path: {str(self.path)!r} holds no files")
-        return self
-
-    def __exit__(self, *exc):
-        if self._zip is not None:
-            self._zip.close()
-
-    def read(self, member: str) -> bytes:
-        if self._zip is None:
-            return (self.path / member).read_bytes()
-        try:
-            return self._zip.read(member)
-        except (zipfile.BadZipFile, EOFError, OSError, ValueError) as exc:
-            raise ValueError(
-                f"path: corrupt member {member!r} in {str(self.path)!r}: {exc}"
-            ) from exc
-        except Exception as exc:  # zlib.error and friends
-            raise ValueError(
-                f"path: corrupt member {member!r} in {str(self.path)!r}: {exc}"
-            ) from exc
-
-
-def _norm(name: str) -> str:
-    return name.lower().replace(" ", "").replace("_", "")
-
-
-def _match_structures(requested: Iterable[str], available: Sequence[str], where: str) -> list[str]:
-    """Folders for each requested name: exact (case-insensitive) else ``name`` + digits."""
-    out: list[str] = []
-    for req in requested:
-        if not isinstance(req, str) or not req.strip():
-            raise TypeError(f"structures: expected structure names (str), got {req!r}")
-        key = _norm(req)
-        exact = [a for a in available if _norm(a) == key]
-        found = exact or [a for a in available if re.fullmatch(re.escape(key) + r"\d+", _norm(a))]
-        if not found:
-            raise ValueError(
-                f"structures: no structure named {req!r} in {where}; available: "
-                + ", ".join(sorted(available))
-            )
-        out.extend(f for f in found if f not in out)
-    return out
-
-
-def _default_structures(available: Sequence[str], where: str) -> list[str]:
-    names = {_norm(a) for a in available}
-    wanted = ["portalvein"]
-    if "venoussystem" in names:
-        wanted.append("venoussystem")
-    elif _VENOUS_FALLBACK in names:
-        wanted.append(_VENOUS_FALLBACK)
-    else:
-        raise ValueError(
-            f"structures: {where} has neither 'venoussystem' nor 'venacava' (default vessel "
-            "structures); pass structures explicitly; available: " + ", ".join(sorted(available))
-        )
-    return _match_structures(wanted, available, where)
-
-
-def _read_series(src: _DicomSource, folder: str, *, as_mask: bool):
-    """Read one series: (data z,y,x, spacing, affine LPS->RAS, positions)."""
-    import pydicom
-    from pydicom.errors import InvalidDicomError
-
-    members = src.series[folder]
-    where = f"{str(src.path)!r}"
-    slices = []
-    ref = None
-    for m in members:
-        raw = src.read(m)
-        try:
-            ds = pydicom.dcmread(_io.BytesIO(raw))
-        except (InvalidDicomError, EOFError, OSError, ValueError, KeyError, TypeError) as exc:
-            raise ValueError(f"path: {m!r} in {where} is not a readable DICOM file: {exc}") from exc
-        try:
-            rows, cols = int(ds.Rows), int(ds.Columns)
-            ps = tuple(float(v) for v in ds.PixelSpacing)
-            iop = np.array([float(v) for v in ds.get("ImageOrientationPatient", [1, 0, 0, 0, 1, 0])])
-            ipp = np.array([float(v) for v in ds.ImagePositionPatient])
-        except (AttributeError, TypeError, ValueError, KeyError) as exc:
-            raise ValueError(
-                f"path: {m!r} in {where} lacks geometry tags (Rows, Columns, PixelSpacing, "
-                f"ImagePositionPatient): {exc}"
-            ) from exc
-        try:
-            pix = ds.pixel_array
-        except Exception as exc:
-            raise ValueError(f"path: {m!r} in {where} has no readable pixel data: {exc}") from exc
-        if pix.shape != (rows, cols):
-            raise ValueError(
-                f"path: {m!r} in {where} has pixel data of shape {pix.shape}, expected "
-                f"({rows}, {cols}) from Rows/Columns"
-            )
-        if len(ps) != 2 or len(iop) != 6 or len(ipp) != 3:
-            raise ValueError(f"path: {m!r} in {where} has malformed geometry tags")
-        geom = (rows, cols, ps, iop)
-        if ref is None:
-            ref = (m, geom)
-            thickness = ds.get("SpacingBetweenSlices") or ds.get("SliceThickness")
-        else:
-            r_rows, r_cols, r_ps, r_iop = ref[1]
-            if (rows, cols) != (r_rows, r_cols):
-                raise ValueError(
-                    f"path: inconsistent slice sizes in {where}: {m!r} is {rows}x{cols}, "
-                    f"{ref[0]!r} is {r_rows}x{r_cols}"
-                )
-            if not np.allclose(ps, r_ps, rtol=1e-4) or not np.allclose(iop, r_iop, atol=1e-4):
-                raise ValueError(
-                    f"path: inconsistent PixelSpacing/ImageOrientationPatient in {where}: {m!r} vs {ref[0]!r}"
-                )
-        if as_mask:
-            img = pix != 0
-        else:
-            slope = float(ds.get("RescaleSlope", 1) or 1)
-            inter = float(ds.get("RescaleIntercept", 0) or 0)
-            img = (pix.astype(np.float32) * np.float32(slope) + np.float32(inter)).astype(np.float32)
-        slices.append((m, ipp, img))
-    rows, cols, ps, iop = ref[1]
-    row_dir, col_dir = iop[:3], iop[3:]
-    normal = np.cross(row_dir, col_dir)
-    if not np.isclose(np.linalg.norm(normal), 1.0, atol=1e-3):
-        raise ValueError(f"path: invalid ImageOrientationPatient {iop.tolist()} in {where}")
-    pos = np.array([float(ipp @ normal) for _, ipp, _ in slices])
-    order = np.argsort(pos, kind="stable")
-    slices = [slices[i] for i in order]
-    pos = pos[order]
-    if len(slices) >= 2:
-        gaps = np.diff(pos)
-        if np.any(gaps <= _GAP_ATOL):
-            k = int(np.argmin(gaps))
-            raise ValueError(
-                f"path: duplicate slice position {pos[k]:.4g} mm in {where} ({slices[k][0]!r} and "
-                f"{slices[k + 1][0]!r})"
-            )
-        step = float(np.min(gaps))  # missing slices show up as multiples of it
-        bad = np.abs(gaps - step) > max(_GAP_ATOL, _GAP_RTOL * step)
-        if bad.any():
-            k = int(np.argmax(bad))
-            raise ValueError(
-                f"path: non-uniform slice gaps in {where} (missing slices?): gap of "
-                f"{gaps[k]:.4g} mm between {slices[k][0]!r} and {slices[k + 1][0]!r}, "
-                f"expected {step:.4g} mm"
-            )
-        zstep = (slices[-1][1] - slices[0][1]) / (len(slices) - 1)
-    else:  # one slice: its thickness tag, if any, else the in-plane row spacing
-        try:
-            step = float(thickness) if thickness else float(ps[0])
-        except (TypeError, ValueError):
-            step = float(ps[0])
-        step = step if step > 0 else float(ps[0])
-        zstep = normal * step
-    data = np.stack([s[2] for s in slices], axis=0)
-    spacing = check_spacing((step, ps[0], ps[1]), f"spacing read from {where}")
-    lps = np.eye(4)
-    lps[:3, 0] = zstep
-    lps[:3, 1] = col_dir * ps[0]
-    lps[:3, 2] = row_dir * ps[1]
-    lps[:3, 3] = slices[0][1]
-    affine = np.diag([-1.0, -1.0, 1.0, 1.0]) @ lps
-    return data, spacing, _with_spacing(affine, spacing), pos
-
-
-def _load_dicom(p: Path, *, structures, restrict_to) -> Volume:
-    loc = _dicom_location(p)
-    with _DicomSource(loc) as src:
-        available = sorted(src.series)
-        where = f"{str(loc)!r}"
-        if len(available) == 1 and structures is None and restrict_to is None:
-            # a single series (e.g. PATIENT_DICOM): intensities, rescaled to HU
-            data, spacing, affine, _ = _read_series(src, available[0], as_mask=False)
-            return Volume(data, spacing, affine, str(loc))
-        if structures is None:
-            names = _default_structures(available, where)
-        else:
-            req = [structures] if isinstance(structures, str) else list(structures)
-            if not req:
-                raise ValueError("structures: expected at least one structure name, got none")
-            names = _match_structures(req, available, where)
-        restrict: list[str] = []
-        if restrict_to is not None:
-            if not isinstance(restrict_to, str):
-                raise TypeError(f"restrict_to: expected a structure name (str), got {restrict_to!r}")
-            restrict = _match_structures([restrict_to], available, where)
-        masks: dict[str, np.ndarray] = {}
-        ref = None
-        for name in dict.fromkeys(names + restrict):
-            data, spacing, affine, pos = _read_series(src, name, as_mask=True)
-            if ref is None:
-                ref = (name, data.shape, spacing, affine, pos)
-            elif data.shape != ref[1] or not np.allclose(pos, ref[4], atol=1e-3):
-                raise ValueError(
-                    f"path: structures {ref[0]!r} and {name!r} in {where} do not share the same "
-                    f"slice grid (shapes {ref[1]} and {data.shape})"
-                )
-            masks[name] = data
-        out = np.logical_or.reduce([masks[n] for n in names])
-        label = "+".join(names)
-        if restrict:
-            out &= np.logical_or.reduce([masks[n] for n in restrict])
-            label += " in " + "+".join(restrict)
-        return Volume(np.ascontiguousarray(out), ref[2], ref[3], f"{loc}:{label}")
+    has = "affine" in arrays
+    aff = check_affine(arrays["affine"], sp) if has else default_affine(sp)
+    return Volume(data, sp, aff, f"{p}[{key}]", has_affine=has)
