@@ -623,3 +623,32 @@ def test_ct_from_mask_and_validation(phantom):
     ct = render_ct(mask, phantom.spacing, seed=0)
     assert np.array_equal(mask, before)
     assert np.array_equal(ct.image, render_ct(phantom, seed=0).image)
+
+
+# ----------------------------------------------------------------------------- PhantomSpec
+def test_phantom_spec_resolves_defaults_and_generates_make_phantom():
+    import dataclasses
+
+    from vesseltree.synthetic import PhantomSpec
+
+    spec = PhantomSpec(shape=(30, 40, 40), spacing=(1.0, 0.5, 0.5), seed=3, depth=3)
+    assert spec.min_radius == 1.0 and spec.clearance == 2.0 and spec.default_root
+    assert spec.root_radius == max(0.05 * 19.5, 2.0) and spec.shape == (30, 40, 40)
+    a = spec.generate()
+    b = make_phantom((30, 40, 40), (1.0, 0.5, 0.5), seed=3, depth=3)
+    assert np.array_equal(a.mask, b.mask) and a.segments.equals(b.segments)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        spec.depth = 4
+
+
+@pytest.mark.parametrize("kwargs, name", [
+    (dict(taper=1.0), "taper"), (dict(asymmetry=1.5), "asymmetry"),
+    (dict(curvature=180.0), "curvature"), (dict(branch_angle=180.0), "branch_angle"),
+    (dict(length_ratio=(2.0, 1.0)), "length_ratio"), (dict(max_tries=0), "max_tries"),
+    (dict(shape=(1, 40, 40)), "shape"), (dict(root_radius=0.5), "root_radius"),
+])
+def test_phantom_spec_rejects_bad_fields(kwargs, name):
+    from vesseltree.synthetic import PhantomSpec
+
+    with pytest.raises((ValueError, TypeError), match=name):
+        PhantomSpec(**kwargs)

@@ -89,6 +89,70 @@ def _bbox(lo_mm, hi_mm, sp, n):
 
 
 @njit(cache=True)
+def _piece_frame(starts, ends, r0s, r1s, p):
+    """Axis of piece ``p``: ``(length, uz, uy, ux, slope, kfac)`` with ``u`` the unit axis
+    (0 for a zero-length piece), ``slope = (r1 - r0) / length`` and
+    ``kfac = slope / sqrt(1 - slope**2)`` (+-inf when ``|slope| >= 1``)."""
+    vz = ends[p, 0] - starts[p, 0]
+    vy = ends[p, 1] - starts[p, 1]
+    vx = ends[p, 2] - starts[p, 2]
+    length = math.sqrt(vz * vz + vy * vy + vx * vx)
+    if length > 0.0:
+        uz, uy, ux = vz / length, vy / length, vx / length
+        slope = (r1s[p] - r0s[p]) / length
+    else:
+        uz, uy, ux = 0.0, 0.0, 0.0
+        slope = 0.0
+    if abs(slope) < 1.0:
+        kfac = slope / math.sqrt(1.0 - slope * slope)
+    else:
+        kfac = math.inf if slope > 0.0 else -math.inf
+    return length, uz, uy, ux, slope, kfac
+
+
+@njit(cache=True)
+def _piece_box(starts, ends, r0s, r1s, p, spacing, shape):
+    """Voxel index ranges ``(z0, z1, y0, y1, x0, x1)`` (inclusive) of piece ``p``'s
+    bounding box grown by its largest radius."""
+    rmax = max(r0s[p], r1s[p])
+    z0, z1 = _bbox(min(starts[p, 0], ends[p, 0]) - rmax, max(starts[p, 0], ends[p, 0]) + rmax,
+                   spacing[0], shape[0])
+    y0, y1 = _bbox(min(starts[p, 1], ends[p, 1]) - rmax, max(starts[p, 1], ends[p, 1]) + rmax,
+                   spacing[1], shape[1])
+    x0, x1 = _bbox(min(starts[p, 2], ends[p, 2]) - rmax, max(starts[p, 2], ends[p, 2]) + rmax,
+                   spacing[2], shape[2])
+    return z0, z1, y0, y1, x0, x1
+
+
+@njit(cache=True)
+def _sub_bits(pz, py, px, off, s, spacing, az, ay, ax, uz, uy, ux, length, r0, slope, kfac, flat):
+    """Bit set of the ``s**3`` sub-samples of the voxel centred at ``p`` inside a piece
+    (bit ``(a * s + b) * s + c`` for sub-sample (a, b, c))."""
+    got = 0
+    bit = 0
+    for a in range(s):
+        qz = pz + off[a] * spacing[0]
+        for b in range(s):
+            qy = py + off[b] * spacing[1]
+            for c in range(s):
+                qx = px + off[c] * spacing[2]
+                g, _ = _piece_f(qz, qy, qx, az, ay, ax, uz, uy, ux, length, r0, slope, kfac, flat)
+                if g <= 0.0:
+                    got |= 1 << bit
+                bit += 1
+    return got
+
+
+@njit(cache=True)
+def _sub_offsets(s):
+    """Offsets (in voxels, from the centre) of the ``s`` sub-sample centres along an axis."""
+    off = np.empty(s, dtype=np.float64)
+    for k in range(s):
+        off[k] = (k + 0.5) / s - 0.5
+    return off
+
+
+@njit(cache=True)
 def rasterize_pieces(starts, ends, r0s, r1s, labels, spacing, flat, s, bits, best, label, radius):
     """Accumulate sub-sample coverage of straight tubes ("pieces") into ``bits``.
 
@@ -118,39 +182,17 @@ def rasterize_pieces(starts, ends, r0s, r1s, labels, spacing, flat, s, bits, bes
 
     Ties keep the earlier piece. Work is proportional to the pieces' bounding boxes.
     """
-    nz, ny, nx = bits.shape
     sz, sy, sx = spacing[0], spacing[1], spacing[2]
     half_diag = 0.5 * math.sqrt(sz * sz + sy * sy + sx * sx)
     n_sub = s * s * s
-    if n_sub >= 64:
-        full = -1  # all 64 bits (int64 two's complement)
-    else:
-        full = (1 << n_sub) - 1
-    off = np.empty(s, dtype=np.float64)
-    for k in range(s):
-        off[k] = (k + 0.5) / s - 0.5
+    full = -1 if n_sub >= 64 else (1 << n_sub) - 1  # -1: all 64 bits (two's complement)
+    off = _sub_offsets(s)
     for p in range(starts.shape[0]):
         az, ay, ax = starts[p, 0], starts[p, 1], starts[p, 2]
-        bz, by, bx = ends[p, 0], ends[p, 1], ends[p, 2]
-        vz, vy, vx = bz - az, by - ay, bx - ax
-        length = math.sqrt(vz * vz + vy * vy + vx * vx)
         r0 = r0s[p]
-        r1 = r1s[p]
-        if length > 0.0:
-            uz, uy, ux = vz / length, vy / length, vx / length
-            slope = (r1 - r0) / length
-        else:
-            uz, uy, ux = 0.0, 0.0, 0.0
-            slope = 0.0
-        if abs(slope) < 1.0:
-            kfac = slope / math.sqrt(1.0 - slope * slope)
-        else:
-            kfac = math.inf if slope > 0.0 else -math.inf
+        length, uz, uy, ux, slope, kfac = _piece_frame(starts, ends, r0s, r1s, p)
         margin = half_diag * (1.0 + abs(slope)) if flat else half_diag
-        rmax = max(r0, r1)
-        z0, z1 = _bbox(min(az, bz) - rmax, max(az, bz) + rmax, sz, nz)
-        y0, y1 = _bbox(min(ay, by) - rmax, max(ay, by) + rmax, sy, ny)
-        x0, x1 = _bbox(min(ax, bx) - rmax, max(ax, bx) + rmax, sx, nx)
+        z0, z1, y0, y1, x0, x1 = _piece_box(starts, ends, r0s, r1s, p, spacing, bits.shape)
         lab = labels[p]
         for i in range(z0, z1 + 1):
             pz = i * sz
@@ -164,19 +206,8 @@ def rasterize_pieces(starts, ends, r0s, r1s, labels, spacing, flat, s, bits, bes
                     if f < -margin:
                         got = full
                     else:
-                        got = 0
-                        bit = 0
-                        for a in range(s):
-                            qz = pz + off[a] * sz
-                            for b in range(s):
-                                qy = py + off[b] * sy
-                                for c in range(s):
-                                    qx = px + off[c] * sx
-                                    g, _ = _piece_f(qz, qy, qx, az, ay, ax, uz, uy, ux,
-                                                    length, r0, slope, kfac, flat)
-                                    if g <= 0.0:
-                                        got |= 1 << bit
-                                    bit += 1
+                        got = _sub_bits(pz, py, px, off, s, spacing, az, ay, ax, uz, uy, ux,
+                                        length, r0, slope, kfac, flat)
                         if got == 0:
                             continue
                     bits[i, j, k] |= got
@@ -205,14 +236,9 @@ def finalize_coverage(starts, ends, r0s, r1s, spacing, s, bits, best, label, rad
     s = 2), and clears ``label`` and ``radius`` elsewhere. Idempotent, so overlapping boxes
     are harmless.
     """
-    nz, ny, nx = bits.shape
-    sz, sy, sx = spacing[0], spacing[1], spacing[2]
     n_sub = s * s * s
     for p in range(starts.shape[0]):
-        rmax = max(r0s[p], r1s[p])
-        z0, z1 = _bbox(min(starts[p, 0], ends[p, 0]) - rmax, max(starts[p, 0], ends[p, 0]) + rmax, sz, nz)
-        y0, y1 = _bbox(min(starts[p, 1], ends[p, 1]) - rmax, max(starts[p, 1], ends[p, 1]) + rmax, sy, ny)
-        x0, x1 = _bbox(min(starts[p, 2], ends[p, 2]) - rmax, max(starts[p, 2], ends[p, 2]) + rmax, sx, nx)
+        z0, z1, y0, y1, x0, x1 = _piece_box(starts, ends, r0s, r1s, p, spacing, bits.shape)
         for i in range(z0, z1 + 1):
             for j in range(y0, y1 + 1):
                 for k in range(x0, x1 + 1):
@@ -244,9 +270,7 @@ def rasterize_torus(center, axis, major, minor, spacing, s, mask):
     for d in range(3):
         ext = minor if d == axis else major + minor
         lo[d], hi[d] = _bbox(center[d] - ext, center[d] + ext, spacing[d], shape[d])
-    off = np.empty(s, dtype=np.float64)
-    for k in range(s):
-        off[k] = (k + 0.5) / s - 0.5
+    off = _sub_offsets(s)
     n_sub = s * s * s
     half_diag = 0.5 * math.sqrt(spacing[0] ** 2 + spacing[1] ** 2 + spacing[2] ** 2)
     q = np.empty(3, dtype=np.float64)
