@@ -42,6 +42,11 @@ _EXPORTS = {
 
 __all__ = sorted(_EXPORTS)
 
+# The function ``preprocess`` shares its name with its module: bind the function now, so that
+# importing the submodule later (which sets the package attribute to the module) cannot
+# shadow it. This imports numpy and scipy, not torch.
+from .preprocess import preprocess  # noqa: E402
+
 
 def __getattr__(name: str):
     if name in _EXPORTS:

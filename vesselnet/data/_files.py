@@ -61,6 +61,9 @@ def file_record(path) -> dict:
 def check_zip(path, max_bytes: int = MAX_ZIP_BYTES) -> None:
     """Refuse a zip with unsafe member names or too large an uncompressed size.
 
+    Uses :func:`vesseltree.archive.open_zip_safely` where it exists (the reader behind
+    :func:`vesseltree.load_volume`), else the same checks here.
+
     Raises
     ------
     ValueError
@@ -68,6 +71,13 @@ def check_zip(path, max_bytes: int = MAX_ZIP_BYTES) -> None:
         ``..`` part, a total uncompressed size above ``max_bytes``.
     """
     p = Path(path)
+    try:
+        from vesseltree.archive import open_zip_safely
+    except ImportError:  # an older vesseltree: the checks below
+        pass
+    else:
+        with open_zip_safely(p, max_total_bytes=max_bytes):
+            return
     try:
         with zipfile.ZipFile(p) as zf:
             infos = zf.infolist()

@@ -69,10 +69,11 @@ def _bbox(mask: np.ndarray, pad: int):
 def centerline_voxels(mask: np.ndarray, transform: GridTransform) -> np.ndarray:
     """Prepared voxels (n, 3) holding the original mask's curve skeleton.
 
-    The skeleton voxels and points between 26-neighbouring skeleton voxels (spaced at most one
-    prepared voxel apart along every axis) are mapped to prepared coordinates and rounded, so
-    that a 26-connected skeleton stays a 26-connected chain. Points outside the grid are
-    dropped. Returns unique int64 indices.
+    Each skeleton voxel is mapped to prepared coordinates and rounded. Where two
+    26-neighbouring skeleton voxels round to prepared voxels that are not 26-neighbours (an
+    upsampled axis), points between them, at most one prepared voxel apart, are rounded too, so
+    a 26-connected skeleton stays a 26-connected chain. Points outside the grid are dropped.
+    Returns unique int64 indices.
     """
     from vesseltree import skeletonize
 
@@ -80,21 +81,24 @@ def centerline_voxels(mask: np.ndarray, transform: GridTransform) -> np.ndarray:
     if not m.any():
         return np.zeros((0, 3), dtype=np.int64)
     box = _bbox(m, 1)
-    lo = np.array([s.start for s in box])
+    lo = np.array([s.start for s in box], dtype=np.float64)
     skel = skeletonize(m[box])
-    pts = [np.argwhere(skel).astype(np.float64)]
+    pts = np.argwhere(skel).astype(np.float64) + lo
+    out = [np.rint(transform.to_prepared(pts))]
     step = np.asarray(transform.step)
-    # sub-steps of at most one prepared voxel along every axis (at least the midpoint)
-    n_sub = max(2, int(np.ceil(1.0 / float(step.min()))))
-    padded = np.pad(skel, 1)
-    for d in _FORWARD:
-        nb = padded[tuple(slice(1 + int(k), padded.shape[a] - 1 + int(k)) for a, k in enumerate(d))]
-        a = np.argwhere(skel & nb).astype(np.float64)
-        if len(a):
+    n_sub = int(np.ceil(1.0 / float(step.min())))
+    if n_sub > 1:  # an upsampled axis: consecutive skeleton voxels may skip a prepared voxel
+        padded = np.pad(skel, 1)
+        for d in _FORWARD:
+            nb = padded[tuple(slice(1 + int(k), padded.shape[a] - 1 + int(k)) for a, k in enumerate(d))]
+            a = np.argwhere(skel & nb).astype(np.float64) + lo
+            if not len(a):
+                continue
+            ja, jb = np.rint(transform.to_prepared(a)), np.rint(transform.to_prepared(a + d))
+            a = a[np.abs(ja - jb).max(axis=1) > 1]
             for t in np.arange(1, n_sub) / n_sub:
-                pts.append(a + t * d)
-    p = np.concatenate(pts) + lo
-    j = np.rint(transform.to_prepared(p)).astype(np.int64)
+                out.append(np.rint(transform.to_prepared(a + t * d)))
+    j = np.concatenate(out).astype(np.int64)
     ok = np.all((j >= 0) & (j < np.asarray(transform.shape)), axis=1)
     return np.unique(j[ok], axis=0)
 

@@ -28,7 +28,7 @@ __all__ = ["scale_targets", "TARGET_RULE_OPTIONS"]
 #: :func:`vesseltree.analyze` options and radius column of each rule
 TARGET_RULE_OPTIONS = {
     "default": ({}, "radius_mm", True),
-    "paper": ({"radius_method": "paper", "prune": False}, "radius_paper_mm", False),
+    "paper": ({"radius_method": "paper", "prune_length_factor": 0.0}, "radius_paper_mm", False),
 }
 
 
@@ -70,7 +70,7 @@ def scale_targets(vessel: np.ndarray, spacing, n_scales: int = 3, rule: str = "d
     with warnings.catch_warnings():
         # fewer branches than scales: handled (and flagged) below
         warnings.filterwarnings("ignore", message="n_scales", category=UserWarning)
-        tree = analyze(m, spacing, n_scales=n_scales, **options)
+        tree = analyze(m, spacing, scale_rule=n_scales, **options)
     br = tree.branches
     radii = br[column].to_numpy(dtype=float)
     is_point = (br["kind"] == "point").to_numpy()
