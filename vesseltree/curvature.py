@@ -60,8 +60,8 @@ from .labels import nearest_seed
 if TYPE_CHECKING:  # pragma: no cover
     from .tree import VesselTree
 
-__all__ = ["curve_geometry", "window_centroids", "centerline_points", "branch_geometry",
-           "geometry_table", "GEOMETRY_COLUMNS"]
+__all__ = ["curve_geometry", "window_centroids", "centerline_points", "skeleton_voronoi",
+           "branch_geometry", "geometry_table", "GEOMETRY_COLUMNS"]
 
 #: branch-table columns added by :func:`branch_geometry`
 GEOMETRY_COLUMNS = ("curvature_per_mm", "torsion_per_mm")
@@ -267,14 +267,25 @@ def centerline_points(tree: "VesselTree", window: int = 5) -> np.ndarray:
     sc = np.ascontiguousarray(tree.skeleton_coords, dtype=np.int64)
     if len(sc) == 0:
         return np.zeros((0, 3))
-    sp = np.asarray(tree.spacing, dtype=np.float64)
+    vc, nearest, sg = skeleton_voronoi(tree)
+    return window_centroids(sc, nearest, vc, np.asarray(tree.spacing, dtype=np.float64),
+                            tree.shape, window, sg)
+
+
+def skeleton_voronoi(tree: "VesselTree") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The Voronoi partition of a tree's mask by its skeleton voxels (mm, within each
+    26-connected component): ``(vessel_coords, nearest, skeleton_group)``, the (m, 3) int64
+    mask voxels in raster order, the index into ``tree.skeleton_coords`` of the skeleton
+    voxel owning each, and the mask component of every skeleton voxel."""
+    sc = np.ascontiguousarray(tree.skeleton_coords, dtype=np.int64)
     shape = tree.shape
     vc = np.ascontiguousarray(np.stack(np.unravel_index(tree.vessel_index, shape), axis=1),
                               dtype=np.int64)
     comp = labels_nb.components26(np.ascontiguousarray(tree.mask), vc)
     sg = comp[np.searchsorted(tree.vessel_index, np.ravel_multi_index(sc.T, shape))]
-    nearest, _ = nearest_seed(vc, sc, np.zeros(len(sc), dtype=np.int64), sp, shape, comp, sg)
-    return window_centroids(sc, nearest, vc, sp, shape, window, sg)
+    nearest, _ = nearest_seed(vc, sc, np.zeros(len(sc), dtype=np.int64),
+                              np.asarray(tree.spacing, dtype=np.float64), shape, comp, sg)
+    return vc, nearest, sg
 
 
 def branch_geometry(tree: "VesselTree", *, window_mm: float | None = None, window: int = 5,
