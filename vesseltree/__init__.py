@@ -37,7 +37,8 @@ _EXPORTS = {
     "save_volume": "vesseltree.io",
 }
 _SUBMODULES = {"synthetic", "io", "plot", "morphometry", "topology", "radius", "labels",
-               "scales", "graph", "skeleton", "tree", "analysis", "cli"}
+               "scales", "graph", "skeleton", "tree", "analysis", "cli",
+               "inscribed", "curvature", "export"}
 
 __all__ = sorted(_EXPORTS) + sorted(_SUBMODULES) + ["__version__"]
 
