@@ -24,7 +24,7 @@ Resumption: the study lives in the storage. Running the same command again conti
 ``grace_period`` s) is marked FAIL and re-run once with the same parameters.
 
 Parallel workers: start the same command several times on one storage (``--worker K`` gives
-each its own sampler stream); each worker asks the study for the next trial, and stops when the
+each its own sampler seeds); each worker asks the study for the next trial, and stops when the
 study holds ``n_trials`` finished trials (it waits for trials still running elsewhere, so a
 dead worker's trial is taken over after the grace period). Under ``torchrun`` every trial is
 one DDP job: rank 0 runs the study and sends each trial's parameters and each pruning decision
@@ -179,13 +179,14 @@ class _Tuner:
     # ------------------------------------------------------------------ setup (rank 0)
     def open(self) -> None:
         o = self.o
-        self.out.mkdir(parents=True, exist_ok=True)
         url = o["storage"]
         if url == "default":
+            self.out.mkdir(parents=True, exist_ok=True)
             url = f"sqlite:///{(self.out / 'study.db').resolve()}"
         self.url = url
         self.storage = _st.open_storage(url, heartbeat_interval=o["heartbeat_interval"],
                                         grace_period=o["grace_period"], max_retry=o["max_retry"])
+        self.out.mkdir(parents=True, exist_ok=True)
         spec = _plain({"space": self.space.to_dict(), "config": _comparable(self.trial_config.to_dict()),
                        "base_config": _comparable(self.config.to_dict()),
                        "folds": [f.to_dict() for f in self.folds], "score": o["score"]})
@@ -236,13 +237,18 @@ class _Tuner:
 
         n, hb = self.o["n_trials"], self.o["heartbeat_interval"]
         while True:
-            optuna.storages.fail_stale_trials(self.study)
+            with _st.quiet():
+                optuna.storages.fail_stale_trials(self.study)
             states = [t.state.name for t in self.study.get_trials(deepcopy=False)]
             done, running = sum(s in _DONE for s in states), states.count("RUNNING")
             if done >= n:
                 return None
             if done + running < n:
-                trial = self.study.ask()
+                o = self.o
+                self.study.sampler = _st.make_sampler(o["seed"], o["worker"], o["startup_trials"],
+                                                      n_trials=len(states))
+                with _st.quiet():
+                    trial = self.study.ask()
                 self.trial_id = trial._trial_id  # the storage's id (heartbeats)
                 if self.storage is not None and hb:
                     self.storage.record_heartbeat(self.trial_id)
@@ -334,10 +340,7 @@ class _Tuner:
             self.study.tell(trial, state=getattr(optuna.trial.TrialState, state))
         self._record(tdir, rec)
         if retry and self.o["max_retry"]:  # re-queued with the same parameters, as a stale trial
-            import warnings
-
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            with _st.quiet():
                 again = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=self.o["max_retry"])
             again(self.study, self._frozen(trial.number))
         shown = f"{value:.4f}" if value is not None else ""
@@ -408,7 +411,8 @@ def tune(config, dataset, out_dir, *, n_trials: int, storage: str | None = "defa
     score : {"best", "last"}
         A fold's score: the best or the last validation DSC of its run.
     seed, worker, startup_trials : int
-        TPE sampler seed (``seed + 1000 * worker``) and its number of random startup trials.
+        TPE sampler seed and worker index (the sampler is re-seeded before each trial from
+        ``(seed, worker, trials in the study)``) and its number of random startup trials.
     pruner : {"median", "none"} or optuna pruner
     prune_startup, prune_warmup : int
         Median pruner: trials before pruning starts, epochs of fold 0 never pruned.

@@ -6,8 +6,11 @@
   heartbeat is older than ``grace_period`` (its process was killed) is marked FAIL by
   :func:`optuna.storages.fail_stale_trials` and re-queued once with the same parameters
   (:class:`optuna.storages.RetryHeartbeatStaleTrialCallback`).
-- **Sampler**: :class:`optuna.samplers.TPESampler` seeded with ``seed + 1000 * worker`` (each
-  parallel worker its own stream; the same seed and worker give the same proposals).
+- **Sampler**: :class:`optuna.samplers.TPESampler`, re-seeded before each trial from
+  ``(seed, worker, number of trials in the study)`` (:func:`sampler_seed`): the proposals are
+  a function of the seed and the study's history: reproducible, a resumed study does not
+  repeat its first proposals (as a sampler seeded once per process would after a restart),
+  and parallel workers (each its own ``worker``) differ.
 - **Pruner**: :class:`optuna.pruners.MedianPruner` on the validation DSC reported after every
   validation (``none``: never prune).
 - **Study record**: the search space, the trial config, the folds and the score rule are stored
@@ -25,9 +28,11 @@ __all__ = [
     "open_storage",
     "redact",
     "make_sampler",
+    "sampler_seed",
     "make_pruner",
     "open_study",
     "heartbeat",
+    "quiet",
 ]
 
 SPEC_ATTR = "vesselnet_tune"
@@ -51,6 +56,18 @@ def _quiet_optuna():
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     return optuna
+
+
+@contextlib.contextmanager
+def quiet():
+    """Silence Optuna's notes on what we use on purpose: the heartbeat and stale-trial API are
+    marked experimental, and a heartbeat outside ``Study.optimize`` (we ask/tell, to send each
+    trial to the DDP ranks, and beat ourselves: :func:`heartbeat`) gets a UserWarning."""
+    optuna = _quiet_optuna()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used")
+        yield
 
 
 def open_storage(url: str | None, *, heartbeat_interval: int | None = 30,
@@ -93,12 +110,12 @@ def open_storage(url: str | None, *, heartbeat_interval: int | None = 30,
     if heartbeat_interval:
         kwargs.update(heartbeat_interval=heartbeat_interval, grace_period=grace_period or None)
         if max_retry:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            with quiet():
                 kwargs["heartbeat_stale_trial_callback"] = (
                     optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=max_retry))
     try:
-        return optuna.storages.RDBStorage(url, **kwargs)
+        with quiet():
+            return optuna.storages.RDBStorage(url, **kwargs)
     except Exception as exc:  # noqa: BLE001 - sqlalchemy/driver errors of every kind
         raise ValueError(_storage_message(url, exc)) from exc
 
@@ -113,8 +130,15 @@ def _storage_message(url: str, exc: Exception) -> str:
     return f"storage: cannot open {redact(url)!r} ({type(exc).__name__}: {text}){hint}"
 
 
-def make_sampler(seed: int = 0, worker: int = 0, n_startup_trials: int = 10):
-    """``TPESampler(seed=seed + 1000 * worker, n_startup_trials=...)``.
+def sampler_seed(seed: int, worker: int, n_trials: int) -> int:
+    """The TPE seed of the next trial: ``numpy.random.SeedSequence([seed, worker, n_trials])``."""
+    import numpy as np
+
+    return int(np.random.SeedSequence([seed, worker, n_trials]).generate_state(1)[0])
+
+
+def make_sampler(seed: int = 0, worker: int = 0, n_startup_trials: int = 10, n_trials: int = 0):
+    """``TPESampler(seed=sampler_seed(seed, worker, n_trials), n_startup_trials=...)``.
 
     Raises
     ------
@@ -122,11 +146,12 @@ def make_sampler(seed: int = 0, worker: int = 0, n_startup_trials: int = 10):
         Negative seed/worker or a startup count below 1.
     """
     for name, value, low in (("seed", seed, 0), ("worker", worker, 0),
-                             ("n_startup_trials", n_startup_trials, 1)):
+                             ("n_startup_trials", n_startup_trials, 1), ("n_trials", n_trials, 0)):
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
             raise ValueError(f"{name}: expected an integer >= {low}, got {value!r}")
     optuna = _quiet_optuna()
-    return optuna.samplers.TPESampler(seed=seed + 1000 * worker, n_startup_trials=n_startup_trials)
+    return optuna.samplers.TPESampler(seed=sampler_seed(seed, worker, n_trials),
+                                      n_startup_trials=n_startup_trials)
 
 
 def make_pruner(kind="median", *, n_startup_trials: int = 3, n_warmup_steps: int = 0):
