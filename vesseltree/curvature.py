@@ -43,7 +43,9 @@ The default, 10 times the mean voxel size, reads thinned helices (radius of curv
 mm, 1 mm and 1.5 x 0.9 x 0.9 mm voxels) within 3% for curvature and torsion; at 6 voxels
 torsion was off by up to 22%, at 8 voxels by up to 5%. A branch much shorter than the window
 is fitted by one cubic (the window shrinks to the branch): its curvature is a coarse mean and
-its torsion is noise. Branches of fewer than 4 voxels get NaN.
+its torsion is noise. Branches of fewer than 4 voxels, and branches whose centerline points
+span less than a voxel (a short branch alone in its component, whose windows all hold the
+same voxels), get NaN.
 """
 from __future__ import annotations
 
@@ -347,7 +349,10 @@ def geometry_table(graph, skel_coords: np.ndarray, points, window_mm: float,
         if kind == "point" or path is None or len(path) < _MIN_PATH_VOXELS:
             continue
         rows = np.searchsorted(lin, np.ravel_multi_index(path.T, graph.shape))
-        g = curve_geometry(points[rows][:, ::-1], window_mm=window_mm, closed=kind == "cycle")
+        p = points[rows][:, ::-1]
+        if np.linalg.norm(np.diff(p, axis=0), axis=1).sum() < min(graph.spacing):
+            continue  # centroids within a voxel (a window holding the whole branch): no shape
+        g = curve_geometry(p, window_mm=window_mm, closed=kind == "cycle")
         out.at[bid, "curvature_per_mm"] = g["curvature_mean"]
         out.at[bid, "torsion_per_mm"] = g["torsion_mean"]
     return out

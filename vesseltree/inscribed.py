@@ -48,12 +48,14 @@ wide) are off; the branch median of Eq. 2 discards them. A component whose skele
 single voxel (a blob) is read with the ball model instead: a ball of radius R has
 eigenvalues ``R**2 / 5``, so ``r = sqrt(5 lambda_min)``.
 
-Why not a distance transform: the Euclidean distance from a skeleton voxel to the nearest
-background voxel centre (``scipy.ndimage.distance_transform_edt`` with ``sampling=spacing``)
-is an upper bound of the true radius with a lattice-dependent gap of 0 to about 0.4 voxel,
-"minus half a voxel" corrections are right only for walls parallel to a grid axis, and both
-are measured from the skeleton voxel, which is off-axis; on oblique tubes of radius 2 to 6
-voxels they miss by 0.5 to 1 voxel (``docs/radius.md``, last section).
+Why not a distance transform: the Euclidean distance from a point to the nearest background
+voxel centre (``scipy.ndimage.distance_transform_edt`` with ``sampling=spacing``) exceeds
+the true radius by a lattice-dependent 0 to about 0.4 voxel, a "minus half a voxel"
+correction is right only for walls parallel to a grid axis, and both are read at the
+skeleton voxel, which thinning leaves 0.3-0.5 voxel off the axis. On oblique elliptic and
+circular tubes of 2-7 voxels the raw distance reads up to 0.5 voxel low, minus half a voxel
+up to 1 voxel low, where this estimator stays within 0.13 voxel (``docs/radius.md``, last
+section, ``scripts/radius_estimators.py``).
 """
 from __future__ import annotations
 
@@ -151,9 +153,13 @@ def inscribed_radius_at(skel_coords: np.ndarray, nearest: np.ndarray, vessel_coo
     sheppard = np.asarray(spacing, dtype=np.float64) ** 2 / 12.0
     rows = np.arange(n)
     k = np.minimum(window, n_valid)
+
+    def eigenvalues(k):
+        return _window_eigenvalues(cum_cnt[rows, k - 1], cum_s1[rows, k - 1],
+                                   cum_s2[rows, k - 1], sheppard)
+
+    ev = eigenvalues(k)
     for _ in range(_MAX_ITER):
-        ev = _window_eigenvalues(cum_cnt[rows, k - 1], cum_s1[rows, k - 1],
-                                 cum_s2[rows, k - 1], sheppard)
         target = _LENGTH_FACTOR * 2.0 * np.sqrt(ev[:, 1])
         # smallest window whose centreline length reaches the target (never shrinks)
         reach = (cum_len >= target[:, None]) & valid
@@ -162,11 +168,13 @@ def inscribed_radius_at(skel_coords: np.ndarray, nearest: np.ndarray, vessel_coo
         if np.array_equal(k_new, k):
             break
         k = k_new
-    factor = np.full(n, 2.0)
+        ev = eigenvalues(k)
+    ball = np.zeros(n, dtype=bool)  # a blob thinned to one voxel: ball model
     if g is not None:
-        factor[gcount[g] == 1] = np.sqrt(5.0)  # a blob thinned to one voxel: ball model
-    else:
-        factor[:] = np.sqrt(5.0) if n == 1 else 2.0
+        ball[gcount[g] == 1] = True
+    elif n == 1:
+        ball[:] = True
+    factor = np.where(ball, np.sqrt(5.0), 2.0)
     minor = factor * np.sqrt(ev[:, 0])
     if return_major:
         return minor, factor * np.sqrt(ev[:, 1])
