@@ -84,6 +84,9 @@ __all__ = [
     "align_to_grid",
     "check_output_name",
     "safe_output_name",
+    "split_extension",
+    "file_kind",
+    "VOLUME_EXTENSIONS",
 ]
 
 #: file kinds understood by :func:`load_volume`
@@ -397,12 +400,33 @@ def save_volume(path, data, spacing, affine=None) -> Path:
 # file kinds
 
 
+#: extensions :func:`split_extension` knows (longest first)
+VOLUME_EXTENSIONS = (".nii.gz", ".nii", ".npy", ".npz", ".zip")
+
+
+def split_extension(filename: str) -> tuple[str, str]:
+    """``(stem, extension)`` of a volume file name; the extension is one of
+    :data:`VOLUME_EXTENSIONS` (lower case, ``.nii.gz`` whole) or ``""``.
+
+    >>> split_extension("Case01.NII.GZ")
+    ('Case01', '.nii.gz')
+    """
+    low = str(filename).lower()
+    for ext in VOLUME_EXTENSIONS:
+        if low.endswith(ext) and len(low) > len(ext):
+            return str(filename)[: -len(ext)], ext
+    return str(filename), ""
+
+
 def _suffix(p: Path) -> str:
-    name = p.name.lower()
-    for ext in (".nii.gz", ".nii", ".npy", ".npz", ".zip"):
-        if name.endswith(ext):
-            return ext
-    return Path(name).suffix
+    ext = split_extension(p.name)[1]
+    return ext or Path(p.name.lower()).suffix
+
+
+def file_kind(path) -> str:
+    """What :func:`load_volume` reads ``path`` as: ``"nifti"``, ``"npy"``, ``"npz"``,
+    ``"dicom-zip"`` or ``"dicom-dir"``; ``ValueError`` for an unsupported file."""
+    return _kind(Path(path))
 
 
 def _kind(p: Path) -> str:
@@ -444,6 +468,11 @@ def _load_nifti(p: Path) -> Volume:
     best, oriented = _nifti_affine(img, p.name)
     affine = np.asarray(best, dtype=float)[:, [2, 1, 0, 3]]
     spacing = check_spacing(spacing_from_affine(affine), f"voxel size of {p.name}")
+    pixdim = tuple(float(z) for z in img.header.get_zooms()[:3])[::-1]
+    if np.allclose(pixdim, spacing, rtol=_NIFTI_RTOL, atol=1e-6):
+        # they agree: the header's voxel size, not the float32 round-off of the column norms
+        spacing = check_spacing(pixdim, f"voxel size of {p.name}")
+        affine = with_spacing(affine, spacing)
     return Volume(data, spacing, affine, str(p), oriented)
 
 

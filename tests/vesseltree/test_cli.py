@@ -331,3 +331,50 @@ def test_analyze_real_patient(ircadb, tmp_path):
     labels = np.asanyarray(nib.load(str(d / "labels.nii.gz")).dataobj)
     assert int((labels > 0).sum()) == sum(summary["scale_voxels"])
     assert (out / "branch_radii.png").is_file()
+
+
+def _read_nii(path):
+    return np.asanyarray(nib.load(str(path)).dataobj).transpose(2, 1, 0)
+
+
+def _assert_one_scale_rule(d):
+    """branches.csv, graph.graphml, scales.nii.gz and summary.json tell the same scales."""
+    branches = pd.read_csv(d / "branches.csv", index_col=0)
+    labels = _read_nii(d / "labels.nii.gz")
+    scales = _read_nii(d / "scales.nii.gz")
+    lut = np.zeros(int(branches.index.max()) + 1, dtype=np.int64)
+    lut[branches.index.to_numpy()] = branches["scale"].to_numpy()
+    np.testing.assert_array_equal(scales, lut[labels])
+    g = nx.read_graphml(d / "graph.graphml", force_multigraph=True)
+    by_edge = {int(k): int(a["scale"]) for _, _, k, a in g.edges(keys=True, data=True)}
+    assert by_edge == {int(i): int(s) for i, s in branches["scale"].items()}
+    summary = json.loads((d / "summary.json").read_text())
+    counts = np.bincount(scales.ravel(), minlength=summary["n_scales"] + 1)[1:]
+    assert summary["scale_voxels"] == counts.tolist()
+    return branches, scales, summary
+
+
+def test_thresholds_apply_to_every_output(tmp_path):
+    """Issue 9.2: with --thresholds, the branch table and the graph use them too."""
+    np.save(tmp_path / "y.npy", _y_tree())
+    out = tmp_path / "out"
+    # 0.5 and 5 mm put every branch (radii 1 and 2 mm) in scale 2; the per-volume
+    # quartiles of the 3 branches would spread them over scales 1..3
+    assert main(["analyze", str(tmp_path / "y.npy"), "--spacing", *map(str, SPACING),
+                 "--out", str(out), "-q", "--no-figures", "--thresholds", "0.5", "5"]) == 0
+    branches, scales, summary = _assert_one_scale_rule(out / "y")
+    np.testing.assert_array_equal(branches["scale"].to_numpy(), 2)
+    assert summary["scale_thresholds_mm"] == [0.5, 5.0] and summary["n_scales"] == 3
+
+
+def test_more_than_255_scales_written_unwrapped(tmp_path):
+    """Issue 9.6: 300 fixed thresholds, 301 scales: scales.nii.gz holds values above 255."""
+    np.save(tmp_path / "y.npy", _y_tree())
+    out = tmp_path / "out"
+    t = np.round(np.linspace(0.005, 1.5, 300), 6)  # the trunk (2 mm) is above all
+    assert main(["analyze", str(tmp_path / "y.npy"), "--spacing", *map(str, SPACING),
+                 "--out", str(out), "-q", "--no-figures", "--thresholds", *map(str, t)]) == 0
+    branches, scales, _ = _assert_one_scale_rule(out / "y")
+    expected = 1 + np.searchsorted(t, branches["radius_mm"].to_numpy(), side="left")
+    np.testing.assert_array_equal(branches["scale"].to_numpy(), expected)
+    assert scales.max() == expected.max() > 255

@@ -1,0 +1,292 @@
+"""From a mask file to its output folder: :func:`analyze_file`.
+
+One input (NIfTI, ``.npy``/``.npz``, a 3D-IRCADb ``MASKS_DICOM.zip``, its extracted folder or
+a patient folder holding it) is read (:func:`vesseltree.io.load_volume`), analysed
+(:func:`vesseltree.analyze`) under one :class:`vesseltree.ScaleRule`, and written into
+``OUT/<name>/`` as one unit (:class:`vesseltree.outputs.OutputUnit`: complete, or hidden and
+marked incomplete):
+
+``branches.csv``     one row per branch (length, radius, tortuosity, scale, ...)
+``graph.graphml``    the branch graph (networkx); array attributes as JSON strings
+``labels.nii.gz``    nearest-branch labels (int32, 0 = background), input geometry
+``scales.nii.gz``    scale classes (uint8, uint16 beyond 255 scales; 0 = background, 1..S)
+``summary.json``     per-volume summary, the input's geometry, the options and the scale rule
+                     used, and the warnings the analysis gave
+``radius_mip.png``   maximum projection of the branch radius of every vessel voxel
+``scales_mip.png``   maximum projection of the scale classes (paper Fig. 2b)
+``manifest.json``    tool, version, files, input (written last)
+
+Every output takes its scales from the tree's rule, so ``branches.csv``, ``graph.graphml``,
+``scales.nii.gz`` and ``summary.json`` always agree. The ``vesseltree analyze`` command and
+``vesselnet.demo`` both call :func:`analyze_file`.
+"""
+from __future__ import annotations
+
+import json
+import math
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from .scales import UNSET, ScaleRule
+
+__all__ = ["analyze_file", "volume_name", "unique_names", "write_graphml",
+           "branch_radius_volume", "CASE_FILES", "TOOL", "UserError"]
+
+TOOL = "vesseltree analyze"
+CASE_FILES = ("branches.csv", "graph.graphml", "labels.nii.gz", "scales.nii.gz", "summary.json",
+              "radius_mip.png", "scales_mip.png")
+
+
+class UserError(Exception):
+    """An error caused by the command line or the inputs (the commands exit with code 2)."""
+
+
+def volume_name(path) -> str:
+    """Output name of an input: the patient folder for DICOM masks, else the file stem;
+    made safe for a folder name (:func:`vesseltree.io.safe_output_name`)."""
+    from .io import safe_output_name, split_extension
+
+    p = Path(path)
+    name = split_extension(p.name)[0]
+    if name.upper() in {"MASKS_DICOM", "PATIENT_DICOM"} and p.resolve().parent.name:
+        name = p.resolve().parent.name
+    return safe_output_name(name, default="volume")
+
+
+def unique_names(paths) -> list[str]:
+    """:func:`volume_name` of each path; repeated names get ``_2``, ``_3``, ..."""
+    names, seen = [], {}
+    for p in paths:
+        base = volume_name(p)
+        n = seen.get(base, 0)
+        seen[base] = n + 1
+        names.append(base if n == 0 else f"{base}_{n + 1}")
+    return names
+
+
+def _plain(value):
+    """JSON/GraphML-friendly version of a value (numpy scalars -> Python, arrays -> lists)."""
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        v = float(value)
+        return v if math.isfinite(v) else None
+    if isinstance(value, (int, str)) or value is None:
+        return value
+    if isinstance(value, np.ndarray):
+        return _plain(value.tolist())
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set)):
+        return [_plain(v) for v in value]
+    return str(value)
+
+
+def _graphml_value(value):
+    """GraphML holds str, int, float and bool only: others become JSON strings, None dropped."""
+    v = _plain(value)
+    if v is None or isinstance(v, (bool, int, float, str)):
+        return v
+    return json.dumps(v, separators=(",", ":"))
+
+
+def _clean(attrs) -> dict:
+    return {str(k): v for k, v in ((k, _graphml_value(v)) for k, v in attrs.items()) if v is not None}
+
+
+def write_graphml(graph, path) -> Path:
+    """Write a networkx graph as GraphML (atomic), converting array/list attributes such as
+    branch paths to JSON strings and dropping ``None``/NaN values."""
+    import networkx as nx
+
+    from .io import atomic_write
+
+    g = graph.__class__()
+    g.graph.update(_clean(graph.graph))
+    for n, attrs in graph.nodes(data=True):
+        g.add_node(_graphml_value(n), **_clean(attrs))
+    if graph.is_multigraph():
+        edges = ((u, v, k, d) for u, v, k, d in graph.edges(keys=True, data=True))
+    else:
+        edges = ((u, v, None, d) for u, v, d in graph.edges(data=True))
+    for u, v, k, attrs in edges:
+        key = {} if k is None else {"key": _graphml_value(k)}
+        g.add_edge(_graphml_value(u), _graphml_value(v), **key, **_clean(attrs))
+    with atomic_write(path) as tmp:
+        nx.write_graphml(g, tmp)
+    return Path(path)
+
+
+def branch_radius_volume(labels: np.ndarray, branches) -> np.ndarray:
+    """Each vessel voxel gets the radius (mm) of its branch; 0 elsewhere.
+
+    ``labels``: int volume of branch ids (0 background, ``VesselTree.labels``); ``branches``:
+    a DataFrame indexed by branch id (or with a ``branch_id`` column) with ``radius_mm``.
+    Returns a float32 volume of the labels' shape.
+    """
+    ids = branches["branch_id"].to_numpy() if "branch_id" in branches.columns else branches.index.to_numpy()
+    radii = branches["radius_mm"].to_numpy(dtype=float)
+    top = int(max(labels.max(initial=0), ids.max(initial=0)))
+    lut = np.zeros(top + 1, dtype=np.float32)
+    lut[np.asarray(ids, dtype=np.int64)] = np.nan_to_num(radii, nan=0.0)
+    return lut[labels]
+
+
+def _read_input(path: Path, spacing, structures, liver_only: bool):
+    from .io import as_binary_mask, file_kind, load_volume
+
+    kw = {}
+    if file_kind(path).startswith("dicom"):
+        kw["structures"] = structures
+        kw["restrict_to"] = "liver" if liver_only else None
+    elif structures is not None or liver_only:
+        raise UserError(f"{path}: --structures and --liver-only apply to 3D-IRCADb DICOM masks only")
+    vol = load_volume(path, spacing=spacing, **kw)
+    return vol, as_binary_mask(vol.data, path.name)
+
+
+def _scales_of(tree) -> np.ndarray:
+    try:
+        return tree.scale_labels()
+    except ValueError as exc:  # a quantile rule with fewer branches than scales
+        raise UserError(f"{exc} (use --thresholds MM ... for such volumes)") from exc
+
+
+def analyze_file(
+    path,
+    out_dir,
+    *,
+    name: str | None = None,
+    spacing=None,
+    structures=None,
+    liver_only: bool = False,
+    scale_rule: ScaleRule | int | None = None,
+    radius_method: str = "corrected",
+    figures: bool = True,
+    projection_axis: int = 0,
+    overwrite: bool = False,
+    n_scales=UNSET,
+    thresholds=UNSET,
+) -> dict:
+    """Analyse one input and write its outputs into ``out_dir/<name>/`` as one unit.
+
+    Parameters
+    ----------
+    path : path-like
+        The mask (module docstring).
+    out_dir : path-like
+        Parent folder of the output folder (created).
+    name : str, optional
+        Output folder name (default :func:`volume_name` of ``path``); a plain name, never a
+        path (``ValueError`` otherwise).
+    spacing : 3 floats, optional
+        Voxel size (mm) overriding the file's.
+    structures, liver_only
+        3D-IRCADb DICOM masks only: structures to unite, keep voxels inside the liver.
+    scale_rule : ScaleRule or int, optional
+        The scale rule of every output (default ``ScaleRule.quantiles(3)``; an int S is
+        short for ``ScaleRule.quantiles(S)``).
+    radius_method : {"corrected", "paper"}
+        Estimator behind ``radius_mm``.
+    figures : bool
+        Write the two MIP figures.
+    projection_axis : int
+        Axis of the MIPs (0 = z).
+    overwrite : bool
+        Replace an existing output folder of an earlier run (otherwise an error).
+    n_scales, thresholds
+        Deprecated (one release): ``scale_rule=ScaleRule.quantiles(n_scales)`` /
+        ``ScaleRule.fixed(thresholds)``.
+
+    Returns
+    -------
+    dict
+        ``{"name", "dir", "radii" (branch radii in mm), "summary"}``.
+
+    Raises
+    ------
+    UserError, ValueError, OSError
+        Unreadable input, a quantile rule with fewer branches than scales (nothing written),
+        an output folder that exists (without ``overwrite``) or is not an output folder.
+    """
+    from . import scales as _scales
+    from .analysis import analyze
+    from .io import check_output_name
+    from .outputs import OutputUnit
+
+    rule = _scales.legacy_rule(scale_rule, n_scales=n_scales, thresholds=thresholds,
+                               where="analyze_file", default=ScaleRule.quantiles())
+    p = Path(path)
+    name = volume_name(p) if name is None else check_output_name(name, "name")
+    unit = OutputUnit(Path(out_dir) / name, tool=TOOL, known_files=CASE_FILES, overwrite=overwrite)
+    vol, data = _read_input(p, spacing, structures, liver_only)
+    unit.check_target()  # input errors first, then the output folder, then the (long) analysis
+    t0 = time.perf_counter()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        tree = analyze(data, vol.spacing, radius_method=radius_method, scale_rule=rule)
+        scales = _scales_of(tree)  # raises before anything is written
+    seconds = time.perf_counter() - t0
+    for w in caught:  # pass them on to the caller, and keep them in the summary
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    summary = _summary(tree, vol, name, scales, seconds, [str(w.message) for w in caught])
+    with unit:
+        _write_case(unit, tree, vol, name, scales, summary, figures, projection_axis)
+        unit.commit(inputs=[vol.source])
+    branches = tree.branches
+    radii = branches["radius_mm"].to_numpy(dtype=float) if len(branches) else np.zeros(0)
+    return {"name": name, "dir": unit.target, "radii": radii, "summary": summary}
+
+
+def _summary(tree, vol, name, scales, seconds, messages) -> dict:
+    s = tree.n_scales
+    summary = dict(_plain(tree.summary()))
+    summary.update({
+        "name": name,
+        "source": vol.source,
+        "shape": list(vol.data.shape),
+        "spacing_mm": list(vol.spacing),
+        "n_scales": s,
+        "radius_method": tree.radius_method,
+        "scale_rule": tree.scale_rule.to_dict(),
+        "scale_thresholds_mm": None if tree.thresholds is None else tree.thresholds.tolist(),
+        "scale_voxels": np.bincount(scales.ravel(), minlength=s + 1)[1:].astype(int).tolist(),
+        "analyze_seconds": round(seconds, 3),
+        "warnings": messages,
+    })
+    summary["scale_volume_mm3"] = [float(v * np.prod(vol.spacing)) for v in summary["scale_voxels"]]
+    return _plain(summary)
+
+
+def _write_case(unit, tree, vol, name, scales, summary, figures: bool, axis: int) -> None:
+    from .io import atomic_write, save_volume
+
+    branches = tree.branches
+    with atomic_write(unit.path("branches.csv")) as tmp:
+        # the index is the branch id (from 1), the key of labels.nii.gz
+        branches.to_csv(tmp, index=True, index_label=branches.index.name or "branch_id")
+    unit.wrote("branches.csv")
+    write_graphml(tree.graph, unit.path("graph.graphml"))
+    unit.wrote("graph.graphml")
+    labels = np.asarray(tree.labels, dtype=np.int32)
+    save_volume(unit.path("labels.nii.gz"), labels, vol.spacing, vol.affine)
+    unit.wrote("labels.nii.gz")
+    save_volume(unit.path("scales.nii.gz"), scales, vol.spacing, vol.affine)
+    unit.wrote("scales.nii.gz")
+    with atomic_write(unit.path("summary.json")) as tmp:
+        tmp.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    unit.wrote("summary.json")
+    if figures:
+        from .plot import radius_mip, scale_mip
+
+        radius_mip(branch_radius_volume(labels, branches), unit.path("radius_mip.png"),
+                   axis=axis, spacing=vol.spacing, title=f"{name}: branch radius (max)")
+        unit.wrote("radius_mip.png")
+        scale_mip(scales, unit.path("scales_mip.png"), axis=axis, spacing=vol.spacing,
+                  n_scales=tree.n_scales, title=f"{name}: largest scale")
+        unit.wrote("scales_mip.png")
