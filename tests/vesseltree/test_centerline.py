@@ -248,3 +248,23 @@ def test_bad_arguments(tree, tmp_path):
     with pytest.raises(ValueError, match="trees"):
         centerline_arrays({"a": tree, "b": other})
     assert not list(tmp_path.iterdir())  # nothing written, no temporary left
+
+
+def test_tube_filter_of_the_docs_runs(tree, tmp_path):
+    """docs/centerlines.md: VTK's tube filter sized by MaximumInscribedSphereRadius (what
+    ParaView's Tube filter with 'Vary Radius: By Absolute Scalar' and pyvista's tube() run)."""
+    pd = _read_vtp(write_centerlines(tree, tmp_path / "c.vtp"))
+    pd.GetPointData().SetActiveScalars("MaximumInscribedSphereRadius")
+    f = vtk.vtkTubeFilter()
+    f.SetInputData(pd)
+    f.SetVaryRadiusToVaryRadiusByAbsoluteScalar()
+    f.SetNumberOfSides(12)
+    f.Update()
+    out = f.GetOutput()
+    assert out.GetNumberOfPoints() > 0
+    # the tubes stay within the vessels' world bounding box, grown by a voxel
+    lo = np.array(out.GetBounds()[0::2])
+    hi = np.array(out.GetBounds()[1::2])
+    mesh = surface_mesh(tree)
+    assert (lo >= mesh["vertices"].min(axis=0) - 1.2).all()
+    assert (hi <= mesh["vertices"].max(axis=0) + 1.2).all()
