@@ -51,6 +51,22 @@ def test_flip_equals_torch_flip_and_twice_is_identity(axis):
     torch.testing.assert_close(twice["image"], batch["image"], atol=1e-5, rtol=0)
 
 
+def test_augmenter_flips_with_its_probability():
+    batch = _batch()
+    always = Augmenter(rotation_deg=0, translation=0, flip_axes=(2,), gamma=None, flip_p=1.0)
+    out = always(batch, torch.Generator().manual_seed(0))
+    assert torch.equal(out["scales"], torch.flip(batch["scales"], [4]))
+    half = Augmenter(rotation_deg=0, translation=0, flip_axes=(0, 1, 2), gamma=None, flip_p=0.5)
+    flipped = set()
+    for seed in range(6):
+        out = half(batch, torch.Generator().manual_seed(seed))
+        for k in range(B):
+            for axis in range(3):
+                if torch.equal(out["vessel"][k], torch.flip(batch["vessel"][k], [1 + axis])):
+                    flipped.add(axis)
+    assert flipped  # some single-axis flips among 12 draws
+
+
 def test_quarter_turn_equals_rot90_and_is_a_rotation_in_mm():
     batch = _batch((6, 9, 9))
     r = rotation_matrix(torch.tensor([[math.pi / 2, 0.0, 0.0]] * B, dtype=torch.float64))

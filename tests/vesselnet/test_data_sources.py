@@ -92,9 +92,9 @@ PERM = [3, 0, 5, 1, 4, 2]  # file image_k holds the slice at position PERM[k]: o
 def _phantom():
     z, y, x = np.indices((N, ROWS, ROWS))
     liver = ((y - 8) ** 2 + (x - 8) ** 2) <= 36
-    pv = liver & (np.abs(y - 8) <= 1) & (x < 8)
+    pv = liver & (np.abs(y - 8) <= 1) & (x < 8) & (z >= 2)  # varies along z: order matters
     vs = liver & (np.abs(x - 9) <= 1) & (y > 8)
-    hu = np.where(liver, 100, -50).astype(np.int16)
+    hu = (np.where(liver, 100, -50) + 7 * z).astype(np.int16)
     hu[pv | vs] = 200
     return hu, {"portalvein": pv, "venoussystem": vs, "liver": liver}
 

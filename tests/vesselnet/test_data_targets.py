@@ -16,6 +16,23 @@ def phantom():
     return make_phantom((40, 48, 48), (1.0, 1.0, 1.0), seed=1, min_radius=0.7)
 
 
+@pytest.fixture(scope="module")
+def rough(phantom):
+    """The phantom with surface bumps (spurs after thinning) and one-voxel fragments (point
+    branches): where the two rules differ."""
+    from scipy import ndimage
+
+    m = phantom.mask.copy()
+    surface = np.argwhere(m & ~ndimage.binary_erosion(m))
+    rng = np.random.default_rng(0)
+    for z, y, x in surface[rng.choice(len(surface), 12, replace=False)]:
+        m[z, y:y + 3, x] = True  # a 2-voxel bump outwards or inwards
+    free = np.argwhere(~ndimage.binary_dilation(m, iterations=3))
+    for z, y, x in free[rng.choice(len(free), 3, replace=False)]:
+        m[z, y, x] = True
+    return m
+
+
 def test_default_rule_equals_vesseltree_scale_masks(phantom):
     from vesseltree import analyze
 
@@ -27,18 +44,24 @@ def test_default_rule_equals_vesseltree_scale_masks(phantom):
     assert info["n_branches"] > 3 and len(info["thresholds_mm"]) == 2
 
 
-def test_paper_rule_eq1_radius_no_pruning_quantiles_of_all_branches(phantom):
+def test_paper_rule_eq1_radius_no_pruning_quantiles_of_all_branches(rough):
     from vesseltree import analyze
     from vesseltree.scales import masks_from_labels
 
-    sc, info, _ = scale_targets(phantom.mask, phantom.spacing, 3, "paper")
-    tree = analyze(phantom.mask, phantom.spacing, prune_length_factor=0.0, radius_method="paper")
+    sc, info, _ = scale_targets(rough, (1, 1, 1), 3, "paper")
+    tree = analyze(rough, (1, 1, 1), prune_length_factor=0.0, radius_method="paper")
     radii = tree.branches["radius_paper_mm"]
+    assert (tree.branches["kind"] == "point").sum() >= 3  # the fragments count in the quantiles
     q = np.quantile(radii.to_numpy(), [0.25, 0.75])
     ref = masks_from_labels(tree.labels, radii, q)
     assert np.array_equal(sc.astype(bool), ref)
     assert np.allclose(info["thresholds_mm"], q)
     assert info["n_branches"] == len(tree.branches)
+    # the default rule prunes the spurs and measures another radius: other targets
+    sd, dinfo, _ = scale_targets(rough, (1, 1, 1), 3, "default")
+    assert dinfo["n_branches"] < info["n_branches"] and not np.array_equal(sd, sc)
+    ref_default = analyze(rough, (1, 1, 1)).scale_masks(3)
+    assert np.array_equal(sd.astype(bool), ref_default)
 
 
 @pytest.mark.parametrize("rule", ["default", "paper"])
