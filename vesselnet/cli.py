@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
-from vesseltree.cli import UserError, positive_float
+from vesseltree.cli import UserError, describe_error, positive_float
 
 __all__ = ["main", "build_parser", "match_pairs", "evaluate_paths", "EvaluationResult", "PROG"]
 
@@ -132,6 +132,8 @@ class EvaluationResult:
     spacings: dict = field(default_factory=dict)
     figures: list = field(default_factory=list)
     warnings: list = field(default_factory=list)
+    failures: list = field(default_factory=list)  # (case, message) of the pairs not evaluated
+    reoriented: list = field(default_factory=list)  # cases whose prediction was put on gt's grid
 
 
 def _load_mask(path: Path, arg: str, spacing):
@@ -148,9 +150,85 @@ def _load_mask(path: Path, arg: str, spacing):
     return as_binary_mask(vol.data, f"{arg} file {str(path)!r}"), vol
 
 
+def _carries_spacing(path: Path, vol) -> bool:
+    """Whether the file stores a voxel size (NIfTI, DICOM, .npz with spacing or affine)."""
+    ext = _split_name(path)[1] if _split_name(path) else ""
+    if ext == ".npy":
+        return False
+    if ext == ".npz":
+        import numpy as np
+
+        with np.load(path, allow_pickle=False) as z:
+            return "spacing" in z.files or "affine" in z.files
+    return True
+
+
+def _same(a, b) -> bool:
+    return all(abs(x - y) <= 1e-3 * max(abs(y), 1e-12) for x, y in zip(a, b))
+
+
+def _on_gt_grid(name, p, pvol, pf, g, gvol, gf, override) -> tuple:
+    """The prediction on the ground truth's grid, and whether it had to be reoriented.
+
+    Both files with an orientation: compared in physical space (axis flips/permutations
+    undone, anything else refused). Both with a voxel size only: they must agree.
+    """
+    from vesseltree.geometry import align_to_grid
+
+    pred_name, gt_name = f"pred file {str(pf)!r}", f"gt file {str(gf)!r}"
+    if pvol.has_affine and gvol.has_affine:
+        try:
+            aligned = align_to_grid(p, pvol.affine, gvol.affine, g.shape, name=pred_name,
+                                    ref_name=gt_name)
+        except ValueError:
+            if override is None and not _same(sorted(pvol.spacing), sorted(gvol.spacing)):
+                raise ValueError(_spacing_message(name, pf, pvol, gf, gvol)) from None
+            raise
+        return aligned, aligned is not p
+    if override is None and _carries_spacing(pf, pvol) and _carries_spacing(gf, gvol) \
+            and not _same(pvol.spacing, gvol.spacing):
+        raise ValueError(_spacing_message(name, pf, pvol, gf, gvol))
+    return p, False
+
+
+def _spacing_message(name, pf, pvol, gf, gvol) -> str:
+    return (f"pred, gt: voxel sizes differ for case {name!r}: {str(pf)!r} has "
+            f"{tuple(round(s, 6) for s in pvol.spacing)} mm, {str(gf)!r} has "
+            f"{tuple(round(s, 6) for s in gvol.spacing)} mm (pass --spacing to override)")
+
+
+def _evaluate_pair(res: EvaluationResult, name: str, pf: Path, gf: Path, override, figures_dir):
+    with warnings.catch_warnings(record=True) as caught:  # e.g. NIfTI header disagreements
+        warnings.simplefilter("always")
+        g, gvol = _load_mask(gf, "gt", override)
+        p, pvol = _load_mask(pf, "pred", override)
+    res.warnings += [f"{name}: {w.message}" for w in caught if issubclass(w.category, UserWarning)]
+    p, moved = _on_gt_grid(name, p, pvol, pf, g, gvol, gf, override)
+    if p.shape != g.shape:
+        raise ValueError(
+            f"pred, gt: shapes differ for case {name!r}: {str(pf)!r} has {p.shape}, "
+            f"{str(gf)!r} has {g.shape}")
+    if moved:
+        res.reoriented.append(name)
+        res.warnings.append(f"{name}: {pf.name} is stored with other axis flips/order than "
+                            f"{gf.name}; compared on the ground truth's grid")
+    if override is None and _split_name(gf)[1] == ".npy":
+        res.warnings.append(f"{name}: {gf.name} has no voxel size; using 1 mm (pass --spacing)")
+    sp = gvol.spacing
+    res.spacings[name] = tuple(sp)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        res.evaluator.update(p, g, sp, case=name)
+    res.warnings += [f"{name}: {w.message}" for w in caught if issubclass(w.category, UserWarning)]
+    if figures_dir is not None:
+        from vesselnet.plot import save_case_figures
+
+        res.figures += save_case_figures(p, g, sp, figures_dir, name)
+
+
 def evaluate_paths(pred, gt, *, spacing=None, n_scales: int = 3, vessel: bool = True,
-                   min_fraction: float = 0.5, figures_dir=None, progress: bool | None = None
-                   ) -> EvaluationResult:
+                   min_fraction: float = 0.5, figures_dir=None, progress: bool | None = None,
+                   keep_going: bool = False) -> EvaluationResult:
     """Evaluate prediction files against ground-truth files (see the module docstring).
 
     Parameters
@@ -167,11 +245,15 @@ def evaluate_paths(pred, gt, *, spacing=None, n_scales: int = 3, vessel: bool = 
         Write the Fig. 5 overlays of every case there.
     progress : bool, optional
         Progress bar on stderr (default: only on a terminal).
+    keep_going : bool
+        ``False`` (default): the first bad pair raises. ``True``: it is recorded in
+        ``failures`` and the other pairs are evaluated (what the command does).
 
     Raises
     ------
     ValueError
-        Naming the argument or the file at fault.
+        Naming the argument or the file at fault (with ``keep_going``: only when nothing
+        can be paired).
     """
     from tqdm.auto import tqdm
 
@@ -189,34 +271,13 @@ def evaluate_paths(pred, gt, *, spacing=None, n_scales: int = 3, vessel: bool = 
     bar = tqdm(pairs, desc="evaluate", unit="case", file=sys.stderr,
                disable=(None if progress is None else not progress))
     for name, pf, gf in bar:
-        g, gvol = _load_mask(gf, "gt", sp_override)
-        p, pvol = _load_mask(pf, "pred", sp_override)
-        if p.shape != g.shape:
-            raise ValueError(
-                f"pred, gt: shapes differ for case {name!r}: {str(pf)!r} has {p.shape}, "
-                f"{str(gf)!r} has {g.shape}"
-            )
-        sp = gvol.spacing
-        if sp_override is None:
-            if _split_name(gf)[1] == ".npy":
-                res.warnings.append(f"{name}: {gf.name} has no voxel size; using 1 mm (pass --spacing)")
-            if _split_name(pf)[1] in (".nii", ".nii.gz") and _split_name(gf)[1] in (".nii", ".nii.gz"):
-                if any(abs(a - b) > 1e-3 * max(abs(b), 1e-12) for a, b in zip(pvol.spacing, sp)):
-                    raise ValueError(
-                        f"pred, gt: voxel sizes differ for case {name!r}: {str(pf)!r} has "
-                        f"{tuple(round(s, 6) for s in pvol.spacing)} mm, {str(gf)!r} has "
-                        f"{tuple(round(s, 6) for s in sp)} mm (pass --spacing to override)"
-                    )
-        res.spacings[name] = tuple(sp)
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            ev.update(p, g, sp, case=name)
-        res.warnings += [f"{name}: {w.message}" for w in caught if issubclass(w.category, UserWarning)]
-        if figures_dir is not None:
-            from vesselnet.plot import save_case_figures
-
-            res.figures += save_case_figures(p, g, sp, figures_dir, name)
-    if figures_dir is not None and vessel:
+        try:
+            _evaluate_pair(res, name, pf, gf, sp_override, figures_dir)
+        except ValueError as exc:
+            if not keep_going:
+                raise
+            res.failures.append((name, str(exc)))
+    if figures_dir is not None and vessel and len(ev):
         from vesselnet.plot import plot_scale_recall
 
         mean, std = ev.scale_recall_summary()
@@ -245,7 +306,10 @@ def _add_evaluate(sub) -> None:
     p.add_argument("--spacing", nargs=3, type=positive_float, metavar=("Z", "Y", "X"),
                    help="voxel size in mm, overriding the files' (default: the ground truth's)")
     p.add_argument("--out", type=Path, metavar="DIR",
-                   help="write metrics.csv, summary.md, summary.csv (and figures/) there")
+                   help="write metrics.csv, summary.md, summary.csv (and figures/) there, as one "
+                        "unit (complete, or a hidden folder marked incomplete)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace the --out folder of an earlier evaluate run (default: refuse)")
     p.add_argument("--figures", action="store_true",
                    help="with --out: Fig. 5 overlays per case and the per-scale recall bar chart")
     p.add_argument("--n-scales", type=int, default=3, metavar="S",
@@ -289,6 +353,10 @@ def _command_modules() -> list:
     return [importlib.import_module(f"vesselnet.commands.{name}") for name in names]
 
 
+EVALUATE_TOOL = "vesselnet evaluate"
+EVALUATE_FILES = ("metrics.csv", "summary.md", "summary.csv", "figures")
+
+
 def _cmd_evaluate(args) -> int:
     if args.figures and args.out is None:
         raise UserError("--figures: needs --out DIR to write the figures into")
@@ -296,35 +364,83 @@ def _cmd_evaluate(args) -> int:
         raise UserError(f"--n-scales: expected an integer >= 2, got {args.n_scales}")
     if not (0 < args.min_fraction <= 1):
         raise UserError(f"--min-fraction: expected a number in (0, 1], got {args.min_fraction}")
-    out: Path | None = args.out
-    if out is not None:
-        if out.exists() and not out.is_dir():
-            raise UserError(f"--out: {str(out)!r} exists and is not a folder")
-        out.mkdir(parents=True, exist_ok=True)
+    unit = None
+    if args.out is not None:
+        from vesseltree.outputs import OutputUnit, check_out_folder
+
+        target = Path(args.out).absolute()
+        check_out_folder(target.parent, "--out")
+        if target.exists() and not target.is_dir():
+            raise UserError(f"--out: {str(args.out)!r} exists and is a file, not a folder; "
+                            "choose another output folder")
+        unit = OutputUnit(target, tool=EVALUATE_TOOL, known_files=EVALUATE_FILES,
+                          overwrite=args.overwrite)
+        unit.check_target()  # before the evaluation
+    if unit is None:
+        return _evaluate_and_report(args, None)
+    with unit:
+        rc = _evaluate_and_report(args, unit)
+        if rc is None:  # nothing evaluated: nothing written
+            return 2
+        unit.commit(inputs=[str(args.pred), str(args.gt)])
+    print(f"{PROG} evaluate: wrote {str(args.out)!r}", file=sys.stderr)
+    return rc
+
+
+def _evaluate_and_report(args, unit):
+    """Evaluate, print, and write the tables into ``unit`` (if any). Returns the exit code,
+    or None when no case could be evaluated."""
+    figures_dir = unit.path("figures") if (unit is not None and args.figures) else None
     res = evaluate_paths(
         args.pred, args.gt, spacing=args.spacing, n_scales=args.n_scales, vessel=not args.no_vessel,
-        min_fraction=args.min_fraction, figures_dir=(out / "figures") if args.figures else None,
-        progress=False if args.quiet else None,
+        min_fraction=args.min_fraction, figures_dir=figures_dir,
+        progress=False if args.quiet else None, keep_going=True,
     )
+    _say = lambda msg: print(f"{PROG} evaluate: {msg}", file=sys.stderr)  # noqa: E731
     for p in res.unmatched_pred:
-        print(f"{PROG} evaluate: warning: no ground truth for prediction {str(p)!r}; skipped", file=sys.stderr)
+        _say(f"warning: no ground truth for prediction {str(p)!r}; skipped")
     for p in res.unmatched_gt:
-        print(f"{PROG} evaluate: warning: no prediction for ground truth {str(p)!r}; skipped", file=sys.stderr)
+        _say(f"warning: no prediction for ground truth {str(p)!r}; skipped")
     for w in res.warnings:
-        print(f"{PROG} evaluate: warning: {w}", file=sys.stderr)
+        _say(f"warning: {w}")
+    for _, msg in res.failures:
+        _say(f"error: {msg}")
+    if res.failures:
+        _say(f"error: {len(res.failures)} of {len(res.pairs)} case(s) failed: "
+             + ", ".join(n for n, _ in res.failures))
     ev = res.evaluator
-    md = ev.to_markdown(name=args.name)
+    if not len(ev):
+        return None
+    md = ev.to_markdown(name=args.name) + _markdown_notes(res)
+    sys.stdout.write(md)
+    if unit is not None:
+        from vesseltree.io import atomic_write
+
+        ev.to_csv(unit.path("metrics.csv"))
+        unit.wrote("metrics.csv")
+        ev.summary().to_csv(unit.path("summary.csv"), float_format="%.6g")
+        unit.wrote("summary.csv")
+        with atomic_write(unit.path("summary.md")) as tmp:
+            tmp.write_text(md, encoding="utf-8")
+        unit.wrote("summary.md")
+        if figures_dir is not None and figures_dir.exists():
+            unit.wrote("figures")
+    return 2 if res.failures else 0
+
+
+def _markdown_notes(res: EvaluationResult) -> str:
+    md = ""
     if res.unmatched_pred or res.unmatched_gt:
         md += "\nUnmatched files (skipped):\n\n"
         md += "".join(f"- prediction without ground truth: `{p}`\n" for p in res.unmatched_pred)
         md += "".join(f"- ground truth without prediction: `{p}`\n" for p in res.unmatched_gt)
-    sys.stdout.write(md)
-    if out is not None:
-        ev.to_csv(out / "metrics.csv")
-        ev.summary().to_csv(out / "summary.csv", float_format="%.6g")
-        (out / "summary.md").write_text(md, encoding="utf-8")
-        print(f"{PROG} evaluate: wrote {len(ev)} case(s) to {str(out)!r}", file=sys.stderr)
-    return 0
+    if res.failures:
+        md += "\nCases not evaluated (errors):\n\n"
+        md += "".join(f"- `{name}`: {msg}\n" for name, msg in res.failures)
+    if res.reoriented:
+        md += ("\nPredictions compared on the ground truth's grid (stored with other axis "
+               "flips/order): " + ", ".join(f"`{n}`" for n in res.reoriented) + "\n")
+    return md
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -336,10 +452,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(exc.code or 0) if not isinstance(exc.code, str) else 2
     try:
         return int(args.func(args))
+    except KeyboardInterrupt:
+        print(f"{PROG} {args.command}: interrupted", file=sys.stderr)
+        return 130
     except (UserError, ValueError, TypeError, OSError) as exc:
         if getattr(args, "traceback", False):
             raise
-        print(f"{PROG} {args.command}: error: {exc}", file=sys.stderr)
+        print(f"{PROG} {args.command}: error: {describe_error(exc)}", file=sys.stderr)
         return 2
 
 

@@ -264,9 +264,17 @@ def plot_scale_recall(recall, std=None, *, path=None, title: str | None = None, 
 
 
 def save_case_figures(pred, gt, spacing, out_dir, name: str, *, image=None) -> list[Path]:
-    """Write ``<name>_slices.png`` and ``<name>_mip.png`` into ``out_dir``; returns the paths."""
+    """Write ``<name>_slices.png`` and ``<name>_mip.png`` into ``out_dir``; returns the paths.
+
+    ``name`` (a case id) is made a plain file name first
+    (:func:`vesseltree.io.safe_output_name`: ``../../x`` becomes ``_.._.._x``), so the
+    figures never land outside ``out_dir``; the figure titles keep it as given.
+    """
+    from vesseltree.io import safe_output_name
+
     out = Path(out_dir)
-    paths = [out / f"{name}_slices.png", out / f"{name}_mip.png"]
+    stem = safe_output_name(str(name), default="case")
+    paths = [out / f"{stem}_slices.png", out / f"{stem}_mip.png"]
     overlay_slices(pred, gt, spacing, image=image, path=paths[0], title=name)
     overlay_mip(pred, gt, spacing, path=paths[1], title=name)
     return paths

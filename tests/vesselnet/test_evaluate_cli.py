@@ -212,3 +212,137 @@ def test_confusion_volume_and_mip_priority(tmp_path):
         plot_scale_recall([0.5, 1.5])
     plot_scale_recall([0.2, np.nan, 1.0], path=tmp_path / "r.png")
     assert (tmp_path / "r.png").stat().st_size > 0
+
+
+# ------------------------------------------------------------------------------ issue 9 / 16
+def _tree_mask():
+    m = np.zeros((12, 20, 24), bool)
+    m[4:8, 2:18, 3:7] = True
+    m[4:8, 8:12, 3:21] = True
+    return m
+
+
+def test_flipped_prediction_is_compared_in_physical_space(tmp_path, capsys):
+    """Issue 9.3: a correct prediction stored as g[:, :, ::-1] with its affine's x column
+    negated is the same object: DSC 100 %, not 26 %."""
+    g = _tree_mask()
+    sp = (2.0, 0.8, 0.7)
+    aff = np.zeros((4, 4))
+    aff[0, 2], aff[1, 1], aff[2, 0], aff[3, 3] = sp[2], sp[1], sp[0], 1.0
+    aff[:3, 3] = (-20.0, 5.0, 30.0)
+    flipped = aff.copy()
+    flipped[:3, 2] = -aff[:3, 2]
+    flipped[:3, 3] = aff[:3, 3] + aff[:3, 2] * (g.shape[2] - 1)
+    save_volume(tmp_path / "g.nii.gz", g.astype(np.uint8), sp, aff)
+    save_volume(tmp_path / "p.nii.gz", g[:, :, ::-1].astype(np.uint8), sp, flipped)
+    out = tmp_path / "out"
+    rc = main(["evaluate", str(tmp_path / "p.nii.gz"), str(tmp_path / "g.nii.gz"), "--out", str(out),
+               "--quiet", "--n-scales", "2"])
+    assert rc == 0, capsys.readouterr().err
+    df = pd.read_csv(out / "metrics.csv", index_col="case")
+    assert df.loc["g", "dsc"] == pytest.approx(1.0)
+    assert df.loc["g", "hd"] == pytest.approx(0.0)
+    # transposed storage (x, y swapped) with the matching affine: same answer
+    save_volume(tmp_path / "t.nii.gz", g.transpose(0, 2, 1).astype(np.uint8), (sp[0], sp[2], sp[1]),
+                aff[:, [0, 2, 1, 3]])
+    res = evaluate_paths(tmp_path / "t.nii.gz", tmp_path / "g.nii.gz", vessel=False, progress=False)
+    assert res.evaluator.to_frame().loc["g", "dsc"] == pytest.approx(1.0)
+
+
+def test_affines_that_differ_otherwise_are_refused(tmp_path, capsys):
+    g = _tree_mask()
+    sp = (2.0, 0.8, 0.7)
+    save_volume(tmp_path / "g.nii.gz", g.astype(np.uint8), sp)
+    shifted = np.zeros((4, 4))
+    shifted[0, 2], shifted[1, 1], shifted[2, 0], shifted[3, 3] = sp[2], sp[1], sp[0], 1.0
+    shifted[:3, 3] = (0.35, 0.0, 0.0)  # half a voxel along x
+    save_volume(tmp_path / "p.nii.gz", g.astype(np.uint8), sp, shifted)
+    rc, err = _run_err(["evaluate", str(tmp_path / "p.nii.gz"), str(tmp_path / "g.nii.gz"), "--quiet"], capsys)
+    assert rc == 2 and "grid" in err and "p.nii.gz" in err and "Traceback" not in err
+
+
+def test_npz_pairs_with_different_spacings_are_refused(tmp_path, capsys):
+    g = _tree_mask()
+    np.savez(tmp_path / "p.npz", mask=g, spacing=np.array([1.0, 1.0, 1.0]))
+    np.savez(tmp_path / "g.npz", mask=g, spacing=np.array([2.0, 1.0, 1.0]))
+    rc, err = _run_err(["evaluate", str(tmp_path / "p.npz"), str(tmp_path / "g.npz"), "--quiet"], capsys)
+    assert rc == 2 and "voxel sizes differ" in err
+
+
+def test_one_bad_pair_does_not_abort_the_others(tmp_path, capsys):
+    pdir, gdir = tmp_path / "pred", tmp_path / "gt"
+    pdir.mkdir()
+    gdir.mkdir()
+    g = _tree_mask()
+    for name in ("a", "b", "c"):
+        np.save(gdir / f"{name}.npy", g)
+        np.save(pdir / f"{name}.npy", g)
+    np.save(pdir / "b.npy", np.zeros((3, 3, 3), bool))  # wrong shape
+    out = tmp_path / "out"
+    rc, err = _run_err(["evaluate", str(pdir), str(gdir), "--out", str(out), "--quiet", "--no-vessel"], capsys)
+    assert rc == 2
+    assert "b.npy" in err and "shape" in err and "1 of 3" in err
+    df = pd.read_csv(out / "metrics.csv", index_col="case")
+    assert list(df.index) == ["a", "c"]
+    assert "b" in (out / "summary.md").read_text()  # the failure is listed in the summary
+    with pytest.raises(ValueError, match="shape"):  # the Python API still raises by default
+        evaluate_paths(pdir, gdir, vessel=False, progress=False)
+
+
+def test_ctrl_c_exits_130_without_traceback(tmp_path, capsys, monkeypatch):
+    import vesselnet.cli as vcli
+
+    g = _tree_mask()
+    np.save(tmp_path / "g.npy", g)
+
+    def interrupted(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(vcli, "evaluate_paths", interrupted)
+    rc, err = _run_err(["evaluate", str(tmp_path / "g.npy"), str(tmp_path / "g.npy"), "--quiet"], capsys)
+    assert rc == 130 and "interrupted" in err and "Traceback" not in err
+
+
+def test_out_is_a_unit_rerun_and_stale_figures(tmp_path, capsys):
+    """Issue 9.1 for evaluate: a rerun needs --overwrite and leaves no figure of a case that
+    is no longer evaluated; a foreign folder is never replaced."""
+    pdir, gdir = tmp_path / "pred", tmp_path / "gt"
+    pdir.mkdir()
+    gdir.mkdir()
+    g = _tree_mask()
+    for name in ("c3", "c4"):
+        np.save(gdir / f"{name}.npy", g)
+        np.save(pdir / f"{name}.npy", g)
+    out = tmp_path / "out"
+    base = ["evaluate", str(pdir), str(gdir), "--out", str(out), "--quiet", "--no-vessel"]
+    assert main([*base, "--figures"]) == 0
+    assert (out / "figures" / "c3_mip.png").is_file()
+    (pdir / "c3.npy").unlink()
+    capsys.readouterr()
+    rc, err = _run_err(base, capsys)
+    assert rc == 2 and "--overwrite" in err
+    assert main([*base, "--overwrite"]) == 0
+    assert not (out / "figures").exists()
+    assert list(pd.read_csv(out / "metrics.csv", index_col="case").index) == ["c4"]
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+    foreign = tmp_path / "mine"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("keep")
+    rc, err = _run_err(["evaluate", str(pdir), str(gdir), "--out", str(foreign), "--overwrite",
+                        "--quiet", "--no-vessel"], capsys)
+    assert rc == 2 and "not an output folder" in err and (foreign / "notes.txt").read_text() == "keep"
+    f = tmp_path / "file"
+    f.write_text("x")
+    rc, err = _run_err(["evaluate", str(pdir), str(gdir), "--out", str(f), "--quiet"], capsys)
+    assert rc == 2 and "is a file" in err
+
+
+def test_case_ids_cannot_escape_the_figures_folder(tmp_path):
+    """Issue 16: figure names derived from case ids stay inside the folder."""
+    from vesselnet.plot import save_case_figures
+
+    g = _tree_mask()
+    figs = tmp_path / "deep" / "figures"
+    written = save_case_figures(g, g, (1.0, 1.0, 1.0), figs, "../../escape")
+    assert written and all(p.resolve().parent == figs.resolve() for p in written)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["deep"]

@@ -378,3 +378,16 @@ def test_more_than_255_scales_written_unwrapped(tmp_path):
     expected = 1 + np.searchsorted(t, branches["radius_mm"].to_numpy(), side="left")
     np.testing.assert_array_equal(branches["scale"].to_numpy(), expected)
     assert scales.max() == expected.max() > 255
+
+
+def test_phantom_depth_cap_is_said(tmp_path, capsys):
+    """Issue 9: --depth 50 cannot fit in a small volume; the command says how many
+    generations the phantom has instead of capping silently."""
+    out = tmp_path / "ph.npy"
+    assert main(["phantom", str(out), "--shape", "32", "32", "32", "--depth", "50", "-q"]) == 0
+    err = capsys.readouterr().err
+    assert "--depth 50" in err and "generation" in err
+    from vesseltree.synthetic import make_phantom
+
+    reached = int(make_phantom((32, 32, 32), seed=0, depth=50).segments["generation"].max())
+    assert f"has {reached} generation" in err
