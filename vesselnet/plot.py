@@ -146,9 +146,9 @@ def overlay_slices(pred, gt, spacing=1.0, *, image=None, slices: Sequence[int] |
         if img.shape != conf.shape:
             raise ValueError(f"image: expected shape {conf.shape} (that of the masks), got {img.shape}")
     if slices is None:
-        from vesseltree._validation import check_nonnegative_int
+        from vesseltree._validation import check_positive_int
 
-        idx = _pick_slices(conf, ax_, check_nonnegative_int(n_slices, "n_slices", minimum=1))
+        idx = _pick_slices(conf, ax_, check_positive_int(n_slices, "n_slices"))
     else:
         idx = [int(s) for s in slices]
         bad = [s for s in idx if not 0 <= s < conf.shape[ax_]]
