@@ -113,73 +113,56 @@ def _default_structures(available: Sequence[str], where: str) -> list[str]:
     return _match_structures(wanted, available, where)
 
 
-def read_series(src: DicomSource, folder: str, *, as_mask: bool):
-    """Read one series: (data z,y,x, spacing, affine LPS->RAS, positions)."""
+def _read_slice(src: DicomSource, m: str, where: str):
+    """One DICOM slice: (dataset, geometry (rows, cols, PixelSpacing, orientation), position,
+    pixels), every tag checked."""
     import pydicom
     from pydicom.errors import InvalidDicomError
 
-    members = src.series[folder]
-    where = f"{str(src.path)!r}"
-    slices = []
-    ref = None
-    for m in members:
-        raw = src.read(m)
-        try:
-            ds = pydicom.dcmread(_io.BytesIO(raw))
-        except (InvalidDicomError, EOFError, OSError, ValueError, KeyError, TypeError) as exc:
-            raise ValueError(f"path: {m!r} in {where} is not a readable DICOM file: {exc}") from exc
-        try:
-            rows, cols = int(ds.Rows), int(ds.Columns)
-            ps = tuple(float(v) for v in ds.PixelSpacing)
-            iop = np.array([float(v) for v in ds.get("ImageOrientationPatient", [1, 0, 0, 0, 1, 0])])
-            ipp = np.array([float(v) for v in ds.ImagePositionPatient])
-        except (AttributeError, TypeError, ValueError, KeyError) as exc:
-            raise ValueError(
-                f"path: {m!r} in {where} lacks geometry tags (Rows, Columns, PixelSpacing, "
-                f"ImagePositionPatient): {exc}"
-            ) from exc
-        try:
-            pix = ds.pixel_array
-        except Exception as exc:
-            raise ValueError(f"path: {m!r} in {where} has no readable pixel data: {exc}") from exc
-        if pix.shape != (rows, cols):
-            raise ValueError(
-                f"path: {m!r} in {where} has pixel data of shape {pix.shape}, expected "
-                f"({rows}, {cols}) from Rows/Columns"
-            )
-        if len(ps) != 2 or len(iop) != 6 or len(ipp) != 3:
-            raise ValueError(f"path: {m!r} in {where} has malformed geometry tags")
-        geom = (rows, cols, ps, iop)
-        if ref is None:
-            ref = (m, geom)
-            thickness = ds.get("SpacingBetweenSlices") or ds.get("SliceThickness")
-        else:
-            r_rows, r_cols, r_ps, r_iop = ref[1]
-            if (rows, cols) != (r_rows, r_cols):
-                raise ValueError(
-                    f"path: inconsistent slice sizes in {where}: {m!r} is {rows}x{cols}, "
-                    f"{ref[0]!r} is {r_rows}x{r_cols}"
-                )
-            if not np.allclose(ps, r_ps, rtol=1e-4) or not np.allclose(iop, r_iop, atol=1e-4):
-                raise ValueError(
-                    f"path: inconsistent PixelSpacing/ImageOrientationPatient in {where}: {m!r} vs {ref[0]!r}"
-                )
-        if as_mask:
-            img = pix != 0
-        else:
-            slope = float(ds.get("RescaleSlope", 1) or 1)
-            inter = float(ds.get("RescaleIntercept", 0) or 0)
-            img = (pix.astype(np.float32) * np.float32(slope) + np.float32(inter)).astype(np.float32)
-        slices.append((m, ipp, img))
-    rows, cols, ps, iop = ref[1]
-    row_dir, col_dir = iop[:3], iop[3:]
-    normal = np.cross(row_dir, col_dir)
-    if not np.isclose(np.linalg.norm(normal), 1.0, atol=1e-3):
-        raise ValueError(f"path: invalid ImageOrientationPatient {iop.tolist()} in {where}")
-    pos = np.array([float(ipp @ normal) for _, ipp, _ in slices])
-    order = np.argsort(pos, kind="stable")
-    slices = [slices[i] for i in order]
-    pos = pos[order]
+    try:
+        ds = pydicom.dcmread(_io.BytesIO(src.read(m)))
+    except (InvalidDicomError, EOFError, OSError, ValueError, KeyError, TypeError) as exc:
+        raise ValueError(f"path: {m!r} in {where} is not a readable DICOM file: {exc}") from exc
+    try:
+        rows, cols = int(ds.Rows), int(ds.Columns)
+        ps = tuple(float(v) for v in ds.PixelSpacing)
+        iop = np.array([float(v) for v in ds.get("ImageOrientationPatient", [1, 0, 0, 0, 1, 0])])
+        ipp = np.array([float(v) for v in ds.ImagePositionPatient])
+    except (AttributeError, TypeError, ValueError, KeyError) as exc:
+        raise ValueError(
+            f"path: {m!r} in {where} lacks geometry tags (Rows, Columns, PixelSpacing, "
+            f"ImagePositionPatient): {exc}"
+        ) from exc
+    try:
+        pix = ds.pixel_array
+    except Exception as exc:
+        raise ValueError(f"path: {m!r} in {where} has no readable pixel data: {exc}") from exc
+    if pix.shape != (rows, cols):
+        raise ValueError(
+            f"path: {m!r} in {where} has pixel data of shape {pix.shape}, expected "
+            f"({rows}, {cols}) from Rows/Columns"
+        )
+    if len(ps) != 2 or len(iop) != 6 or len(ipp) != 3:
+        raise ValueError(f"path: {m!r} in {where} has malformed geometry tags")
+    return ds, (rows, cols, ps, iop), ipp, pix
+
+
+def _check_same_geometry(m: str, geom, ref, where: str) -> None:
+    rows, cols, ps, iop = geom
+    r_rows, r_cols, r_ps, r_iop = ref[1]
+    if (rows, cols) != (r_rows, r_cols):
+        raise ValueError(
+            f"path: inconsistent slice sizes in {where}: {m!r} is {rows}x{cols}, "
+            f"{ref[0]!r} is {r_rows}x{r_cols}"
+        )
+    if not np.allclose(ps, r_ps, rtol=1e-4) or not np.allclose(iop, r_iop, atol=1e-4):
+        raise ValueError(
+            f"path: inconsistent PixelSpacing/ImageOrientationPatient in {where}: {m!r} vs {ref[0]!r}"
+        )
+
+
+def _slice_step(slices, pos, where: str, thickness, ps, normal):
+    """Spacing between slices (mm) and the world step of one slice, from sorted positions."""
     if len(slices) >= 2:
         gaps = np.diff(pos)
         if np.any(gaps <= _GAP_ATOL):
@@ -197,14 +180,45 @@ def read_series(src: DicomSource, folder: str, *, as_mask: bool):
                 f"{gaps[k]:.4g} mm between {slices[k][0]!r} and {slices[k + 1][0]!r}, "
                 f"expected {step:.4g} mm"
             )
-        zstep = (slices[-1][1] - slices[0][1]) / (len(slices) - 1)
-    else:  # one slice: its thickness tag, if any, else the in-plane row spacing
-        try:
-            step = float(thickness) if thickness else float(ps[0])
-        except (TypeError, ValueError):
-            step = float(ps[0])
-        step = step if step > 0 else float(ps[0])
-        zstep = normal * step
+        return step, (slices[-1][1] - slices[0][1]) / (len(slices) - 1)
+    # one slice: its thickness tag, if any, else the in-plane row spacing
+    try:
+        step = float(thickness) if thickness else float(ps[0])
+    except (TypeError, ValueError):
+        step = float(ps[0])
+    step = step if step > 0 else float(ps[0])
+    return step, normal * step
+
+
+def read_series(src: DicomSource, folder: str, *, as_mask: bool):
+    """Read one series: (data z,y,x, spacing, affine LPS->RAS, positions)."""
+    where = f"{str(src.path)!r}"
+    slices = []
+    ref = thickness = None
+    for m in src.series[folder]:
+        ds, geom, ipp, pix = _read_slice(src, m, where)
+        if ref is None:
+            ref = (m, geom)
+            thickness = ds.get("SpacingBetweenSlices") or ds.get("SliceThickness")
+        else:
+            _check_same_geometry(m, geom, ref, where)
+        if as_mask:
+            img = pix != 0
+        else:
+            slope = float(ds.get("RescaleSlope", 1) or 1)
+            inter = float(ds.get("RescaleIntercept", 0) or 0)
+            img = (pix.astype(np.float32) * np.float32(slope) + np.float32(inter)).astype(np.float32)
+        slices.append((m, ipp, img))
+    rows, cols, ps, iop = ref[1]
+    row_dir, col_dir = iop[:3], iop[3:]
+    normal = np.cross(row_dir, col_dir)
+    if not np.isclose(np.linalg.norm(normal), 1.0, atol=1e-3):
+        raise ValueError(f"path: invalid ImageOrientationPatient {iop.tolist()} in {where}")
+    pos = np.array([float(ipp @ normal) for _, ipp, _ in slices])
+    order = np.argsort(pos, kind="stable")
+    slices = [slices[i] for i in order]
+    pos = pos[order]
+    step, zstep = _slice_step(slices, pos, where, thickness, ps, normal)
     data = np.stack([s[2] for s in slices], axis=0)
     spacing = check_spacing((step, ps[0], ps[1]), f"spacing read from {where}")
     lps = np.eye(4)

@@ -65,6 +65,7 @@ from vesseltree._validation import check_spacing
 from vesseltree.archive import MAX_ZIP_MEMBERS, SafeZip, open_zip_safely
 from vesseltree.geometry import (align_to_grid, check_affine, default_affine, spacing_from_affine,
                                  with_spacing)
+from vesseltree.outputs import check_output_name, safe_output_name
 
 __all__ = [
     "Volume",
@@ -162,49 +163,6 @@ def atomic_write(path, suffix: str = ""):
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
-
-
-# --------------------------------------------------------------------------------------------
-# output names
-
-
-_UNSAFE = re.compile(r"[^A-Za-z0-9._+-]")
-
-
-def safe_output_name(text: str, default: str = "volume") -> str:
-    """A file or folder name derived from ``text`` that stays inside its output folder.
-
-    Characters other than letters, digits, ``.``, ``_``, ``+`` and ``-`` become ``_``; a
-    leading dot (hidden files, ``.``, ``..``) gets a ``_`` in front; an empty result is
-    ``default``. For names derived from inputs (file stems, patient folders, case ids).
-
-    Parameters
-    ----------
-    text : str
-    default : str
-
-    Returns
-    -------
-    str
-        One path component, never ``.``, ``..`` or hidden.
-    """
-    name = _UNSAFE.sub("_", str(text))
-    if name.startswith("."):
-        name = "_" + name
-    return name or default
-
-
-def check_output_name(name, param: str = "name") -> str:
-    """``name`` if it is a safe single path component (see :func:`safe_output_name`), else
-    a ``ValueError`` naming ``param``: for names a user gives (``name=``, a case id)."""
-    if not isinstance(name, str):
-        raise TypeError(f"{param}: expected a str, got {type(name).__name__}")
-    if not name or safe_output_name(name) != name:
-        raise ValueError(
-            f"{param}: expected a plain file name (letters, digits, '.', '_', '+', '-', not "
-            f"starting with '.'), got {name!r}; it could escape the output folder "
-            f"(e.g. {safe_output_name(name)!r} is safe)")
-    return name
 
 
 # --------------------------------------------------------------------------------------------

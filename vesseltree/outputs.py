@@ -16,6 +16,11 @@ the next run for the same name removes. An existing folder is replaced only with
 ``overwrite=True`` (``--overwrite``), and only when it is an output folder of the same tool
 (its ``manifest.json``, or only files the tool writes), never another folder.
 
+Names of output folders and files derived from inputs or case ids go through
+:func:`safe_output_name`; names a user gives through :func:`check_output_name`: one path
+component, never ``..`` nor hidden, so nothing escapes the output folder (both are also in
+:mod:`vesseltree.io`).
+
 A test hook pauses the writer (environment variable :data:`PAUSE_ENV` set to a step label,
 e.g. ``file:labels.nii.gz`` or ``swap:old-moved``): it prints ``PAUSED <label>`` on stderr and
 sleeps, so a test can kill the process at that exact point.
@@ -24,6 +29,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import sys
 import time
@@ -31,12 +37,51 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 __all__ = ["OutputUnit", "MANIFEST", "INCOMPLETE", "PAUSE_ENV", "OutputFolderError",
-           "check_out_folder"]
+           "check_out_folder", "safe_output_name", "check_output_name"]
 
 MANIFEST = "manifest.json"
 INCOMPLETE = "INCOMPLETE"
 #: test hook: pause at this step label (see the module docstring)
 PAUSE_ENV = "VESSELTREE_TEST_PAUSE_AT"
+
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._+-]")
+
+
+def safe_output_name(text: str, default: str = "volume") -> str:
+    """A file or folder name derived from ``text`` that stays inside its output folder.
+
+    Characters other than letters, digits, ``.``, ``_``, ``+`` and ``-`` become ``_``; a
+    leading dot (hidden files, ``.``, ``..``) gets a ``_`` in front; an empty result is
+    ``default``. For names derived from inputs (file stems, patient folders, case ids).
+
+    Parameters
+    ----------
+    text : str
+    default : str
+
+    Returns
+    -------
+    str
+        One path component, never ``.``, ``..`` or hidden.
+    """
+    name = _UNSAFE.sub("_", str(text))
+    if name.startswith("."):
+        name = "_" + name
+    return name or default
+
+
+def check_output_name(name, param: str = "name") -> str:
+    """``name`` if it is a safe single path component (see :func:`safe_output_name`), else
+    a ``ValueError`` naming ``param``: for names a user gives (``name=``, a case id)."""
+    if not isinstance(name, str):
+        raise TypeError(f"{param}: expected a str, got {type(name).__name__}")
+    if not name or safe_output_name(name) != name:
+        raise ValueError(
+            f"{param}: expected a plain file name (letters, digits, '.', '_', '+', '-', not "
+            f"starting with '.'), got {name!r}; it could escape the output folder "
+            f"(e.g. {safe_output_name(name)!r} is safe)")
+    return name
 
 
 class OutputFolderError(ValueError):
@@ -102,8 +147,6 @@ class OutputUnit:
 
     def __init__(self, target, *, tool: str, known_files: Sequence[str] = (),
                  overwrite: bool = False):
-        from vesseltree.io import check_output_name
-
         self.target = Path(target)
         check_output_name(self.target.name, "name")
         self.tool = tool
