@@ -38,7 +38,7 @@ _EXPORTS = {
 }
 _SUBMODULES = {"synthetic", "io", "plot", "morphometry", "topology", "radius", "labels",
                "scales", "graph", "skeleton", "tree", "analysis", "cli",
-               "inscribed", "curvature", "export"}
+               "inscribed", "curvature", "export", "structures"}
 
 __all__ = sorted(_EXPORTS) + sorted(_SUBMODULES) + ["__version__"]
 

@@ -41,7 +41,8 @@ noise for bias: a curve of radius of curvature R is flattened by roughly
 ``(window_mm / R)**4`` (a cubic fits it locally), and the noise falls as the window grows.
 The default, 10 times the mean voxel size, reads thinned helices (radius of curvature 14-16
 mm, 1 mm and 1.5 x 0.9 x 0.9 mm voxels, 16 tubes) within 2% for curvature and 3.5% for
-torsion; at 6 voxels torsion was off by up to 22%, at 8 voxels by up to 5%. A branch much shorter than the window
+torsion; at 6 voxels torsion was off by up to 22%, at 8 voxels by up to 5%. A branch much
+shorter than the window
 is fitted by one cubic (the window shrinks to the branch): its curvature is a coarse mean and
 its torsion is noise. Branches of fewer than 4 voxels, and branches whose centerline points
 span less than a voxel (a short branch alone in its component, whose windows all hold the

@@ -16,7 +16,10 @@ by the skeleton in mm, the one behind Eq. 3 and the corrected estimator), so ske
 the voxels' length elements, :func:`vesseltree._kernels.radius_nb.length_elements`). Its
 second-moment matrix, in mm^2,
 
-.. math:: C_k = \\operatorname{cov}\\{x_v : v \\text{ owned by } W_k\\} + \\tfrac{1}{12}\\operatorname{diag}(h_z^2, h_y^2, h_x^2)
+.. math::
+
+    C_k = \\operatorname{cov}\\{x_v : v \\text{ owned by } W_k\\}
+          + \\tfrac{1}{12}\\operatorname{diag}(h_z^2, h_y^2, h_x^2)
 
 is that of the continuous slab: the covariance of voxel centres is the covariance of the
 union of voxel boxes minus the box variance ``h**2 / 12`` per axis (Sheppard's correction),
@@ -26,7 +29,10 @@ semi-axes a <= b, cut by two parallel planes, has the eigenvalues ``a**2 / 4`` a
 axis, so as soon as ``L > sqrt(3) b`` the two smallest eigenvalues of ``C_k`` are the
 section's and
 
-.. math:: \\hat r^{ins}_k = 2 \\sqrt{\\lambda_{min}(C_k)}, \\qquad \\hat b_k = 2 \\sqrt{\\lambda_{mid}(C_k)}
+.. math::
+
+    \\hat r^{ins}_k = 2 \\sqrt{\\lambda_{min}(C_k)}, \\qquad
+    \\hat b_k = 2 \\sqrt{\\lambda_{mid}(C_k)}
 
 no axis direction needed. The window therefore grows (up to ``max_window`` skeleton voxels)
 until its length reaches ``2.5 b``: the eigenvalues are recomputed with the larger window

@@ -252,8 +252,9 @@ def _resolve_overlaps(masks: dict[str, np.ndarray], overlap: str) -> dict:
             if n:
                 counts[(a, b)] = n
     if counts and overlap == "error":
-        raise ValueError(f"structures: masks overlap ({', '.join(f'{a}/{b}: {n} voxels' for (a, b), n in counts.items())}); "
-                         "pass overlap='first' to give shared voxels to the structure listed first")
+        pairs = ", ".join(f"{a}/{b}: {n} voxels" for (a, b), n in counts.items())
+        raise ValueError(f"structures: masks overlap ({pairs}); pass overlap='first' to give "
+                         "shared voxels to the structure listed first")
     for a in names:
         owner_first[a] = masks[a] & ~taken
         taken |= owner_first[a]

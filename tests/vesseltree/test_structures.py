@@ -75,6 +75,13 @@ def test_two_trees_instead_of_one(touching):
     np.testing.assert_array_equal(smap == 2, mb)
     for k, v in copies.items():
         np.testing.assert_array_equal(touching[k], v)
+    # the trees go to the centerline writer as they are, one structure each
+    from vesseltree.export import centerline_arrays
+
+    arr = centerline_arrays(res.trees)
+    assert arr["structures"] == ["a", "b"]
+    assert len(arr["points"]) == sum(len(t.skeleton_coords) for t in res.trees.values())
+    np.testing.assert_array_equal(arr["cell_data"]["scale"], br["scale"])
 
 
 def test_union_scales_pool_the_branches(touching):
@@ -180,5 +187,6 @@ def test_contact_counts_are_per_side():
     slab[:5] = True
     line = np.zeros_like(slab)
     line[5, 5, 2:10] = True
-    res = _quiet(analyze_structures, {"slab": slab, "line": line}, scale_rule=ScaleRule.fixed([1.0]))
+    res = _quiet(analyze_structures, {"slab": slab, "line": line},
+                 scale_rule=ScaleRule.fixed([1.0]))
     assert res.contact_voxels == {("line", "slab"): 8, ("slab", "line"): 30}
