@@ -11,7 +11,8 @@ Layout of ``out_dir``::
 
 A folder that holds another run (``run.json``) or other files is refused unless the run is
 resumed (``resume=True``, which needs ``run.json`` and ``checkpoints/last.pt``) or
-``overwrite=True`` (which removes the run files listed above, nothing else). On resume, the
+``overwrite=True`` (which removes the run files listed above, nothing else). A ``prepared/``
+sub-folder (the data ``vesselnet train --data SOURCE`` prepares) is kept and reused. On resume, the
 CSV rows after the checkpoint's step are dropped, so the logs tell the resumed run.
 """
 from __future__ import annotations
@@ -100,8 +101,6 @@ class RunFolder:
 
     def __init__(self, out_dir, *, resume: bool = False, overwrite: bool = False) -> None:
         self.root = Path(out_dir)
-        if self.root.exists() and not self.root.is_dir():
-            raise ValueError(f"out: {str(self.root)!r} exists and is not a folder")
         self.checkpoints = self.root / "checkpoints"
         self.last = self.checkpoints / "last.pt"
         self.best = self.checkpoints / "best.pt"
@@ -109,23 +108,33 @@ class RunFolder:
         self.record: dict = {}
         self._tb = None
 
-    def _claim(self, resume: bool, overwrite: bool) -> None:
-        existing = sorted(p.name for p in self.root.iterdir()) if self.root.is_dir() else []
+    @staticmethod
+    def check_claim(out_dir, *, resume: bool = False, overwrite: bool = False) -> None:
+        """Raise ValueError (naming ``out``/``resume``) unless a run may use ``out_dir``;
+        changes nothing. ``prepared/`` (the command line's data cache) does not count."""
+        root = Path(out_dir)
+        if root.exists() and not root.is_dir():
+            raise ValueError(f"out: {str(root)!r} exists and is not a folder")
         if resume:
-            if not (self.root / "run.json").is_file() or not self.last.is_file():
+            if not (root / "run.json").is_file() or not (root / "checkpoints" / "last.pt").is_file():
                 raise ValueError(
-                    f"resume: {str(self.root)!r} holds no run to resume (needs run.json and "
+                    f"resume: {str(root)!r} holds no run to resume (needs run.json and "
                     f"checkpoints/last.pt); start a new run without --resume"
                 )
             return
-        if not existing:
-            return
-        if not overwrite:
-            what = "another run (run.json)" if "run.json" in existing else f"files ({', '.join(existing[:5])})"
+        existing = sorted(p.name for p in root.iterdir() if p.name != "prepared") if root.is_dir() else []
+        if existing and not overwrite:
+            what = ("another run (run.json)" if "run.json" in existing
+                    else f"files ({', '.join(existing[:5])})")
             raise ValueError(
-                f"out: {str(self.root)!r} already holds {what}; pass --resume to continue that "
+                f"out: {str(root)!r} already holds {what}; pass --resume to continue that "
                 f"run or --overwrite to replace it, or choose another folder"
             )
+
+    def _claim(self, resume: bool, overwrite: bool) -> None:
+        self.check_claim(self.root, resume=resume, overwrite=overwrite)
+        if resume or not overwrite:
+            return
         for name in RUN_FILES:
             (self.root / name).unlink(missing_ok=True)
         for name in RUN_DIRS:

@@ -352,7 +352,7 @@ class Trainer:
             raise self._failure(f"invalid input to the network or loss: {exc}", cases) from exc
         if not bool(torch.isfinite(loss)):
             shown = {k: float(v) for k, v in terms.items()}
-            raise self._failure(f"non-finite loss {float(loss)!r} (terms {shown})", cases)
+            raise self._failure(f"non-finite loss {float(loss.detach())!r} (terms {shown})", cases)
         self.optimizer.zero_grad(set_to_none=True)
         if self.scaler is not None:
             self.scaler.scale(loss).backward()
