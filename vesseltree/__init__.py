@@ -38,7 +38,8 @@ _EXPORTS = {
 }
 _SUBMODULES = {"synthetic", "io", "plot", "morphometry", "topology", "radius", "labels",
                "scales", "graph", "skeleton", "tree", "analysis", "cli",
-               "inscribed", "curvature", "export", "structures"}
+               "inscribed", "curvature", "export", "structures",
+               "pipeline", "outputs", "archive", "geometry"}
 
 __all__ = sorted(_EXPORTS) + sorted(_SUBMODULES) + ["__version__"]
 
