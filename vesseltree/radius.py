@@ -270,9 +270,10 @@ def local_radius(mask: npt.ArrayLike, skeleton: npt.ArrayLike, spacing=(1.0, 1.0
         Voxel size in mm (z, y, x).
     m : int
         Number of nearest surface voxels in Eq. 1 (8 in the paper). ``method="paper"`` only.
-    method : {"paper", "corrected", "inscribed"}
-        ``"paper"``: Eq. 1 exactly. ``"corrected"``: cross-section estimate without the
-        discretisation bias (module docstring). ``"inscribed"``: radius of the largest ball
+    method : {"corrected", "paper", "inscribed"}
+        ``"corrected"`` (default, as :func:`vesseltree.analyze` and
+        :attr:`vesseltree.VesselTree.local_radius`): cross-section estimate without the
+        discretisation bias (module docstring). ``"paper"``: Eq. 1 exactly. ``"inscribed"``: radius of the largest ball
         centred on the centerline, VMTK's ``MaximumInscribedSphereRadius``
         (:mod:`vesseltree.inscribed`).
     window : int
