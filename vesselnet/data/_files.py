@@ -3,23 +3,17 @@
 * :func:`file_record`: path, size and SHA-256 of a file (or of every file of a folder), the
   part of a cache key that makes a changed source file recompute.
 * :func:`check_zip`: an archive is read in memory by :mod:`vesseltree.io`, never extracted;
-  before that, its member names and sizes are checked: an absolute name or a ``..`` part is
-  refused (a reader that extracts it would write outside its folder), and the total
-  uncompressed size is bounded (:data:`MAX_ZIP_BYTES`), so that a zip bomb cannot fill the
-  memory. :mod:`zipfile` stops decompressing a member at its declared size and then fails the
-  CRC, so the declared sizes bound what is actually inflated.
+  before that, its member names and sizes are checked (:func:`vesseltree.io.open_zip_safely`):
+  an absolute name or a ``..`` part is refused, and the total uncompressed size is bounded,
+  so that a zip bomb cannot fill the memory.
 """
 from __future__ import annotations
 
 import hashlib
 import os
-import zipfile
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
-__all__ = ["file_record", "check_zip", "MAX_ZIP_BYTES"]
-
-#: largest total uncompressed size of an archive (bytes); a 3D-IRCADb CT zip holds ~70 MB
-MAX_ZIP_BYTES = 4 * 1024 ** 3
+__all__ = ["file_record", "check_zip"]
 
 _CACHE: dict[tuple, str] = {}
 
@@ -58,46 +52,23 @@ def file_record(path) -> dict:
     return {"path": str(p), "size": size, "sha256": h.hexdigest()}
 
 
-def check_zip(path, max_bytes: int = MAX_ZIP_BYTES) -> None:
+def check_zip(path, max_bytes: int | None = None) -> None:
     """Refuse a zip with unsafe member names or too large an uncompressed size.
 
-    Uses :func:`vesseltree.archive.open_zip_safely` where it exists (the reader behind
-    :func:`vesseltree.load_volume`), else the same checks here.
+    The checks of :func:`vesseltree.io.open_zip_safely` (the reader behind
+    :func:`vesseltree.load_volume`), run before any member is read; ``max_bytes`` bounds the
+    total uncompressed size (default: vesseltree's, 4 GiB).
 
     Raises
     ------
     ValueError
-        Naming the file: not a zip (corrupt, truncated), a member with an absolute path or a
-        ``..`` part, a total uncompressed size above ``max_bytes``.
+        Naming the file: not a zip (corrupt, truncated), a member with an absolute path, a
+        ``..`` part or a link, a total uncompressed size above ``max_bytes``.
     """
-    p = Path(path)
-    try:
-        from vesseltree.archive import open_zip_safely
-    except ImportError:  # an older vesseltree: the checks below
+    from vesseltree.io import open_zip_safely
+
+    with open_zip_safely(Path(path), max_total_bytes=max_bytes):
         pass
-    else:
-        with open_zip_safely(p, max_total_bytes=max_bytes):
-            return
-    try:
-        with zipfile.ZipFile(p) as zf:
-            infos = zf.infolist()
-    except (zipfile.BadZipFile, EOFError) as exc:
-        raise ValueError(f"path: {str(p)!r} is not a readable zip file (corrupt or truncated: {exc})") from exc
-    except OSError as exc:
-        raise ValueError(f"path: cannot open {str(p)!r}: {exc}") from exc
-    total = 0
-    for info in infos:
-        name = info.filename
-        parts = PurePosixPath(name.replace("\\", "/")).parts
-        if name.startswith(("/", "\\")) or (len(name) > 1 and name[1] == ":") or ".." in parts:
-            raise ValueError(
-                f"path: {str(p)!r} holds a member with an unsafe name {name!r} (absolute or with "
-                "'..'); refused")
-        total += int(info.file_size)
-    if total > max_bytes:
-        raise ValueError(
-            f"path: {str(p)!r} would inflate to {total / 1024 ** 2:.0f} MiB, above the bound of "
-            f"{max_bytes / 1024 ** 2:.0f} MiB (a zip bomb?); refused")
 
 
 def is_within(path, root) -> bool:
