@@ -368,13 +368,13 @@ def _cmd_evaluate(args) -> int:
     if args.out is not None:
         from vesseltree.outputs import OutputUnit, check_out_folder
 
-        target = Path(args.out).absolute()
-        check_out_folder(target.parent, "--out")
+        target = Path(args.out).resolve()
         if target.exists() and not target.is_dir():
             raise UserError(f"--out: {str(args.out)!r} exists and is a file, not a folder; "
                             "choose another output folder")
+        check_out_folder(target.parent, "--out")
         unit = OutputUnit(target, tool=EVALUATE_TOOL, known_files=EVALUATE_FILES,
-                          overwrite=args.overwrite)
+                          overwrite=args.overwrite, param="--out")
         unit.check_target()  # before the evaluation
     if unit is None:
         return _evaluate_and_report(args, None)

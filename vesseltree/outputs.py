@@ -72,15 +72,19 @@ def safe_output_name(text: str, default: str = "volume") -> str:
 
 
 def check_output_name(name, param: str = "name") -> str:
-    """``name`` if it is a safe single path component (see :func:`safe_output_name`), else
-    a ``ValueError`` naming ``param``: for names a user gives (``name=``, a case id)."""
+    """``name`` if it is one plain path component, else a ``ValueError`` naming ``param``.
+
+    For names a user gives (``name=``, an output folder): no ``/``, ``\\`` or NUL, not
+    empty, ``.`` or ``..``, not starting with ``.`` (hidden names are the temporary folders
+    of :class:`OutputUnit`). Spaces and other characters are fine.
+    """
     if not isinstance(name, str):
         raise TypeError(f"{param}: expected a str, got {type(name).__name__}")
-    if not name or safe_output_name(name) != name:
+    if not name or name.startswith(".") or any(c in name for c in "/\\\0"):
         raise ValueError(
-            f"{param}: expected a plain file name (letters, digits, '.', '_', '+', '-', not "
-            f"starting with '.'), got {name!r}; it could escape the output folder "
-            f"(e.g. {safe_output_name(name)!r} is safe)")
+            f"{param}: expected a plain file name (no '/', '\\', NUL, not starting with '.'), "
+            f"got {name!r}; it could escape the output folder (e.g. {safe_output_name(name)!r} "
+            "is safe)")
     return name
 
 
@@ -146,9 +150,9 @@ class OutputUnit:
     """
 
     def __init__(self, target, *, tool: str, known_files: Sequence[str] = (),
-                 overwrite: bool = False):
+                 overwrite: bool = False, param: str = "name"):
         self.target = Path(target)
-        check_output_name(self.target.name, "name")
+        check_output_name(self.target.name, param)
         self.tool = tool
         self.known = set(known_files) | {MANIFEST}
         self.overwrite = bool(overwrite)

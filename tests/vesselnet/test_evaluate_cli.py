@@ -335,6 +335,9 @@ def test_out_is_a_unit_rerun_and_stale_figures(tmp_path, capsys):
     f.write_text("x")
     rc, err = _run_err(["evaluate", str(pdir), str(gdir), "--out", str(f), "--quiet"], capsys)
     assert rc == 2 and "is a file" in err
+    spaced = tmp_path / "my results"  # a user's folder name: any plain name is fine
+    assert main(["evaluate", str(pdir), str(gdir), "--out", str(spaced), "--quiet", "--no-vessel"]) == 0
+    assert (spaced / "metrics.csv").is_file()
 
 
 def test_case_ids_cannot_escape_the_figures_folder(tmp_path):
