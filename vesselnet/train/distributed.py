@@ -107,17 +107,21 @@ def init_distributed(device_spec: str = "auto") -> DistContext:
     return DistContext(rank, world, local, device, backend)
 
 
-def wrap_model(model: nn.Module, ctx: DistContext) -> nn.Module:
+def wrap_model(model: nn.Module, ctx: DistContext, *, find_unused_parameters: bool = False) -> nn.Module:
     """``DistributedDataParallel`` around ``model`` (already on ``ctx.device``) when
-    distributed; SyncBatchNorm on CUDA. Returns ``model`` unchanged for one process."""
+    distributed; SyncBatchNorm on CUDA. Returns ``model`` unchanged for one process.
+
+    ``find_unused_parameters``: some parameters get no gradient (the projection heads of the
+    multi-task net when ``lambda_c = 0``)."""
     if not ctx.distributed:
         return model
     from torch.nn.parallel import DistributedDataParallel
 
     if ctx.device.type == "cuda":
         model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
-        return DistributedDataParallel(model, device_ids=[ctx.device.index])
-    return DistributedDataParallel(model)
+        return DistributedDataParallel(model, device_ids=[ctx.device.index],
+                                       find_unused_parameters=find_unused_parameters)
+    return DistributedDataParallel(model, find_unused_parameters=find_unused_parameters)
 
 
 def all_mean(values: dict[str, float], ctx: DistContext) -> dict[str, float]:

@@ -148,7 +148,8 @@ class Trainer:
         self.augmenter = builders.build_augmenter(cfg)
         self.aug_generator = torch.Generator(device=self.device)
         self.aug_generator.manual_seed(cfg.seed * 1000 + 17 + self.ctx.rank)
-        self.model = wrap_model(self.raw_model, self.ctx)
+        unused = cfg.model.kind == "multitask" and cfg.loss.lambda_c == 0  # heads without loss
+        self.model = wrap_model(self.raw_model, self.ctx, find_unused_parameters=unused)
         if cfg.run.compile:
             self.model = torch.compile(self.model)
 
