@@ -97,16 +97,15 @@ def test_three_trials_keep_config_and_scores_and_the_best_config_trains(prepared
     assert list(tuned.loss.lambdas) == [best.params[f"lambda_{s}"] for s in (1, 2, 3)]
     assert tuned.replace({"loss": {"lambdas": list(cfg.loss.lambdas), "lambda_c": cfg.loss.lambda_c,
                                    "tau": cfg.loss.tau}, "name": cfg.name}) == cfg
-    from vesselnet.train import train
     from vesselnet.train.checkpoint import load_model
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        result = train(tuned.replace({"run": {"epochs": 1}}), ds.subset([0, 1, 2]), ds.subset([3]),
-                       tmp_path / "retrain")
-    assert result.steps >= 1 and result.last_checkpoint.is_file()
-    model, ckpt = load_model(result.last_checkpoint)
-    assert ckpt["config"]["loss"]["tau"] == best.params["tau"]
+        code = main(["train", "--config", str(out / "best.yaml"), "--data", str(ds.root),
+                     "--out", str(tmp_path / "retrain"), "--epochs", "1", "--quiet"])
+    assert code == 0, capsys.readouterr().err
+    model, ckpt = load_model(tmp_path / "retrain" / "checkpoints" / "last.pt")
+    assert ckpt["config"]["loss"]["tau"] == best.params["tau"] and ckpt["step"] >= 1
     # the out folder belongs to this study: another storage pointed at it is refused
     code = main(["tune", "--config", str(root / "tiny.yaml"), "--data", str(ds.root), "--trials", "1",
                  "--out", str(out), "--storage", f"sqlite:///{tmp_path / 'other.db'}"])
@@ -171,21 +170,32 @@ def _prune_at(numbers):
     return Pruner()
 
 
-def test_a_pruned_trial_stops_cleanly_after_its_first_validation(prepared, tmp_path):
+def test_a_pruned_trial_stops_cleanly_and_the_objective_is_the_mean_over_cv_folds(prepared, tmp_path):
+    from vesselnet.cv.splits import make_splits, save_splits
+
     ds, cfg, _ = prepared
+    splits = save_splits(tmp_path / "splits.json", make_splits(ds.case_ids, 2, seed=0))
     out = tmp_path / "study"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        result = tune(cfg, ds, out, n_trials=2, storage=None, pruner=_prune_at({0}),
+        result = tune(cfg, ds, out, n_trials=2, storage=None, pruner=_prune_at({0}), folds=splits,
                       trial_overrides={"run": {"epochs": 3}})
     assert result.counts["PRUNED"] == 1 and result.counts["COMPLETE"] == 1
     pruned = out / "trials" / "trial_0000"
     assert len(_epochs_csv(pruned / "fold_0" / "epochs.csv")) == 1  # stopped after epoch 0, of 3
+    assert not (pruned / "fold_1").exists()  # and no other fold started
     run = json.loads((pruned / "fold_0" / "run.json").read_text())
     assert run["status"] == "stopped" and "TrialPruned" in run["reason"]
     assert json.loads((pruned / "trial.json").read_text())["state"] == "PRUNED"
-    assert len(_epochs_csv(out / "trials" / "trial_0001" / "fold_0" / "epochs.csv")) == 3
-    assert result.best_trial == 1 and load_config(result.best_config).loss.tau == result.best_params["tau"]
+    # the completed trial: both folds, reports at step fold * epochs + epoch, mean of fold bests
+    rec = json.loads((out / "trials" / "trial_0001" / "trial.json").read_text())
+    bests = []
+    for k in (0, 1):
+        val = [float(r["val_dsc"]) for r in _epochs_csv(out / "trials" / "trial_0001" / f"fold_{k}" / "epochs.csv")]
+        assert len(val) == 3 and rec["folds"][k]["reports"] == [[3 * k + e, v] for e, v in enumerate(val)]
+        bests.append(max(val))
+    assert result.best_trial == 1 and result.best_value == pytest.approx(sum(bests) / 2)
+    assert load_config(result.best_config).loss.tau == result.best_params["tau"]
 
 
 _DDP_CHILD = textwrap.dedent("""
@@ -251,17 +261,26 @@ def test_sampler_is_seeded_and_workers_differ():
 
 
 def test_holdout_and_saved_folds(tmp_path):
+    from vesselnet.cv.splits import make_splits, save_splits
+    from vesselnet.train.launch import holdout_split
+
     ids = [f"c{i}" for i in range(10)]
     a = holdout_fold(ids, val_fraction=0.3, seed=4)
-    assert a == holdout_fold(ids, val_fraction=0.3, seed=4) and len(a.val) == 3
-    assert sorted(a.train + a.val) == sorted(ids) and not set(a.train) & set(a.val)
+    assert (list(a.train), list(a.val)) == holdout_split(ids, val_fraction=0.3, seed=4)  # as `train`
+    assert len(a.val) == 3 and sorted(a.train + a.val) == sorted(ids)
     assert holdout_fold(ids, val_cases=["c9"]).val == ("c9",)
-    path = tmp_path / "splits.json"
-    path.write_text(json.dumps({"folds": [{"train": ids[:8], "test": ids[8:]},
-                                          {"train": ids[2:], "val": ids[:2]}]}))
-    assert read_folds(path) == [Fold(0, tuple(ids[:8]), tuple(ids[8:])), Fold(1, tuple(ids[2:]), tuple(ids[:2]))]
+    with pytest.raises(ValueError, match="val_fraction: holds out no case"):
+        holdout_fold(ids, val_fraction=0.0)
+    groups = make_splits(ids, 3, seed=1)
+    path = save_splits(tmp_path / "splits.json", groups, seed=1)  # what `vesselnet cv` saves
+    folds = read_folds(path, ids)
+    assert [f.index for f in folds] == [0, 1, 2]
+    for f, held in zip(folds, groups):
+        assert list(f.val) == held and sorted(f.train) == sorted(set(ids) - set(held))
+    with pytest.raises(ValueError, match="splits file .*names 1 case.* the data does not hold: c9"):
+        read_folds(path, ids[:9])
     path.write_text("{not json")
-    with pytest.raises(ValueError, match="folds .*splits.json.*not a readable JSON"):
+    with pytest.raises(ValueError, match="splits file .*splits.json.*cannot read it as JSON"):
         read_folds(path)
 
 
@@ -353,3 +372,19 @@ def test_a_study_is_resumed_only_with_its_own_settings(tmp_path):
     with pytest.raises(ValueError, match=r"study 's' in this storage was made with other settings "
                                          r"\(differs at space.tau.high, space.tau.low\)"):
         open_study(open_storage(url), "s", other, sampler=sampler, pruner=pruner)
+
+
+def test_heartbeat_keeps_a_long_trial_alive_and_a_silent_one_goes_stale(tmp_path):
+    from vesselnet.tune.storage import heartbeat, quiet
+
+    storage = open_storage(f"sqlite:///{tmp_path / 'hb.db'}", heartbeat_interval=1, grace_period=2,
+                           max_retry=0)
+    study = optuna.create_study(storage=storage, study_name="hb")
+    with quiet():
+        alive, silent = study.ask(), study.ask()
+        storage.record_heartbeat(silent._trial_id)  # beats once, then its process "dies"
+        with heartbeat(storage, alive._trial_id, 1):
+            time.sleep(3.5)
+            optuna.storages.fail_stale_trials(study)
+    states = {t.number: t.state.name for t in study.get_trials()}
+    assert states == {alive.number: "RUNNING", silent.number: "FAIL"}

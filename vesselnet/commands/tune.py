@@ -43,8 +43,10 @@ def add_parser(subparsers) -> None:
     s.add_argument("--param", action="append", default=[], metavar="NAME=LOW:HIGH[:log]",
                    help="a range (overrides --space); NAME=off: not searched; repeatable")
     f = p.add_argument_group("objective")
-    f.add_argument("--folds", type=Path, help="JSON splits of `vesselnet cv` (default: one "
-                   "hold-out fold from the config's data.val_fraction / data.val_cases)")
+    f.add_argument("--folds", type=Path, metavar="SPLITS_JSON",
+                   help="splits.json of `vesselnet cv`: fold k trains on the others and is scored "
+                   "on fold k (default: one hold-out fold, data.val_fraction / data.val_cases, "
+                   "as `vesselnet train` validates)")
     f.add_argument("--fold", type=int, nargs="+", metavar="K", help="use only these folds")
     f.add_argument("--score", choices=("best", "last"), default="best",
                    help="a fold's score: best (default) or last validation DSC of its run")
@@ -106,19 +108,6 @@ def _space(args, num_scales: int):
     return load_space(spec or None, num_scales, source=" and ".join(source) or None)
 
 
-def _dataset(spec: str, config, out: Path):
-    """A prepared folder as it is, or a source prepared into ``OUT/prepared``."""
-    from vesselnet.data import PrepareConfig, PreparedDataset, prepare
-    from vesselnet.data.sources import open_source
-
-    path = Path(spec)
-    if path.is_dir() and (path / "manifest.json").is_file():
-        return PreparedDataset(path)
-    source = open_source(spec)
-    prep = PrepareConfig.from_dict(dict(config.data.prepare))
-    return prepare(source, out / "prepared", prep, progress=True)
-
-
 def _overrides(args) -> dict:
     from vesseltree.cli import UserError
 
@@ -149,7 +138,9 @@ def run(args) -> int:
         from vesselnet.tune.storage import open_storage
 
         open_storage(storage, heartbeat_interval=None)
-    dataset = _dataset(args.data, config, out)
+    from vesselnet.train.launch import open_training_data
+
+    dataset = open_training_data(args.data, config, out, progress=args.progress)
     try:
         result = tune(
             config, dataset, out, n_trials=args.trials, storage=storage, study_name=args.study_name,

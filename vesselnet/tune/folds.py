@@ -4,9 +4,11 @@ A trial of ``vesselnet tune`` trains once per selected fold and scores the fold'
 cases; the objective is the mean of the fold scores. The folds are pluggable:
 
 - :func:`holdout_fold`: one split from the config (``data.val_cases``, else a seeded
-  ``data.val_fraction`` of the cases);
-- :func:`read_folds`: the JSON splits file of ``vesselnet cv`` (the same folds as the
-  cross-validation, so tuning and the Table-1 report share their splits);
+  ``data.val_fraction`` of the cases), the validation split of ``vesselnet train``;
+- :func:`read_folds`: the JSON splits file of ``vesselnet cv`` (``OUT/splits.json``,
+  :mod:`vesselnet.cv.splits`): trial fold ``k`` trains on the other folds and is scored on
+  fold ``k``, the cross-validation score (tuning on the folds that later report Table 1 makes
+  that report optimistic; see ``docs/tuning.md``);
 - any sequence of :class:`Fold` (API).
 
 :func:`check_folds` validates them against a dataset (unknown cases, overlapping or empty
@@ -14,12 +16,8 @@ sides) and :func:`select_folds` keeps some (``--fold 0 2``).
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Sequence
-
-import numpy as np
 
 __all__ = ["Fold", "holdout_fold", "read_folds", "check_folds", "select_folds"]
 
@@ -38,84 +36,44 @@ class Fold:
 
 def holdout_fold(case_ids: Sequence[str], *, val_fraction: float = 0.2,
                  val_cases: Sequence[str] | None = None, seed: int = 0) -> Fold:
-    """One split of ``case_ids``: ``val_cases`` if given, else a seeded random fraction.
-
-    Parameters
-    ----------
-    case_ids : sequence of str
-    val_fraction : float
-        Share of the cases held out (at least one case, at least one left to train on).
-    val_cases : sequence of str, optional
-        Explicit held-out cases (``data.val_cases`` of the config).
-    seed : int
-        Seed of the permutation (``numpy.random.default_rng(seed)``).
+    """One split of ``case_ids``, the one ``vesselnet train`` validates on
+    (:func:`vesselnet.train.launch.holdout_split`): ``val_cases`` if given, else a seeded
+    ``val_fraction`` of the cases (at least one, and at least one left to train on).
 
     Raises
     ------
     ValueError
-        Fewer than 2 cases, a fraction outside (0, 1), unknown ``val_cases``.
+        Fewer than 2 cases, a fraction that holds out no case, unknown ``val_cases``.
     """
+    from vesselnet.train.launch import holdout_split
+
     ids = [str(c) for c in case_ids]
     if len(ids) < 2:
         raise ValueError(f"case_ids: a hold-out split needs 2 or more cases, got {len(ids)}")
-    if val_cases is not None:
-        val = [str(c) for c in val_cases]
-        missing = [c for c in val if c not in ids]
-        if missing:
-            raise ValueError(f"val_cases: {missing} are not in the dataset (cases: {ids[:10]})")
-    else:
-        if not 0 < val_fraction < 1:
-            raise ValueError(f"val_fraction: expected a number in (0, 1), got {val_fraction!r}")
-        n_val = min(len(ids) - 1, max(1, int(round(val_fraction * len(ids)))))
-        order = np.random.default_rng(seed).permutation(len(ids))
-        chosen = set(int(i) for i in order[:n_val])
-        val = [c for i, c in enumerate(ids) if i in chosen]
-    return Fold(0, tuple(c for c in ids if c not in val), tuple(val))
+    train, val = holdout_split(ids, val_fraction=val_fraction, seed=seed, val_cases=val_cases)
+    if not val:
+        raise ValueError(f"val_fraction: holds out no case (got {val_fraction!r}); tuning scores "
+                         f"the validation cases, so give a fraction > 0 or val_cases")
+    return Fold(0, tuple(train), tuple(val))
 
 
-_VAL_KEYS = ("val", "validation", "test", "held_out")
+def read_folds(path, case_ids: Sequence[str] | None = None) -> list[Fold]:
+    """The folds of a ``vesselnet cv`` splits file (:mod:`vesselnet.cv.splits`).
 
-
-def _fold_from(entry, k: int, where: str) -> Fold:
-    if not isinstance(entry, dict):
-        raise ValueError(f"{where}: fold {k} must be a mapping with 'train' and 'val' lists")
-    key = next((name for name in _VAL_KEYS if name in entry), None)
-    if "train" not in entry or key is None:
-        raise ValueError(f"{where}: fold {k} needs a 'train' list and one of "
-                         f"{', '.join(repr(n) for n in _VAL_KEYS)}, got keys {sorted(entry)}")
-    sides = {}
-    for side in ("train", key):
-        values = entry[side]
-        if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
-            raise ValueError(f"{where}: fold {k} '{side}' must be a list of case ids")
-        sides[side] = tuple(values)
-    index = entry.get("index", entry.get("fold", k))
-    if isinstance(index, bool) or not isinstance(index, int):
-        index = k
-    return Fold(index, sides["train"], sides[key])
-
-
-def read_folds(path) -> list[Fold]:
-    """Folds of a JSON splits file (``vesselnet cv``): ``{"folds": [{"train": [...],
-    "val": [...]}, ...]}`` (the held-out side may also be named ``test``).
+    Fold ``k`` of the file is the held-out set of run ``k``: the trial trains on the other
+    folds and is scored on fold ``k`` (the cross-validation score).
 
     Raises
     ------
     ValueError
-        Unreadable file or a layout other than the above, naming the file.
+        Naming the file: unreadable, not a splits file, invalid folds, or cases that
+        ``case_ids`` does not hold.
     """
-    p = Path(path)
-    where = f"folds {str(p)!r}"
-    try:
-        data = json.loads(p.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ValueError(f"{where}: no such file") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ValueError(f"{where}: not a readable JSON splits file ({exc})") from exc
-    folds = data.get("folds") if isinstance(data, dict) else data
-    if not isinstance(folds, list) or not folds:
-        raise ValueError(f"{where}: expected a JSON object with a non-empty 'folds' list")
-    return [_fold_from(entry, k, where) for k, entry in enumerate(folds)]
+    from vesselnet.cv.splits import load_splits
+
+    groups = load_splits(path, case_ids)
+    return [Fold(k, tuple(c for j, g in enumerate(groups) if j != k for c in g), tuple(held))
+            for k, held in enumerate(groups)]
 
 
 def check_folds(folds: Sequence[Fold], case_ids: Sequence[str], *, source: str = "folds") -> list[Fold]:

@@ -98,11 +98,11 @@ def _resolve_folds(folds, config, dataset, fold_indices) -> list[Fold]:
                                   val_cases=config.data.val_cases, seed=config.seed)]
         except ValueError as exc:
             raise ValueError(f"config key 'data.val_fraction' / 'data.val_cases' (the hold-out "
-                             f"fold when no folds are given): {exc}") from exc
+                             f"fold when no splits file is given): {exc}") from exc
         source = "hold-out fold"
     elif isinstance(folds, (str, Path)):
-        source = f"folds {str(folds)!r}"
-        folds = read_folds(folds)
+        source = f"splits file {str(folds)!r}"
+        folds = read_folds(folds, dataset.case_ids)
     else:
         source = "folds"
     return select_folds(check_folds(folds, dataset.case_ids, source=source), fold_indices)
@@ -244,6 +244,7 @@ class _Tuner:
             if done >= n:
                 return None
             if done + running < n:
+                self._waiting = False
                 o = self.o
                 self.study.sampler = _st.make_sampler(o["seed"], o["worker"], o["startup_trials"],
                                                       n_trials=len(states))
@@ -257,6 +258,10 @@ class _Tuner:
                 self.say(f"{running} trial(s) still running elsewhere and no heartbeat to tell a "
                          f"dead one; stopping with {done} of {n} finished")
                 return None
+            if not getattr(self, "_waiting", False):
+                self._waiting = True
+                self.say(f"{done} of {n} trials finished, {running} running elsewhere: waiting for "
+                         f"them to finish (or to miss their heartbeat for the grace period)")
             time.sleep(max(1, min(hb, 10)))
 
     def _trial(self, trial, number: int, params: dict) -> None:
@@ -402,8 +407,9 @@ def tune(config, dataset, out_dir, *, n_trials: int, storage: str | None = "defa
     space : SearchSpace or mapping, optional
         Ranges (:func:`vesselnet.tune.space.load_space`); default lambda_1..S, lambda_c, tau.
     folds : path-like or sequence of Fold, optional
-        A ``vesselnet cv`` splits file or folds; default one hold-out fold from the config's
-        ``data.val_cases`` / ``data.val_fraction``.
+        A ``vesselnet cv`` splits file (fold k: train on the others, score fold k) or folds;
+        default one hold-out fold from the config's ``data.val_cases`` / ``data.val_fraction``
+        (the validation split of ``vesselnet train``).
     fold_indices : sequence of int, optional
         Use only these folds (e.g. ``[0]``: one fold).
     trial_overrides : mapping, optional
