@@ -309,3 +309,14 @@ def test_nan_input_names_x_and_checks_switch_off():
     finally:
         set_finite_checks(previous)
     assert finite_checks_enabled()
+
+
+def test_meta_device_forward_counts_flops_without_value_checks():
+    """Shape-only tensors (FLOP counting, benchmarks/model_stats.py) skip the value checks."""
+    with torch.device("meta"):
+        net = MultiTaskResUNet3d(levels=3, base_channels=2, proj_dim=4, bottleneck_unit=False)
+        x = torch.empty(2, 1, 8, 8, 8)
+    out = net.train()(x)
+    assert out.main.device.type == "meta" and out.embeddings[0].shape == (2, 4, 4, 4, 4)
+    with pytest.raises(ValueError, match="x: spatial size"):
+        net(torch.empty(2, 1, 8, 8, 6, device="meta"))

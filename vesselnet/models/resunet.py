@@ -108,8 +108,9 @@ def check_network_input(
             f"{name}: spatial size (D, H, W) = {spatial} must be divisible by 2**(levels-1) = "
             f"{factor} for levels={levels}; pad or crop the input"
         )
-    autocast = torch.is_autocast_enabled(x.device.type)
-    if param_dtype is not None and x.dtype != param_dtype and (
+    meta = x.device.type == "meta"  # shape-only tensors (FLOP counting): no value checks
+    autocast = not meta and torch.is_autocast_enabled(x.device.type)
+    if param_dtype is not None and not meta and x.dtype != param_dtype and (
         not autocast or x.dtype == torch.float64  # autocast does not cast float64
     ):
         raise TypeError(
@@ -124,7 +125,8 @@ def check_network_input(
             f"deepest level, got {describe(x)} which is 1x1x1 there for a batch of 1 "
             f"(levels={levels}); use a batch of 2 or more, a larger input, or eval mode"
         )
-    check_finite(x, name)
+    if not meta:
+        check_finite(x, name)
     return x
 
 
