@@ -1,6 +1,10 @@
 """Build the compiled core of vesseltree (Cython kernels under vesseltree/_kernels).
 
-All metadata lives in pyproject.toml; this file only declares the extensions.
+One extension per ``.pyx``: ``neighbourhood`` (the 3x3x3 topology tests and their tables),
+``thinning`` (Lee thinning, the public kernel entry points) and ``straighten`` (curve
+straightening); they share declarations through their ``.pxd`` files and
+``thinning_state.pxd``. All metadata lives in pyproject.toml; this file only declares the
+extensions.
 """
 from pathlib import Path
 
@@ -24,6 +28,7 @@ extensions = [
 setup(
     ext_modules=cythonize(
         extensions,
+        include_path=[str(HERE)],  # cimports name the full module path vesseltree._kernels.*
         language_level=3,
         compiler_directives={"boundscheck": False, "wraparound": False, "cdivision": True},
     ),
