@@ -160,12 +160,13 @@ def test_study_killed_mid_trial_resumes_with_the_right_trial_count(prepared, tmp
 
 
 # ---------------------------------------------------------------------------- pruning
-def _prune_at(numbers):
-    """A pruner that prunes the given trial numbers at their first report."""
+def _prune_at(numbers, last_step=None):
+    """A pruner that prunes the given trial numbers at their first report, and every trial
+    at step ``last_step``."""
 
     class Pruner(optuna.pruners.BasePruner):
         def prune(self, study, trial):
-            return trial.number in numbers
+            return trial.number in numbers or max(trial.intermediate_values) == last_step
 
     return Pruner()
 
@@ -178,8 +179,10 @@ def test_a_pruned_trial_stops_cleanly_and_the_objective_is_the_mean_over_cv_fold
     out = tmp_path / "study"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        result = tune(cfg, ds, out, n_trials=2, storage=None, pruner=_prune_at({0}), folds=splits,
-                      trial_overrides={"run": {"epochs": 3}})
+        # trial 0 is pruned at its first report; trial 1 would be at its very last (step 5):
+        # it has run all it will, so it completes instead
+        result = tune(cfg, ds, out, n_trials=2, storage=None, pruner=_prune_at({0}, last_step=5),
+                      folds=splits, trial_overrides={"run": {"epochs": 3}})
     assert result.counts["PRUNED"] == 1 and result.counts["COMPLETE"] == 1
     pruned = out / "trials" / "trial_0000"
     assert len(_epochs_csv(pruned / "fold_0" / "epochs.csv")) == 1  # stopped after epoch 0, of 3

@@ -35,7 +35,6 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import logging
-import math
 import shutil
 import time
 from dataclasses import dataclass
@@ -129,10 +128,12 @@ def _broadcast(value, ctx):
 
 class _PruneCallback:
     """Epoch-end hook: report the validation DSC, raise ``TrialPruned`` when the pruner says so
-    (rank 0 decides, every rank raises)."""
+    (rank 0 decides, every rank raises). The very last epoch of a trial (last epoch of its last
+    fold) is reported but never pruned: the trial has cost all it will cost, so it completes."""
 
-    def __init__(self, trial, step0: int, fold: Fold, ctx) -> None:
+    def __init__(self, trial, step0: int, fold: Fold, ctx, final_epoch: int | None) -> None:
         self.trial, self.step0, self.fold, self.ctx = trial, step0, fold, ctx
+        self.final_epoch = final_epoch
         self.reports: list[tuple[int, float]] = []
 
     def __call__(self, trainer, row: dict) -> None:
@@ -143,7 +144,7 @@ class _PruneCallback:
             step = self.step0 + int(row["epoch"])
             self.trial.report(float(value), step)
             self.reports.append((step, float(value)))
-            prune = self.trial.should_prune()
+            prune = int(row["epoch"]) != self.final_epoch and self.trial.should_prune()
         prune = _broadcast(prune, self.ctx)
         if prune:
             shown = f"{value:.4f}" if isinstance(value, float) else "?"
@@ -312,7 +313,8 @@ class _Tuner:
 
         scores = []
         for pos, fold in enumerate(self.folds):
-            hook = _PruneCallback(trial, pos * cfg.run.epochs, fold, self.ctx)
+            last = cfg.run.epochs - 1 if pos == len(self.folds) - 1 else None
+            hook = _PruneCallback(trial, pos * cfg.run.epochs, fold, self.ctx, last)
             entry = {"index": fold.index, "dir": f"fold_{fold.index}", "reports": hook.reports}
             rec["folds"].append(entry)
             run_dir = tdir / f"fold_{fold.index}"
