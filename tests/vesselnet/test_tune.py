@@ -362,6 +362,12 @@ def test_cli_bad_inputs_exit_2_with_one_line(prepared, tmp_path, capsys):
     space.write_text("lambda_1: [0.2, -1]\n")
     assert main(base + ["--space", str(space)]) == 2
     assert f"search space ({space})" in capsys.readouterr().err
+    marker = tmp_path / "created-by-yaml"
+    space.write_text(f"tau: !!python/object/apply:os.system ['touch {marker}']\n")
+    assert main(base + ["--space", str(space)]) == 2
+    assert "as plain YAML" in capsys.readouterr().err and not marker.exists()
+    assert main(base + ["--set", "model.depth=-1"]) == 2
+    assert "config key 'model.depth'" in capsys.readouterr().err
     assert not (tmp_path / "s").exists()
 
 

@@ -30,6 +30,9 @@ def add_parser(subparsers) -> None:
     which = p.add_mutually_exclusive_group(required=True)
     which.add_argument("--preset", help="a preset (Table 1 row), e.g. multitask-contrastive")
     which.add_argument("--config", type=Path, help="a YAML training config")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config value of the base config (and so of best.yaml), "
+                        "e.g. --set model.base_channels=4 (repeatable)")
     p.add_argument("--data", required=True,
                    help="a prepared folder (vesselnet prepare), or a source: synthetic[:N], a "
                         "3D-IRCADb-01 folder, an MSD/nnU-Net folder (prepared into OUT/prepared)")
@@ -75,11 +78,11 @@ def add_parser(subparsers) -> None:
 
 
 def _config(args):
-    from vesselnet.train.config import TrainConfig, load_config
+    from vesselnet.train.launch import parse_assignment, resolve_config
 
-    if args.preset is not None:
-        return TrainConfig.from_preset(args.preset)
-    return load_config(args.config)
+    overrides = [parse_assignment(text) for text in args.set]
+    return resolve_config(preset=args.preset, config_file=args.config, out_dir=".", resume=False,
+                          overrides=overrides)
 
 
 def _space(args, num_scales: int):
