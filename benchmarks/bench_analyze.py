@@ -64,9 +64,19 @@ def peer_pipeline(mask: np.ndarray, spacing, m: int = 8, n_scales: int = 3):
     return labels, np.stack([sl == s for s in range(1, n_scales + 1)]), radii
 
 
-def ours_pipeline(mask: np.ndarray, spacing):
-    tree = analyze(mask, spacing)
+def ours_pipeline(mask: np.ndarray, spacing, **options):
+    tree = analyze(mask, spacing, **options)
     return tree.labels, tree.scale_masks(), tree.branches["radius_mm"].to_numpy()
+
+
+# analyze's optional branch-geometry columns, timed against the default in the same run:
+# without the inscribed radius (inscribed=False) and with curvature/torsion (curvature=True)
+_VARIANTS = {
+    "ours": ours_pipeline,
+    "ours-no-inscribed": lambda mask, spacing: ours_pipeline(mask, spacing, inscribed=False),
+    "ours+curvature": lambda mask, spacing: ours_pipeline(mask, spacing, curvature=True),
+    "peer": peer_pipeline,
+}
 
 
 from conftest import ircadb_root as _ircadb_root  # noqa: E402  (one data-location rule)
@@ -106,13 +116,17 @@ def summary():
         o, p = _RESULTS.get((case, "ours")), _RESULTS.get((case, "peer"))
         if o and p:
             print(f"  {case:12s} ours {o:7.3f}  peer {p:7.3f}  ratio {p / o:5.1f}x")
+        for variant in ("ours-no-inscribed", "ours+curvature"):
+            v = _RESULTS.get((case, variant))
+            if o and v:
+                print(f"  {case:12s} {variant:18s} {v:7.3f}  ours / it {o / v:5.2f}")
 
 
 @pytest.mark.parametrize("case", ["phantom", "ircadb-1.1"])
-@pytest.mark.parametrize("impl", ["ours", "peer"])
+@pytest.mark.parametrize("impl", list(_VARIANTS))
 def test_analyze(benchmark, case, impl):
     mask, spacing = load_case(case)
-    fn = ours_pipeline if impl == "ours" else peer_pipeline
+    fn = _VARIANTS[impl]
     benchmark.group = f"analyze {case} {mask.shape}"
     benchmark.extra_info.update(vessel_voxels=int(mask.sum()), spacing=list(spacing))
     fn(mask, spacing)  # warm-up (JIT, caches)

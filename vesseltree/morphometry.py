@@ -200,6 +200,10 @@ def branch_orders(nodes: pd.DataFrame, branches: pd.DataFrame, root=None,
     return out
 
 
+# branch-table columns summarised when present (optional columns of analyze)
+_OPTIONAL_STATS = ("radius_inscribed_mm", "curvature_per_mm", "torsion_per_mm")
+
+
 def _stats(values: Iterable[float]) -> dict[str, Any]:
     v = np.asarray(list(values), dtype=float)
     v = v[np.isfinite(v)]
@@ -230,7 +234,8 @@ def summarize(tree) -> dict[str, Any]:
     n_branches, n_point_branches (zero-length branches of branchless components), n_nodes,
     n_junctions, n_endpoints, n_components, total_length_mm,
     radius_mm / radius_paper_mm / length_mm / tortuosity (n, median, mean, min, q1, q3, max
-    over branches), max_generation, max_strahler, radius_method, n_scales, scale_rule
+    over branches; the same for radius_inscribed_mm, curvature_per_mm and torsion_per_mm
+    when the table has them, NaN values left out), max_generation, max_strahler, radius_method, n_scales, scale_rule
     (:meth:`vesseltree.ScaleRule.to_dict`), and, when the tree has enough branches for its
     rule, scale_thresholds_mm and scale_volume_mm3 (S = ``tree.n_scales``).
     """
@@ -262,6 +267,9 @@ def summarize(tree) -> dict[str, Any]:
         "n_scales": int(tree.n_scales),
         "scale_rule": tree.scale_rule.to_dict(),
     }
+    for col in _OPTIONAL_STATS:  # analyze(inscribed=..., curvature=...) columns, when there
+        if col in br.columns:
+            out[col] = _stats(br[col])
     if tree.thresholds is not None:
         out["scale_thresholds_mm"] = [float(t) for t in tree.thresholds]
         out["scale_volume_mm3"] = [float(v) for v in tree.scale_volumes()]

@@ -78,7 +78,13 @@ def test_vtp_round_trip_matches_the_tree(tree, tmp_path):
     np.testing.assert_allclose(point["radius_paper_mm"], tree.radius_paper, rtol=1e-12)
     _, ins = local_radius(tree.mask, tree.skeleton, SPACING, method="inscribed",
                           output="points")
-    np.testing.assert_allclose(point["MaximumInscribedSphereRadius"], ins, rtol=1e-12)
+    # the same estimator; the file uses analyze's Voronoi partition, whose ties (vessel voxels
+    # equidistant from two skeleton voxels) go to the smaller branch id, local_radius's to the
+    # first voxel: equal nearly everywhere, within a quarter voxel where a tie moved a voxel
+    same = np.isclose(point["MaximumInscribedSphereRadius"], ins, rtol=1e-12, atol=0)
+    assert same.mean() >= 0.9
+    np.testing.assert_allclose(point["MaximumInscribedSphereRadius"], ins, rtol=0,
+                               atol=0.25 * min(SPACING))
     np.testing.assert_array_equal(point["radius_inscribed_mm"],
                                   point["MaximumInscribedSphereRadius"])
     np.testing.assert_array_equal(point["branch_id"], tree.skeleton_branch)
@@ -104,6 +110,8 @@ def test_vtp_round_trip_matches_the_tree(tree, tmp_path):
         branch_radius(point["MaximumInscribedSphereRadius"],
                       point["branch_id"].astype(np.int64), nb)[ids],
         vtk_to_numpy(cdata.GetArray("radius_inscribed_mm")), rtol=1e-12)
+    np.testing.assert_allclose(vtk_to_numpy(cdata.GetArray("radius_inscribed_mm")),
+                               br["radius_inscribed_mm"], rtol=1e-12)  # analyze's column
     # VMTK's branch arrays and the geometry columns
     np.testing.assert_array_equal(vtk_to_numpy(cdata.GetArray("GroupIds")), np.arange(len(br)))
     assert not vtk_to_numpy(cdata.GetArray("Blanking")).any()
