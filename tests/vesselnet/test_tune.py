@@ -397,3 +397,29 @@ def test_heartbeat_keeps_a_long_trial_alive_and_a_silent_one_goes_stale(tmp_path
             optuna.storages.fail_stale_trials(study)
     states = {t.number: t.state.name for t in study.get_trials()}
     assert states == {alive.number: "RUNNING", silent.number: "FAIL"}
+
+
+def test_ctrl_c_fails_the_trial_and_queues_it_again(prepared, tmp_path):
+    ds, cfg, _ = prepared
+
+    class Interrupt(optuna.pruners.BasePruner):  # the user presses Ctrl-C during validation
+        def prune(self, study, trial):
+            raise KeyboardInterrupt
+
+    out, url = tmp_path / "study", f"sqlite:///{tmp_path / 'study.db'}"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(KeyboardInterrupt):
+            tune(cfg, ds, out, n_trials=1, storage=url, pruner=Interrupt())
+        trials = _trials_at(url)
+        assert [t.state.name for t in trials] == ["FAIL", "WAITING"]
+        assert trials[1].params == trials[0].params
+        run = json.loads((out / "trials" / "trial_0000" / "fold_0" / "run.json").read_text())
+        assert run["status"] == "interrupted"  # the trainer's own record of a Ctrl-C
+        tune(cfg, ds, out, n_trials=1, storage=url, pruner="none")
+    trials = _trials_at(url)
+    assert [t.state.name for t in trials] == ["FAIL", "COMPLETE"] and trials[1].params == trials[0].params
+
+
+def _trials_at(url: str, study_name: str = "tiny"):
+    return optuna.load_study(study_name=study_name, storage=open_storage(url, heartbeat_interval=None)).get_trials()

@@ -156,6 +156,10 @@ def run(args) -> int:
             figure=not args.no_figure, log=lambda line: print(f"vesselnet tune: {line}", flush=True))
     except TuneError as exc:
         raise UserError(str(exc)) from exc
+    except KeyboardInterrupt:
+        print("vesselnet tune: interrupted; the running trial is marked failed and queued again: "
+              "run the same command to resume the study", file=sys.stderr)
+        return 130
     if not result.counts:  # a DDP rank other than 0
         return 0
     c = result.counts
