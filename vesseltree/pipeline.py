@@ -19,6 +19,22 @@ marked incomplete):
 Every output takes its scales from the tree's rule, so ``branches.csv``, ``graph.graphml``,
 ``scales.nii.gz`` and ``summary.json`` always agree. The ``vesseltree analyze`` command and
 ``vesselnet.demo`` both call :func:`analyze_file`.
+
+With ``export_vtp``: ``centerlines.vtp`` (one polyline per branch, VMTK's
+``MaximumInscribedSphereRadius`` and the branch table as cell data) and ``surface.vtp`` (the
+scale masks' surface, world mm), :mod:`vesseltree.export` (optional ``vtk`` package).
+
+One tree per structure (``per_structure=True`` with ``structures``, ``vesseltree analyze
+--structures A B``): each structure is analysed as its own tree
+(:func:`vesseltree.structures.analyze_structures`) and the folder holds the same files for
+all of them together (:mod:`vesseltree.pipeline_structures`): ``branches.csv`` with
+``structure``, ``branch_id`` (the structure's own) and ``label`` (the value in
+``labels.nii.gz``, unique over the structures) columns, ``structures.nii.gz`` (0 background,
+k for the k-th structure), one ``graph.graphml`` holding every structure's graph, and
+``summary.json`` with one summary per structure. Structures are named 3D-IRCADb masks
+(``portalvein``; ``venacava+venoussystem`` unites two masks into one structure) or, for a
+label map (NIfTI, ``.npy``, ``.npz`` of integers), labels (``1=portalvein``, ``2``,
+``3+4=veins``): :func:`parse_structures`.
 """
 from __future__ import annotations
 
@@ -33,11 +49,12 @@ import numpy as np
 from .scales import UNSET, ScaleRule
 
 __all__ = ["analyze_file", "volume_name", "unique_names", "write_graphml",
-           "branch_radius_volume", "CASE_FILES", "TOOL", "UserError"]
+           "branch_radius_volume", "parse_structures", "CASE_FILES", "TOOL", "UserError"]
 
 TOOL = "vesseltree analyze"
 CASE_FILES = ("branches.csv", "graph.graphml", "labels.nii.gz", "scales.nii.gz", "summary.json",
-              "radius_mip.png", "scales_mip.png")
+              "radius_mip.png", "scales_mip.png", "structures.nii.gz", "centerlines.vtp",
+              "surface.vtp")
 
 
 class UserError(Exception):
@@ -137,17 +154,95 @@ def branch_radius_volume(labels: np.ndarray, branches) -> np.ndarray:
     return lut[labels]
 
 
-def _read_input(path: Path, spacing, structures, liver_only: bool):
+def parse_structures(items) -> list[tuple[str, tuple[str, ...]]]:
+    """Structures named on the command line: ``[(name, parts), ...]``.
+
+    An item is ``PART``, ``PART+PART...`` (parts united into one structure) or either
+    followed by ``=NAME``; a part is a 3D-IRCADb mask name (``portalvein``) or, for a label
+    map, a label value (``1``). The name defaults to the item without ``=NAME``.
+
+    Raises
+    ------
+    UserError
+        An empty item or name, or a name given twice.
+    """
+    if isinstance(items, str):
+        items = [items]
+    out = []
+    for item in items:
+        text = str(item).strip()
+        parts_text, eq, name = text.partition("=")
+        parts = tuple(q.strip() for q in parts_text.split("+"))
+        name = name.strip() if eq else "+".join(parts)
+        if not text or not all(parts) or not name:
+            raise UserError(f"--structures: expected NAME, NAME+NAME or NAME=LABEL items, "
+                            f"got {item!r}")
+        out.append((name, parts))
+    names = [n for n, _ in out]
+    if len(set(names)) != len(names):
+        raise UserError(f"--structures: expected distinct structure names, got {names}")
+    if not out:
+        raise UserError("--structures: expected at least one structure name")
+    return out
+
+
+def _label_values(parts, path: Path) -> list[int]:
+    vals = []
+    for q in parts:
+        try:
+            v = int(q)
+        except ValueError:
+            v = 0
+        if v < 1 or str(v) != q.lstrip("+"):
+            raise UserError(f"{path}: --structures: a label map's structures are label values "
+                            f">= 1 (e.g. 1=portalvein 2=venoussystem), got {q!r}")
+        vals.append(v)
+    return vals
+
+
+def _label_map_structures(vol, path: Path, items, per_structure: bool):
+    """Masks of a label map's structures (or their union)."""
+    data = np.asarray(vol.data)
+    if not (np.issubdtype(data.dtype, np.integer) or data.dtype == bool):
+        raise UserError(f"{path}: --structures: expected a label map of integers, got dtype "
+                        f"{data.dtype}")
+    masks = {}
+    for name, parts in items:
+        vals = _label_values(parts, path)
+        if name == "+".join(parts):  # no =NAME: label_1, label_3+label_4
+            name = "+".join(f"label_{v}" for v in vals)
+        masks[name] = np.isin(data, vals)
+    if per_structure:
+        return masks
+    return np.logical_or.reduce(list(masks.values()))
+
+
+def _read_input(path: Path, spacing, structures, liver_only: bool, per_structure: bool = False):
+    """The volume and its mask (bool array), or ``{structure: mask}`` with ``per_structure``."""
     from .io import as_binary_mask, file_kind, load_volume
 
-    kw = {}
-    if file_kind(path).startswith("dicom"):
-        kw["structures"] = structures
-        kw["restrict_to"] = "liver" if liver_only else None
-    elif structures is not None or liver_only:
-        raise UserError(f"{path}: --structures and --liver-only apply to 3D-IRCADb DICOM masks only")
-    vol = load_volume(path, spacing=spacing, **kw)
-    return vol, as_binary_mask(vol.data, path.name)
+    dicom = file_kind(path).startswith("dicom")
+    items = parse_structures(structures) if structures is not None else None
+    if per_structure and items is None:
+        raise UserError("per_structure: name the structures (--structures NAME [NAME ...])")
+    if liver_only and not dicom:
+        raise UserError(f"{path}: --liver-only applies to 3D-IRCADb DICOM masks only")
+    if not dicom:
+        vol = load_volume(path, spacing=spacing)
+        if items is None:
+            return vol, as_binary_mask(vol.data, path.name)
+        return vol, _label_map_structures(vol, path, items, per_structure)
+    restrict = "liver" if liver_only else None
+    if not per_structure:
+        wanted = None if items is None else [q for _, parts in items for q in parts]
+        vol = load_volume(path, spacing=spacing, structures=wanted, restrict_to=restrict)
+        return vol, as_binary_mask(vol.data, path.name)
+    masks, vol = {}, None
+    for name, parts in items:
+        v = load_volume(path, spacing=spacing, structures=list(parts), restrict_to=restrict)
+        masks[name] = as_binary_mask(v.data, f"{path.name}:{name}")
+        vol = vol or v
+    return vol, masks
 
 
 def _scales_of(tree) -> np.ndarray:
@@ -164,9 +259,13 @@ def analyze_file(
     name: str | None = None,
     spacing=None,
     structures=None,
+    per_structure: bool = False,
     liver_only: bool = False,
     scale_rule: ScaleRule | int | None = None,
+    scale_basis: str = "union",
     radius_method: str = "corrected",
+    curvature: bool = False,
+    export_vtp: bool = False,
     figures: bool = True,
     projection_axis: int = 0,
     overwrite: bool = False,
@@ -186,13 +285,24 @@ def analyze_file(
         path (``ValueError`` otherwise).
     spacing : 3 floats, optional
         Voxel size (mm) overriding the file's.
-    structures, liver_only
-        3D-IRCADb DICOM masks only: structures to unite, keep voxels inside the liver.
+    structures : str or sequence of str, optional
+        3D-IRCADb DICOM masks: structures to read (:func:`parse_structures`), united into one
+        mask unless ``per_structure``; a label map: its label values (``"1=portalvein"``).
+    per_structure : bool
+        One tree per structure of ``structures`` (module docstring).
+    liver_only : bool
+        3D-IRCADb DICOM masks only: keep the voxels inside the liver.
     scale_rule : ScaleRule or int, optional
         The scale rule of every output (default ``ScaleRule.quantiles(3)``; an int S is
         short for ``ScaleRule.quantiles(S)``).
+    scale_basis : {"union", "structure"}
+        ``per_structure`` only: thresholds over all structures' branches or per structure.
     radius_method : {"corrected", "paper"}
         Estimator behind ``radius_mm``.
+    curvature : bool
+        Add the ``curvature_per_mm`` and ``torsion_per_mm`` columns (``analyze(curvature=)``).
+    export_vtp : bool
+        Write ``centerlines.vtp`` and ``surface.vtp`` (needs the optional ``vtk`` package).
     figures : bool
         Write the two MIP figures.
     projection_axis : int
@@ -206,13 +316,15 @@ def analyze_file(
     Returns
     -------
     dict
-        ``{"name", "dir", "radii" (branch radii in mm), "summary"}``.
+        ``{"name", "dir", "radii" (branch radii in mm, all structures), "summary",
+        "structures" (names, or None for one tree)}``.
 
     Raises
     ------
     UserError, ValueError, OSError
         Unreadable input, a quantile rule with fewer branches than scales (nothing written),
-        an output folder that exists (without ``overwrite``) or is not an output folder.
+        an output folder that exists (without ``overwrite``) or is not an output folder,
+        ``export_vtp`` without the ``vtk`` package.
     """
     from . import scales as _scales
     from .analysis import analyze
@@ -221,15 +333,24 @@ def analyze_file(
 
     rule = _scales.legacy_rule(scale_rule, n_scales=n_scales, thresholds=thresholds,
                                where="analyze_file", default=ScaleRule.quantiles())
+    if export_vtp:
+        _check_vtk()
     p = Path(path)
     name = volume_name(p) if name is None else check_output_name(name, "name")
     unit = OutputUnit(Path(out_dir) / name, tool=TOOL, known_files=CASE_FILES, overwrite=overwrite)
-    vol, data = _read_input(p, spacing, structures, liver_only)
+    vol, data = _read_input(p, spacing, structures, liver_only, per_structure)
     unit.check_target()  # input errors first, then the output folder, then the (long) analysis
+    options = dict(scale_rule=rule, radius_method=radius_method, curvature=bool(curvature))
+    if isinstance(data, dict):
+        from . import pipeline_structures
+
+        return pipeline_structures.run(unit, vol, data, name, scale_basis=scale_basis,
+                                       figures=figures, axis=projection_axis,
+                                       export_vtp=export_vtp, **options)
     t0 = time.perf_counter()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        tree = analyze(data, vol.spacing, radius_method=radius_method, scale_rule=rule)
+        tree = analyze(data, vol.spacing, **options)
         scales = _scales_of(tree)  # raises before anything is written
     seconds = time.perf_counter() - t0
     for w in caught:  # pass them on to the caller, and keep them in the summary
@@ -237,10 +358,32 @@ def analyze_file(
     summary = _summary(tree, vol, name, scales, seconds, [str(w.message) for w in caught])
     with unit:
         _write_case(unit, tree, vol, name, scales, summary, figures, projection_axis)
+        if export_vtp:
+            write_vtk_files(unit, tree, vol)
         unit.commit(inputs=[vol.source])
     branches = tree.branches
     radii = branches["radius_mm"].to_numpy(dtype=float) if len(branches) else np.zeros(0)
-    return {"name": name, "dir": unit.target, "radii": radii, "summary": summary}
+    return {"name": name, "dir": unit.target, "radii": radii, "summary": summary,
+            "structures": None}
+
+
+def _check_vtk() -> None:
+    try:
+        import vtkmodules.vtkIOXML  # noqa: F401
+    except ImportError as exc:
+        raise UserError("--export-vtp: the .vtp files need the optional 'vtk' package "
+                        "(pip install 'vesseltree[vtk]')") from exc
+
+
+def write_vtk_files(unit, trees, vol) -> None:
+    """``centerlines.vtp`` and ``surface.vtp`` of one tree or ``{structure: tree}`` into an
+    output unit, in the input's world coordinates (:mod:`vesseltree.export`)."""
+    from .export import write_centerlines, write_surface
+
+    write_centerlines(trees, unit.path("centerlines.vtp"), affine=vol.affine)
+    unit.wrote("centerlines.vtp")
+    write_surface(trees, unit.path("surface.vtp"), affine=vol.affine)
+    unit.wrote("surface.vtp")
 
 
 def _summary(tree, vol, name, scales, seconds, messages) -> dict:
