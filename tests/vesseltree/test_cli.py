@@ -196,7 +196,9 @@ def test_analyze_empty_mask_warns_and_writes(tmp_path, capsys):
     d = tmp_path / "o" / "empty"
     assert len(pd.read_csv(d / "branches.csv")) == 0
     assert not np.asanyarray(nib.load(str(d / "labels.nii.gz")).dataobj).any()
-    assert json.loads((d / "summary.json").read_text())["scale_voxels"] == [0, 0, 0]
+    summary = json.loads((d / "summary.json").read_text())
+    assert summary["scale_voxels"] == [0, 0, 0]
+    assert any("mask is empty" in w for w in summary["warnings"])  # kept with the outputs
 
 
 def test_analyze_errors_exit_2_without_traceback(tmp_path, capsys):
