@@ -299,3 +299,34 @@ def radius_mip(
     _save(fig, path)
     plt.close(fig)
     return fig
+
+
+def pyplot_backend():
+    """``matplotlib.pyplot`` with the non-interactive Agg backend (figures are written to
+    files, never shown): the one set-up shared by every figure of vesseltree and vesselnet.
+
+    Returns
+    -------
+    module
+        ``matplotlib.pyplot``.
+    """
+    return _pyplot()
+
+
+def save_figure(fig, path) -> Path:
+    """Write a figure atomically (temporary file, then ``os.replace``).
+
+    Parameters
+    ----------
+    fig : matplotlib.figure.Figure
+    path : str or os.PathLike
+        Output file; its suffix sets the format (default PNG).
+
+    Returns
+    -------
+    pathlib.Path
+    """
+    return _save(fig, path)
+
+
+__all__ += ["pyplot_backend", "save_figure"]
