@@ -188,3 +188,20 @@ def test_figures_are_written(tmp_path, source):
     figs = sorted(p.name for p in (tmp_path / "p" / "figures").iterdir())
     assert figs == [f"{c}.png" for c in source.case_ids]
     assert (tmp_path / "p" / "figures" / figs[0]).read_bytes()[:4] == b"\x89PNG"
+
+
+def test_code_fingerprint_covers_the_pipeline_not_the_command_lines():
+    import inspect
+
+    import vesseltree
+    from vesselnet.data import labels
+    from vesselnet.data._fingerprint import code_files
+
+    files = {p.resolve() for p in code_files()}
+    for fn in (vesseltree.analyze, vesseltree.skeletonize, vesseltree.io.load_volume,
+               vesseltree.synthetic.make_phantom, vesseltree.synthetic.render_ct):
+        assert Path(inspect.getsourcefile(fn)).resolve() in files, fn
+    assert Path(labels.__file__).resolve() in files
+    root = Path(vesseltree.__file__).resolve().parent
+    assert root / "cli.py" not in files and root / "plot.py" not in files
+    assert any(p.suffix == ".pyx" for p in files)  # the thinning kernel's source

@@ -10,8 +10,9 @@ Layout of a prepared folder::
 
 A case is reused only when its **key** is unchanged: the SHA-256 of its source record (the
 source files' sizes and SHA-256, or the generator parameters), the configuration, the package
-versions and a fingerprint of the code that makes a prepared case (the sources of
-``vesseltree`` and of this layer), and when its file still has the recorded SHA-256.
+versions and a fingerprint of the code that makes a prepared case (the import closure of this
+layer within ``vesseltree`` and ``vesselnet.data``, :mod:`vesselnet.data._fingerprint`), and
+when its file still has the recorded SHA-256.
 Anything else recomputes: a cache is never silently stale. Every file is written to a
 temporary name and moved into place, and the manifest is rewritten after each case, so an
 interrupted run leaves a consistent folder that the next run completes. Files are read back
@@ -32,6 +33,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from ._files import _sha256
+from ._fingerprint import code_fingerprint
 from .case import check_case_id
 from .config import PrepareConfig
 from .preprocess import PreparedCase, preprocess, versions
@@ -46,22 +48,6 @@ _MANIFEST = "manifest.json"
 
 
 # ---------------------------------------------------------------------------- keys
-def code_fingerprint() -> str:
-    """SHA-256 over the sources of ``vesseltree`` and of the modules making a prepared case."""
-    import vesseltree
-
-    here = Path(__file__).resolve().parent
-    files = sorted(Path(vesseltree.__file__).resolve().parent.rglob("*.py"))
-    files += sorted(Path(vesseltree.__file__).resolve().parent.rglob("*.pyx"))
-    files += [here / f"{m}.py" for m in ("case", "config", "labels", "targets", "transform",
-                                          "preprocess", "cache")]
-    files += sorted((here / "sources").glob("*.py"))
-    h = hashlib.sha256()
-    for f in files:
-        h.update(f.name.encode() + b"\0" + f.read_bytes() + b"\0")
-    return h.hexdigest()
-
-
 def _key(case_record: dict, config: PrepareConfig, vers: dict, code: str) -> tuple[str, dict]:
     """The case's key and the hash of each of its parts (to say what changed)."""
     parts = {"source": case_record, "config": config.to_dict(), "versions": vers, "code": code}
