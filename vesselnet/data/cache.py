@@ -166,6 +166,26 @@ def _check_out_dir(root: Path, overwrite: bool) -> dict | None:
     return None
 
 
+def _one_case(source, cid: str, root: Path, config: PrepareConfig, vers_code: tuple, entry: dict | None,
+              *, overwrite: bool, figures: bool) -> tuple[dict, str | None]:
+    """Reuse or compute one case; return its manifest entry and why it was computed (None:
+    reused)."""
+    key, parts = _key(source.case_record(cid), config, *vers_code)
+    path = root / "cases" / f"{cid}.npz"
+    figure = root / "figures" / f"{cid}.png"
+    reason = _stale_reason(entry, key, parts, path, overwrite)
+    pc = None
+    if reason is not None:
+        pc = preprocess(source.load(cid), config)
+        entry = save_case(path, pc)
+        entry.update(file=f"cases/{cid}.npz", key=key, key_parts=parts)
+    if figures and (pc is not None or not figure.is_file()):
+        from .figures import case_figure
+
+        case_figure(pc if pc is not None else load_case(path), figure)
+    return entry, reason
+
+
 # ---------------------------------------------------------------------------- prepare
 def prepare(source, out_dir, config: PrepareConfig | None = None, *, progress: bool = True,
             overwrite: bool = False, figures: bool = False) -> "PreparedDataset":
@@ -218,33 +238,19 @@ def prepare(source, out_dir, config: PrepareConfig | None = None, *, progress: b
     computed, reused, reasons = [], [], {}
     bar = tqdm(ids, desc="prepare", unit="case", file=sys.stderr, disable=not progress)
     for cid in bar:
-        key, parts = _key(source.case_record(cid), config, vers, code)
-        path = root / "cases" / f"{cid}.npz"
-        entry = old_cases.get(cid)
-        reason = _stale_reason(entry, key, parts, path, overwrite)
+        bar.set_postfix_str(cid)
+        try:
+            entry, reason = _one_case(source, cid, root, config, (vers, code), old_cases.get(cid),
+                                      overwrite=overwrite, figures=figures)
+        except (ValueError, TypeError, OSError, KeyError) as exc:
+            _write_manifest(root, manifest)  # the cases before this one stay cached
+            raise type(exc)(f"case {cid!r}: {exc}") from exc
+        manifest["cases"][cid] = entry
         if reason is None:
-            manifest["cases"][cid] = entry
             reused.append(cid)
-            if figures and not (root / "figures" / f"{cid}.png").is_file():
-                from .figures import case_figure
-
-                case_figure(load_case(path), root / "figures" / f"{cid}.png")
         else:
-            bar.set_postfix_str(cid)
-            try:
-                pc = preprocess(source.load(cid), config)
-            except (ValueError, TypeError, OSError, KeyError) as exc:
-                _write_manifest(root, manifest)
-                raise type(exc)(f"case {cid!r}: {exc}") from exc
-            entry = save_case(path, pc)
-            entry.update(file=f"cases/{cid}.npz", key=key, key_parts=parts)
-            manifest["cases"][cid] = entry
             computed.append(cid)
             reasons[cid] = reason
-            if figures:
-                from .figures import case_figure
-
-                case_figure(pc, root / "figures" / f"{cid}.png")
         _write_manifest(root, manifest)
     for cid, entry in old_cases.items():  # cases the source no longer has
         if cid not in manifest["cases"]:
