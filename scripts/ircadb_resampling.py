@@ -4,12 +4,16 @@
 For each of the 19 ``MASKS_DICOM.zip`` of 3D-IRCADb-01 (vessel = portal vein + venous system
 as :func:`vesseltree.load_volume` matches them), the vessel mask is cropped to the liver box
 (+ ``margin_mm``) and resampled to the prepared grid of :class:`vesselnet.data.PrepareConfig`
-(default: 128 x 256 x 256 isotropic voxels, the paper's) with each label rule of
-:mod:`vesselnet.data.labels`, plus ``linear`` at level 0.3 (a lower threshold). Measured:
+(128 x 256 x 256 voxels, isotropic as the paper's and, second, each axis zoomed on its own)
+with each label rule of :mod:`vesselnet.data.labels`, plus ``linear`` at level 0.3 (a lower
+threshold). Measured:
 
 ``present``   share of the native branches (:func:`vesseltree.analyze` on the native crop,
               default options) of which at least half of the voxels (their Eq. 3 voxels,
               each mapped to the nearest prepared voxel) fall on the resampled mask;
+``continuous`` share of the native branches whose centre line (mapped, rounded) lies at
+              least 90% on the resampled mask (``linear_centerline``: 100% by construction);
+``extra_components`` 26-components of the resampled mask minus those of the native crop;
 ``volume``    resampled volume / native volume (mm^3);
 ``shift``     mean distance (mm) from the centre line of the resampled mask
               (:func:`vesseltree.skeletonize`) to the native centre line, world coordinates;
@@ -19,7 +23,8 @@ Then, on the mask of the default rule, the two scale-target rules (``default``, 
 :mod:`vesselnet.data.targets`): thresholds and the share of vessel voxels whose scale agrees.
 
 Writes ``docs/figures/ircadb_resampling.csv``, ``docs/figures/ircadb_targets.csv`` and prints
-Markdown tables (pasted into ``docs/data.md``). Run it outside the test suite (minutes)::
+Markdown tables (pasted into ``docs/data.md``). Run it outside the test suite (about 20 minutes
+on 2 busy CPUs)::
 
     nice python scripts/ircadb_resampling.py [--data DIR] [--patients 1 7 12]
 """
