@@ -1,23 +1,31 @@
-"""The main job on its embedded default: ``python -m vesselnet.demo`` (what ``make demo`` runs).
+"""The whole story on synthetic data: ``python -m vesselnet.demo`` (what ``make demo`` runs).
 
-With no data path it works on a synthetic vessel phantom with known radii (the paper's
-256x256x128 box), end to end:
+No download, a few minutes on 2 CPU cores, everything through the library's own layers:
 
-1. ``vesseltree.synthetic``: a seeded branching tree (Murray's law) and a CT-like image;
-2. ``vesseltree analyze``: skeleton, branch graph, radii (Eq. 1-2), nearest-branch labels
-   (Eq. 3), S scale masks, tables and figures, plus the error of the estimated branch radii
-   against the phantom's ground truth;
-3. ``vesselnet evaluate``: DSC, Jaccard, clDice, Hausdorff (mm), per-scale recall and branch
-   detection of a *simulated* prediction that misses every vessel thinner than a radius, so
-   the per-scale recall shows which scale is lost;
-4. when torch is installed: a few optimisation steps of the multi-task network with the total
-   loss (Eq. 9) on a crop of the CT and its scale masks, to show the pieces fit together. It
-   is not a trained model.
+1. **phantoms** (:class:`vesselnet.data.SyntheticSource`): seeded vessel trees (Murray's law)
+   rendered as CT, the thinnest vessels about one voxel across; ``n_train`` training phantoms
+   of ``train_shape`` and one larger held-out phantom of ``test_shape``;
+2. **scale targets** (:func:`vesselnet.data.prepare`): the S = 3 scale masks of every training
+   phantom from :func:`vesseltree.analyze` (Eq. 1-3, quartile thresholds), cached under
+   ``prepared/``; the held-out tree is analysed too (``analysis/``) and its estimated branch
+   radii are compared with the phantom's true radii;
+3. **training** (:func:`vesselnet.train.train`): the ``multitask-contrastive`` preset (Eq. 9:
+   main task, three scale tasks, supervised contrastive term) scaled down (``depth``,
+   ``base_channels``, ``epochs``), on whole training volumes, batches of 2 with on-device
+   augmentation. Every training volume holds every scale, so every batch holds all S scales
+   and the contrastive term is active at every step; the summary counts the steps where it is
+   not (``steps_missing_a_scale``, ``steps_without_contrast``: 0 expected);
+4. **prediction** (:func:`vesselnet.predict.predict_files`, i.e. ``vesselnet predict``): the
+   held-out phantom is larger than the training volumes, so it is predicted with sliding
+   windows of the training shape and Gaussian-weighted overlaps, main decoder only, and
+   written as NIfTI in its own geometry;
+5. **evaluation** (:func:`vesselnet.cli.evaluate_paths`, i.e. ``vesselnet evaluate``): DSC,
+   Jaccard, clDice, HD / HD95 / ASSD in mm, recall per scale, branch detection: a Table-1 row;
+6. **figures**: the training curves, the Fig. 5 overlays of the held-out prediction, the recall
+   per scale, the scale targets of a training phantom.
 
-Give ``--mask FILE`` (NIfTI, .npy, .npz or a 3D-IRCADb ``MASKS_DICOM.zip``) to analyse a real
-mask instead of the phantom (steps 2-3 then use it; step 4 needs the phantom's CT).
-
-Outputs go under ``--out`` (default ``results/``); a ``demo_summary.json`` lists them.
+Outputs under ``--out`` (default ``results/``); ``demo_summary.json`` lists them with the
+numbers, ``demo_table.md`` holds the metrics table.
 """
 from __future__ import annotations
 
@@ -25,204 +33,254 @@ import argparse
 import json
 import sys
 import time
+import warnings
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
-__all__ = ["run_demo", "main"]
+__all__ = ["run_demo", "main", "DEFAULTS"]
+
+#: what ``make demo`` runs (``python -m vesselnet.demo --out results``)
+DEFAULTS = {
+    "n_train": 6,
+    "train_shape": (32, 32, 32),
+    "test_shape": (48, 64, 64),
+    "spacing": (1.0, 1.0, 1.0),
+    "epochs": 40,
+    "depth": 2,
+    "base_channels": 4,
+    "lr": 1e-3,
+    "seed": 0,
+}
 
 
 def _say(msg: str) -> None:
     print(f"[demo] {msg}", file=sys.stderr, flush=True)
 
 
-def _radius_errors(labels: np.ndarray, branches, phantom) -> dict:
-    """Median |estimated - true| branch radius (mm and voxels) against the phantom.
-
-    The true radius of a branch is the median of the phantom's per-voxel true radius over the
-    voxels that Eq. 3 assigns to the branch.
-    """
+def _radius_errors(labels: np.ndarray, branches, true_radius: np.ndarray, spacing) -> dict:
+    """Median |estimated - true| branch radius against the phantom (true radius of a branch:
+    median of the phantom's per-voxel radius over the voxels Eq. 3 assigns to it)."""
     inside = labels > 0
-    ids = labels[inside]
-    true = phantom.radius[inside].astype(float)
+    ids, true = labels[inside], true_radius[inside].astype(float)
     order = np.argsort(ids, kind="stable")
     ids, true = ids[order], true[order]
     starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]])
-    true_by_branch = {int(ids[s]): float(np.median(part)) for s, part in zip(starts, np.split(true, starts[1:]))}
-    b = branches
-    rows = [(float(b.at[j, "radius_mm"]), float(b.at[j, "radius_paper_mm"]), t)
-            for j, t in true_by_branch.items() if j in b.index]
-    est, paper, truth = (np.array(c) for c in zip(*rows)) if rows else (np.zeros(0),) * 3
-    voxel = float(min(phantom.spacing))
-    return {
-        "branches_compared": len(rows),
-        "corrected_median_abs_error_mm": float(np.median(np.abs(est - truth))) if rows else None,
-        "paper_eq1_median_abs_error_mm": float(np.median(np.abs(paper - truth))) if rows else None,
-        "corrected_median_abs_error_voxels": float(np.median(np.abs(est - truth)) / voxel) if rows else None,
+    by_branch = {int(ids[s]): float(np.median(p)) for s, p in zip(starts, np.split(true, starts[1:]))}
+    rows = [(float(branches.at[j, "radius_mm"]), t) for j, t in by_branch.items() if j in branches.index]
+    if not rows:
+        return {"branches_compared": 0}
+    est, truth = (np.array(c) for c in zip(*rows))
+    err = float(np.median(np.abs(est - truth)))
+    return {"branches_compared": len(rows), "median_abs_error_mm": round(err, 4),
+            "median_abs_error_voxels": round(err / float(min(spacing)), 4)}
+
+
+def _heldout_source(p: dict):
+    """The source of the held-out phantom (seed + 1000: never one of the training phantoms)."""
+    from vesselnet.data import SyntheticSource
+
+    return SyntheticSource(n_cases=1, shape=p["test_shape"], spacing=p["spacing"], seed=p["seed"] + 1000)
+
+
+def _phantoms(out: Path, p: dict) -> tuple:
+    from vesselnet.data import SyntheticSource
+    from vesseltree.io import save_volume
+
+    train_src = SyntheticSource(n_cases=p["n_train"], shape=p["train_shape"], spacing=p["spacing"], seed=p["seed"])
+    test_src = _heldout_source(p)
+    test = test_src.load(test_src.case_ids[0])
+    held = out / "heldout"
+    ct = save_volume(held / "ct" / "heldout.nii.gz", test.image, test.spacing, test.affine)
+    save_volume(held / "gt" / "heldout.nii.gz", test.vessel.astype(np.uint8), test.spacing, test.affine)
+    return train_src, test, ct
+
+
+def _scale_targets(out: Path, train_src, test, p: dict) -> tuple:
+    """Prepare the training phantoms (scale targets) and analyse the held-out tree."""
+    from vesselnet.data import PrepareConfig, prepare
+    import pandas as pd
+
+    from vesseltree.io import load_volume
+    from vesseltree.pipeline import analyze_file
+
+    cfg = PrepareConfig(crop="none", target_shape=None, n_scales=3)  # 1 mm phantoms: no resampling
+    ds = prepare(train_src, out / "prepared", cfg, progress=False, figures=True)
+    complete = [c for c in ds.case_ids if not any(f.startswith(("missing_scale", "empty")) for f in ds.flags(c))]
+    if len(complete) < 2:
+        raise ValueError(f"n_train: only {len(complete)} phantom(s) hold every scale; use more phantoms")
+    counts = {c: [int(v) for v in ds[c].scales.reshape(3, -1).sum(1)] for c in ds.case_ids}
+    res = analyze_file(out / "heldout" / "gt" / "heldout.nii.gz", out / "analysis", name="heldout",
+                       scale_rule=3, overwrite=True)
+    labels = np.asarray(load_volume(res["dir"] / "labels.nii.gz").data, dtype=np.int32)
+    branches = pd.read_csv(res["dir"] / "branches.csv", index_col=0)
+    from vesseltree.synthetic import make_phantom
+
+    src = _heldout_source(p)  # the held-out phantom again, for its true radii
+    truth = make_phantom(src.shape, src.spacing, seed=src.seed, min_radius=src.min_radius, depth=src.depth).radius
+    return ds.subset(complete), {
+        "prepared": str(out / "prepared"), "cases_used": complete,
+        "cases_dropped": sorted(set(ds.case_ids) - set(complete)), "scale_voxels": counts,
+        "heldout_branches": int(len(branches)),
+        "heldout_radius_accuracy": _radius_errors(labels, branches, truth, test.spacing),
     }
 
 
-def _train_steps(ct, phantom, scale_labels: np.ndarray, *, steps: int, crop: int, seed: int,
-                 n_scales: int) -> dict:
-    """A few Adam steps of MultiTaskResUNet3d + TotalLoss (Eq. 9) on one crop; CPU or CUDA."""
-    import torch
+def _train(out: Path, ds, p: dict, device: str, progress: bool) -> dict:
+    import pandas as pd
 
-    from vesselnet.losses import TotalLoss
-    from vesselnet.models import MultiTaskResUNet3d
+    from vesselnet.train import TrainConfig, train
 
-    torch.manual_seed(seed)
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    # crop centred on the vessels' centre of mass, inside the volume
-    centre = np.round(np.argwhere(phantom.mask).mean(axis=0)).astype(int)
-    lo = [int(np.clip(c - crop // 2, 0, n - crop)) for c, n in zip(centre, phantom.mask.shape)]
-    sl = tuple(slice(a, a + crop) for a in lo)
-    image = ct.image[sl].astype(np.float32)
-    image = (np.clip(image, -100.0, 300.0) - 100.0) / 200.0  # HU window around the liver
-    scales = scale_labels[sl]
-    x = torch.from_numpy(image)[None, None].to(device)
-    y_s = torch.from_numpy(np.stack([scales == s for s in range(1, n_scales + 1)]).astype(np.float32))
-    y_s = y_s[None].to(device)  # (1, S, D, H, W)
-    net = MultiTaskResUNet3d(num_scales=n_scales, levels=4, base_channels=8).to(device)
-    # batch of one: pooled L_c has no positive pair, so contrast voxels sampled per scale
-    loss_fn = TotalLoss(num_scales=n_scales, seed=seed, mode="voxel").to(device)
-    opt = torch.optim.Adam(net.parameters(), lr=3e-4)
-    net.train()
-    history = []
+    cfg = TrainConfig.from_preset("multitask-contrastive", {
+        "name": "demo-multitask-contrastive", "seed": p["seed"],
+        "model": {"depth": p["depth"], "base_channels": p["base_channels"], "proj_dim": 16},
+        "optim": {"lr": p["lr"]}, "data": {"batch_size": 2, "drop_last": True, "patch_size": None},
+        "run": {"epochs": p["epochs"], "val_every": 0, "tensorboard": False, "progress": progress},
+    })
     t0 = time.perf_counter()
-    for step in range(steps):
-        opt.zero_grad(set_to_none=True)
-        loss, terms = loss_fn(net(x), None, y_s, return_terms=True)
-        loss.backward()
-        opt.step()
-        history.append({k: float(v) for k, v in terms.items()})
-        _say(f"step {step + 1}/{steps}: total loss {history[-1]['total']:.4f}")
+    res = train(cfg, ds, None, out / "train", overwrite=True, device=device)
+    steps = pd.read_csv(out / "train" / "steps.csv")
+    missing = steps["missing_scales"].notna() & (steps["missing_scales"].astype(str).str.len() > 0)
     return {
-        "device": str(device),
-        "crop_zyx": [list(map(int, lo)), [crop] * 3],
-        "parameters": int(sum(p.numel() for p in net.parameters())),
-        "seconds": round(time.perf_counter() - t0, 2),
-        "loss_terms_per_step": history,
-        "note": "a few optimisation steps on one crop to exercise Eq. 4-9; not a trained model",
+        "checkpoint": str(res.last_checkpoint), "preset": "multitask-contrastive",
+        "overrides": {"depth": p["depth"], "base_channels": p["base_channels"], "lr": p["lr"],
+                      "epochs": p["epochs"], "batch_size": 2, "augmentation": "preset default"},
+        "steps": int(len(steps)), "seconds": round(time.perf_counter() - t0, 1),
+        "steps_missing_a_scale": int(missing.sum()),
+        "steps_without_contrast": int((steps["contrastive"] <= 0).sum()),
+        "contrastive_min": float(steps["contrastive"].min()),
+        "first_step": {k: round(float(steps[k].iloc[0]), 4) for k in ("total", "contrastive", "dice")},
+        "last_epoch_mean": {k: round(float(steps[steps["epoch"] == steps["epoch"].max()][k].mean()), 4)
+                            for k in ("total", "contrastive", "dice")},
     }
 
 
-def run_demo(out="results", *, mask=None, shape=(128, 256, 256), spacing=(1.0, 1.0, 1.0),
-             seed: int = 0, n_scales: int = 3, drop_radius_mm: float | None = None,
-             train_steps: int = 3, crop: int = 64) -> dict:
-    """Run the demo and return its summary (also written to ``out/demo_summary.json``).
+def _curves(out: Path, path: Path) -> Path:
+    import pandas as pd
+
+    from vesseltree.plot import _pyplot, _save
+
+    steps = pd.read_csv(out / "train" / "steps.csv")
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, 3, figsize=(11, 3.2))
+    for ax, cols, title in ((axes[0], ["total"], "Eq. 9 total"), (axes[1], ["mt", "s1", "s2", "s3"], "Dice + wCE per task"),
+                            (axes[2], ["contrastive"], "contrastive (Eq. 7-8)")):
+        for c in cols:
+            ax.plot(steps["step"], steps[c], label=c, lw=1)
+        ax.set_title(title)
+        ax.set_xlabel("step")
+        if len(cols) > 1:
+            ax.legend(fontsize=7)
+    fig.tight_layout()
+    _save(fig, path)
+    plt.close(fig)
+    return path
+
+
+def run_demo(out="results", *, n_train: int = DEFAULTS["n_train"], train_shape=DEFAULTS["train_shape"],
+             test_shape=DEFAULTS["test_shape"], spacing=DEFAULTS["spacing"], epochs: int = DEFAULTS["epochs"],
+             depth: int = DEFAULTS["depth"], base_channels: int = DEFAULTS["base_channels"],
+             lr: float = DEFAULTS["lr"], seed: int = DEFAULTS["seed"], device: str = "auto",
+             progress: bool = False) -> dict:
+    """Run the demo (module docstring) and return its summary (also ``out/demo_summary.json``).
 
     Parameters
     ----------
     out : path-like
-        Output folder (created).
-    mask : path-like, optional
-        A vessel mask file to analyse instead of the synthetic phantom.
-    shape, spacing, seed
-        Phantom box (z, y, x), voxel size (mm) and seed.
-    n_scales : int
-        Number S of vessel scales.
-    drop_radius_mm : float, optional
-        The simulated prediction misses every vessel voxel whose true radius is below this
-        (default: the first quartile of the true radii over the vessel voxels).
-    train_steps : int
-        Optimisation steps of step 4 (0 skips it).
-    crop : int
-        Edge of the cubic CT crop used in step 4.
+        Output folder (created; the demo's own sub-folders are replaced).
+    n_train, train_shape, test_shape, spacing, seed
+        Training phantoms, their shape (z, y, x), the held-out phantom's shape (larger: sliding
+        windows), voxel size (mm), seed.
+    epochs, depth, base_channels, lr
+        The scaled-down training of ``multitask-contrastive``.
+    device : str
+        ``auto``, ``cpu``, ``cuda``.
     """
-    from vesseltree.cli import analyze_file
-    from vesseltree.io import save_volume
     from vesselnet.cli import evaluate_paths
+    from vesselnet.predict.pipeline import predict_files
+    from vesseltree._validation import as_shape3
 
+    p = {"n_train": n_train, "train_shape": as_shape3(train_shape, "train_shape"),
+         "test_shape": as_shape3(test_shape, "test_shape"), "spacing": tuple(float(s) for s in spacing),
+         "epochs": epochs, "depth": depth, "base_channels": base_channels, "lr": lr, "seed": seed}
+    if any(t < s for t, s in zip(p["test_shape"], p["train_shape"])):
+        raise ValueError(f"test_shape: expected at least train_shape {p['train_shape']} along every axis "
+                         f"(the held-out phantom is predicted with windows of the training shape), got {p['test_shape']}")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    summary: dict = {"seed": seed}
     t0 = time.perf_counter()
-    phantom = ct = None
-    if mask is None:
-        from vesseltree.synthetic import make_phantom, render_ct
-
-        _say(f"1/4 phantom {tuple(shape)} at spacing {tuple(spacing)} mm, seed {seed}")
-        phantom = make_phantom(shape, spacing, seed=seed)
-        ct = render_ct(phantom, seed=seed, tumours=2)
-        data_dir = out / "phantom"
-        data_dir.mkdir(exist_ok=True)
-        mask_path = save_volume(data_dir / "mask.nii.gz", phantom.mask.astype(np.uint8), phantom.spacing)
-        save_volume(data_dir / "ct.nii.gz", ct.image, phantom.spacing)
-        save_volume(data_dir / "true_radius.nii.gz", phantom.radius, phantom.spacing)
-        phantom.segments.to_csv(data_dir / "segments.csv", index=False)
-        summary["phantom"] = {"dir": str(data_dir), "segments": len(phantom.segments),
-                              "vessel_voxels": int(phantom.mask.sum())}
-    else:
-        mask_path = Path(mask)
-        _say(f"1/4 input mask {mask_path}")
-
-    _say("2/4 vesseltree analyze")
-    res = analyze_file(mask_path, out / "analysis", name="vessels", n_scales=n_scales)
-    summary["analysis"] = {k: res["summary"][k] for k in ("analyze_seconds", "scale_voxels")
-                           if k in res["summary"]}
-    summary["analysis"].update({"dir": str(res["dir"]), "branches": int(len(res["radii"]))})
-    import pandas as pd
-
-    from vesseltree.cli import branch_radius_volume
-    from vesseltree.io import load_volume
-
-    labels = np.asarray(load_volume(res["dir"] / "labels.nii.gz").data, dtype=np.int32)
-    scale_labels = np.asarray(load_volume(res["dir"] / "scales.nii.gz").data, dtype=np.uint8)
-    branches = pd.read_csv(res["dir"] / "branches.csv", index_col=0)
-    if phantom is not None:
-        summary["radius_accuracy"] = _radius_errors(labels, branches, phantom)
-        _say(f"   branch radius error vs ground truth: {summary['radius_accuracy']}")
-
-    _say("3/4 vesselnet evaluate on a simulated prediction")
-    gt_vol = load_volume(mask_path)
-    gt = np.asarray(gt_vol.data) != 0
-    # ground-truth radius per voxel: the phantom's, else the estimated radius of its branch
-    true_radius = phantom.radius if phantom is not None else branch_radius_volume(labels, branches)
-    cut = float(np.quantile(true_radius[gt], 0.25)) if drop_radius_mm is None else float(drop_radius_mm)
-    pred = gt & (true_radius >= cut)
+    summary: dict = {"parameters": {k: list(v) if isinstance(v, tuple) else v for k, v in p.items()}}
+    _say(f"1/6 phantoms: {n_train} x {p['train_shape']} for training, 1 x {p['test_shape']} held out")
+    train_src, test, ct = _phantoms(out, p)
+    _say("2/6 scale targets (vesseltree.analyze) of the training phantoms; analysis of the held-out tree")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        ds, summary["scale_targets"] = _scale_targets(out, train_src, test, p)
+    _say(f"3/6 training multitask-contrastive for {epochs} epochs on {len(ds)} phantoms")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        summary["training"] = _train(out, ds, p, device, progress)
+    _say(f"   {summary['training']['steps']} steps in {summary['training']['seconds']} s; "
+         f"contrastive term > 0 at every step: {summary['training']['steps_without_contrast'] == 0}")
+    _say(f"4/6 sliding-window prediction of the held-out phantom (windows {p['train_shape']})")
+    rep = predict_files(summary["training"]["checkpoint"], [ct], out / "prediction", progress=False,
+                        device=device, roi_size=p["train_shape"], overlap=0.5)
+    if rep.failed:
+        raise ValueError(f"prediction failed: {rep.failed[0]['error']}")
+    summary["prediction"] = {**rep.written[0], "windows": _count_windows(p)}
+    _say("5/6 vesselnet evaluate")
     ev_dir = out / "evaluation"
-    (ev_dir / "pred").mkdir(parents=True, exist_ok=True)
-    (ev_dir / "gt").mkdir(parents=True, exist_ok=True)
-    save_volume(ev_dir / "pred" / "vessels.nii.gz", pred.astype(np.uint8), gt_vol.spacing, gt_vol.affine)
-    save_volume(ev_dir / "gt" / "vessels.nii.gz", gt.astype(np.uint8), gt_vol.spacing, gt_vol.affine)
-    ev = evaluate_paths(ev_dir / "pred", ev_dir / "gt", n_scales=n_scales,
-                        figures_dir=ev_dir / "figures", progress=False).evaluator
+    ev = evaluate_paths(out / "prediction" / "masks", out / "heldout" / "gt", n_scales=3,
+                        figures_dir=out / "figures", progress=False).evaluator
+    ev_dir.mkdir(exist_ok=True)
     ev.to_csv(ev_dir / "metrics.csv")
-    md = ev.to_markdown(name=f"prediction missing vessels thinner than {cut:.2f} mm")
-    (ev_dir / "summary.md").write_text(md, encoding="utf-8")
-    summary["evaluation"] = {"dir": str(ev_dir), "dropped_below_radius_mm": cut}
-    print(md)
-
-    if train_steps > 0 and phantom is not None:
-        try:
-            import torch  # noqa: F401
-        except ImportError:
-            _say("4/4 skipped: torch is not installed (pip install .[net])")
-        else:
-            _say(f"4/4 {train_steps} step(s) of Eq. 9 on a {crop}^3 crop")
-            summary["training_smoke"] = _train_steps(ct, phantom, scale_labels, steps=train_steps,
-                                                     crop=crop, seed=seed, n_scales=n_scales)
+    table = ev.to_markdown(name=f"multitask-contrastive, {epochs} epochs (held-out phantom)")
+    (out / "demo_table.md").write_text(table, encoding="utf-8")
+    summary["metrics"] = {c: round(float(ev.mean(c)), 4) for c in ev.columns}
+    print(table)
+    _say("6/6 figures")
+    figs = [_curves(out, out / "figures" / "training_curves.png")]
+    figs += sorted((out / "figures").glob("heldout_*.png")) + [out / "figures" / "scale_recall.png"]
+    figs += sorted((out / "prepared" / "figures").glob("*.png"))[:1]
+    summary["figures"] = [str(f) for f in figs if f.is_file()]
+    summary["table"] = str(out / "demo_table.md")
     summary["seconds"] = round(time.perf_counter() - t0, 1)
     (out / "demo_summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-    _say(f"done in {summary['seconds']} s; outputs under {out}/")
+    _say(f"done in {summary['seconds']} s; outputs under {out}/ (demo_summary.json)")
     return summary
+
+
+def _count_windows(p: dict) -> int:
+    from vesselnet.predict.sliding import window_starts
+
+    div = 2 ** p["depth"]
+    n = 1
+    for size, w in zip(p["test_shape"], p["train_shape"]):
+        n *= len(window_starts(-(-size // div) * div, w, 0.5, div))
+    return n
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Command line of the demo; returns the exit code."""
-    p = argparse.ArgumentParser(prog="python -m vesselnet.demo", description=__doc__.split("\n\n")[0])
-    p.add_argument("--out", default="results", help="output folder (default: results)")
-    p.add_argument("--mask", default=None, help="analyse this mask file instead of the phantom")
-    p.add_argument("--shape", type=int, nargs=3, default=(128, 256, 256), metavar=("Z", "Y", "X"))
-    p.add_argument("--spacing", type=float, nargs=3, default=(1.0, 1.0, 1.0), metavar=("Z", "Y", "X"))
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--n-scales", type=int, default=3)
-    p.add_argument("--train-steps", type=int, default=3)
-    args = p.parse_args(argv)
+    d = DEFAULTS
+    ap = argparse.ArgumentParser(prog="python -m vesselnet.demo", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--out", default="results", help="output folder (default: results)")
+    ap.add_argument("--n-train", type=int, default=d["n_train"], help=f"training phantoms (default {d['n_train']})")
+    ap.add_argument("--epochs", type=int, default=d["epochs"], help=f"training epochs (default {d['epochs']})")
+    ap.add_argument("--seed", type=int, default=d["seed"])
+    ap.add_argument("--device", default="auto", help="auto (default), cpu, cuda")
+    ap.add_argument("--progress", action="store_true", help="training progress bar")
+    ap.add_argument("--threads", type=int, default=None,
+                    help="torch CPU threads (default: torch's; 1 is fastest on a busy machine)")
+    args = ap.parse_args(argv)
+    if args.threads is not None:
+        import torch
+
+        torch.set_num_threads(max(1, args.threads))
     try:
-        run_demo(args.out, mask=args.mask, shape=tuple(args.shape), spacing=tuple(args.spacing),
-                 seed=args.seed, n_scales=args.n_scales, train_steps=args.train_steps)
+        run_demo(args.out, n_train=args.n_train, epochs=args.epochs, seed=args.seed, device=args.device,
+                 progress=args.progress)
     except (ValueError, TypeError, OSError) as exc:
         print(f"demo: error: {exc}", file=sys.stderr)
         return 2

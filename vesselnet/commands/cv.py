@@ -43,6 +43,8 @@ def add_parser(subparsers) -> None:
     p.add_argument("--epochs", type=int, help="run.epochs of every preset")
     p.add_argument("--prepare-config", type=Path, metavar="FILE",
                    help="YAML of PrepareConfig keys for a source (default: the presets' data.prepare)")
+    p.add_argument("--synthetic-shape", type=int, nargs=3, metavar=("Z", "Y", "X"),
+                   help="with --data synthetic:N: phantom shape (default 64 64 64, 1 mm voxels)")
     p.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N")
     p.add_argument("--tta", action="store_true", help="flip test-time augmentation when predicting")
     p.add_argument("--overwrite", action="store_true", help="start over in DIR (keeps the prepared cache)")
@@ -83,7 +85,14 @@ def run(args) -> int:
             prep = PrepareConfig.from_dict(_yaml(args.prepare_config, "--prepare-config"))
         except (TypeError, ValueError) as exc:
             raise UserError(f"--prepare-config: {exc}") from exc
-    res = run_cv(args.data, args.out, args.presets, folds=args.folds, seed=args.seed, splits=args.splits,
+    data = args.data
+    if args.synthetic_shape is not None:
+        from vesselnet.data.sources import open_source, source_kind
+
+        if source_kind(args.data) != "synthetic":
+            raise UserError(f"--synthetic-shape: only for --data synthetic[:N], got {args.data!r}")
+        data = open_source(args.data, shape=tuple(args.synthetic_shape))
+    res = run_cv(data, args.out, args.presets, folds=args.folds, seed=args.seed, splits=args.splits,
                  overrides=overrides or None, prepare_config=prep, device=args.device, tta=args.tta,
                  overwrite=args.overwrite, figures=not args.no_figures,
                  progress=False if args.quiet else None, quiet=args.quiet)
