@@ -172,3 +172,17 @@ def test_dataset_with_other_scale_count_is_refused(tmp_path):
     ds.config = dataclasses.replace(ds.config, n_scales=4)
     with pytest.raises(ValueError, match="train_dataset: holds 4 scales, the config's model.num_scales is 3"):
         train(cfg, ds, None, tmp_path / "run")
+
+
+def test_the_config_builds_the_data_pipeline_and_the_trainer(tmp_path):
+    from vesselnet.data import Augmenter, CaseLoader
+
+    cfg = tiny_config(overrides={"run": {"epochs": 1, "val_every": 0}})
+    ds = tiny_dataset()
+    loader = cfg.build_loader(ds)
+    assert isinstance(loader, CaseLoader) and (loader.batch_size, loader.seed) == (2, cfg.seed)
+    assert isinstance(cfg.build_augmenter(), Augmenter)
+    assert cfg.replace({"data": {"augment": None}}).build_augmenter() is None
+    assert isinstance(cfg.build_optimizer(cfg.build_model().parameters()), torch.optim.Adam)
+    by_parts = cfg.build_trainer(loader, None, tmp_path / "a").fit()
+    assert by_parts.losses == train(cfg, ds, None, tmp_path / "b").losses

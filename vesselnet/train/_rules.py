@@ -25,6 +25,8 @@ __all__ = [
     "number_tuple",
     "mapping",
     "class_weights_rule",
+    "string_tuple",
+    "device",
 ]
 
 Rule = Callable[[object, str], object]
@@ -200,5 +202,30 @@ def class_weights_rule() -> Rule:
         if isinstance(value, str):
             return choice("batch")(value, key)
         return weights(value, key)
+
+    return rule
+
+
+def string_tuple(what: str = "strings") -> Rule:
+    """A list of strings, returned as a tuple."""
+
+    def rule(value, key):
+        if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+            raise _type_error(key, f"a list of {what} (strings)", value)
+        return tuple(value)
+
+    return rule
+
+
+def device() -> Rule:
+    """``auto``, ``cpu``, ``cuda`` or ``cuda:N``."""
+    expected = "'auto', 'cpu', 'cuda' or 'cuda:N'"
+
+    def rule(value, key):
+        if not isinstance(value, str):
+            raise _type_error(key, expected, value)
+        if value in ("auto", "cpu", "cuda") or (value.startswith("cuda:") and value[5:].isdigit()):
+            return value
+        raise _range_error(key, expected, value)
 
     return rule

@@ -47,12 +47,14 @@ from vesselnet.train._rules import (
     boolean,
     choice,
     class_weights_rule,
+    device as device_rule,
     int_tuple,
     integer,
     mapping,
     number,
     number_tuple,
     optional,
+    string_tuple,
     text,
 )
 
@@ -247,15 +249,9 @@ class DataConfig(_Section):
         "patch_size": optional(int_tuple(3, minimum=1)),
         "augment": optional(mapping()),
         "val_fraction": number(0.0, maximum=0.9),
-        "val_cases": optional(lambda v, k: _string_tuple(v, k)),
+        "val_cases": optional(string_tuple("case ids")),
         "prepare": mapping(),
     }
-
-
-def _string_tuple(value, key):
-    if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
-        raise ConfigTypeError(f"config key '{key}': expected a list of case ids (strings), got {value!r}")
-    return tuple(value)
 
 
 @dataclass(frozen=True)
@@ -281,7 +277,7 @@ class RunConfig(_Section):
         "val_every": integer(0),
         "checkpoint_every": integer(1),
         "checkpoint_every_steps": integer(0),
-        "device": lambda v, k: _device_rule(v, k),
+        "device": device_rule(),
         "amp": choice("auto", "bf16", "fp16", "off"),
         "compile": boolean(),
         "check_finite": boolean(),
@@ -291,15 +287,6 @@ class RunConfig(_Section):
         "tensorboard": boolean(),
         "hd_percentile": optional(number(0.0, strict=True, maximum=100.0)),
     }
-
-
-def _device_rule(value, key):
-    text()(value, key)
-    if value in ("auto", "cpu", "cuda") or (
-        value.startswith("cuda:") and value[5:].isdigit()
-    ):
-        return value
-    raise ConfigError(f"config key '{key}': expected 'auto', 'cpu', 'cuda' or 'cuda:N', got {value!r}")
 
 
 _SECTIONS = {
@@ -398,6 +385,30 @@ class TrainConfig:
         from vesselnet.train.builders import build_objective
 
         return build_objective(self)
+
+    def build_optimizer(self, params):
+        """Adam(W) of ``optim`` over ``params``."""
+        from vesselnet.train.builders import build_optimizer
+
+        return build_optimizer(self, params)
+
+    def build_augmenter(self):
+        """``vesselnet.data.Augmenter`` of ``data.augment`` (None when null)."""
+        from vesselnet.train.builders import build_augmenter
+
+        return build_augmenter(self)
+
+    def build_loader(self, dataset, *, train: bool = True, rank: int = 0, world_size: int = 1):
+        """``vesselnet.data.CaseLoader`` of ``dataset`` (training: seeded shuffled batches)."""
+        from vesselnet.train.builders import build_loader
+
+        return build_loader(self, dataset, train=train, rank=rank, world_size=world_size)
+
+    def build_trainer(self, train_loader, val_loader=None, out_dir="run", **options):
+        """A :class:`vesselnet.train.trainer.Trainer` of this config (``options``: its keywords)."""
+        from vesselnet.train.trainer import Trainer
+
+        return Trainer(self, train_loader, val_loader, out_dir, **options)
 
 
 def _check_consistency(cfg: TrainConfig) -> None:
