@@ -236,6 +236,10 @@ class Trainer:
             if self.folder:
                 self.folder.finish("interrupted", step=self.step)
             raise
+        except Exception as exc:
+            if self.folder:
+                self.folder.finish("failed", error=f"{type(exc).__name__}: {exc}", step=self.step)
+            raise
         finally:
             bar.close()
         if self.folder:
