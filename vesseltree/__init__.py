@@ -39,7 +39,7 @@ _EXPORTS = {
 _SUBMODULES = {"synthetic", "io", "plot", "morphometry", "topology", "radius", "labels",
                "scales", "graph", "skeleton", "tree", "analysis", "cli",
                "inscribed", "curvature", "export", "structures",
-               "pipeline", "outputs", "archive", "geometry"}
+               "pipeline", "outputs", "archive", "geometry", "cohort", "pipeline_structures"}
 
 __all__ = sorted(_EXPORTS) + sorted(_SUBMODULES) + ["__version__"]
 

@@ -6,9 +6,15 @@ folder holding it): ``OUT/<name>/`` gets ``branches.csv``, ``graph.graphml``,
 ``labels.nii.gz``, ``scales.nii.gz``, ``summary.json``, ``radius_mip.png``, ``scales_mip.png``
 and ``manifest.json``, written as one unit (:mod:`vesseltree.outputs`: a killed run leaves
 only hidden ``.<name>.partial-*`` folders, removed by the next run; an existing folder is
-replaced only with ``--overwrite``). Across inputs, ``OUT/branch_radii.png``: a letter-value
-plot of the branch radii, one box per volume (paper Fig. 4). A progress bar runs when several
-inputs are given. An input that fails is reported and skipped; the exit code is then 2.
+replaced only with ``--overwrite``). ``--structures A B`` analyses one tree per structure
+(:mod:`vesseltree.pipeline_structures`), ``--export-vtp`` adds ``centerlines.vtp`` and
+``surface.vtp``. Across inputs, ``OUT/cohort.csv`` (one row per input) and
+``OUT/branch_radii.png`` (a letter-value plot of the branch radii, one box per volume, paper
+Fig. 4), both in natural order of the names (:mod:`vesseltree.cohort`). ``--jobs N`` runs N
+inputs at a time in worker processes, ``--scheduler ADDRESS`` on a Dask cluster; the tables
+are the same either way. A progress bar runs when several inputs are given. An input that
+fails is reported and skipped, the others go on, the failed ones are listed at the end and
+the exit code is 2.
 
 ``vesseltree phantom OUT`` writes a synthetic vessel phantom (:func:`vesseltree.make_phantom`).
 
@@ -27,6 +33,7 @@ from typing import Sequence
 import numpy as np
 
 from vesseltree import pipeline
+from vesseltree.cohort import describe_error
 from vesseltree.pipeline import (UserError, branch_radius_volume, unique_names, volume_name,
                                  write_graphml)
 from vesseltree.scales import ScaleRule
@@ -57,78 +64,108 @@ def _scale_rule(args) -> ScaleRule:
     return ScaleRule.quantiles(args.n_scales if args.n_scales is not None else 3)
 
 
-def _analyze_one(args, path, name, out_dir, rule):
-    """One input; returns its result or None after printing the error."""
-    try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            res = pipeline.analyze_file(
-                path, out_dir, name=name, spacing=args.spacing, structures=args.structures,
-                liver_only=args.liver_only, scale_rule=rule, radius_method=args.radius_method,
-                figures=not args.no_figures, projection_axis=args.axis, overwrite=args.overwrite,
-            )
-        for w in caught:
-            _eprint(f"{PROG}: warning: {name}: {w.message}")
-        return res
-    except (UserError, ValueError, TypeError, OSError) as exc:
-        if args.traceback:
-            raise
-        msg = describe_error(exc)
-        named = msg.startswith((str(path), Path(path).name))  # the reader named the file
-        _eprint(f"{PROG}: error: {msg}" if named else f"{PROG}: error: {path}: {msg}")
-    except Exception as exc:  # keep going with the other inputs
-        if args.traceback:
-            raise
-        _eprint(f"{PROG}: internal error ({type(exc).__name__}) on {path}: {exc} "
-                "(rerun with --traceback)")
-    return None
+def _options(args, rule) -> dict:
+    """Keyword arguments of :func:`vesseltree.pipeline.analyze_file` from the command line."""
+    return dict(spacing=args.spacing, structures=args.structures,
+                per_structure=args.structures is not None and not args.merge_structures,
+                liver_only=args.liver_only, scale_rule=rule, scale_basis=args.scale_basis,
+                radius_method=args.radius_method, curvature=args.curvature,
+                export_vtp=args.export_vtp, figures=not args.no_figures,
+                projection_axis=args.axis, overwrite=args.overwrite)
+
+
+def _report(args, outcome, say) -> None:
+    """Warnings, the error or a one-line result of one input, as it finishes."""
+    name = outcome["name"]
+    for w in outcome["warnings"]:
+        _eprint(f"{PROG}: warning: {name}: {w}")
+    if not outcome["ok"]:
+        if args.traceback and outcome.get("traceback"):
+            _eprint(outcome["traceback"].rstrip())
+        hint = " (rerun with --traceback)" if outcome.get("internal") and not args.traceback else ""
+        prefix = f"{PROG}: " if outcome.get("internal") else f"{PROG}: error: "
+        _eprint(f"{prefix}{outcome['error']}{hint}")
+        return
+    if args.quiet:
+        return
+    res = outcome["result"]
+    r = res["radii"]
+    say(f"{name}: {len(r)} branches, median radius "
+        f"{np.median(r) if len(r) else float('nan'):.3g} mm "
+        f"({res['summary']['analyze_seconds']:.1f} s) -> {res['dir']}")
 
 
 def _cmd_analyze(args) -> int:
+    from vesseltree import cohort
     from vesseltree.outputs import check_out_folder
 
-    out_dir = check_out_folder(args.out)
+    out_dir = check_out_folder(args.out).resolve()
     rule = _scale_rule(args)
-    names = unique_names(args.inputs)
     if args.structures is not None:
-        args.structures = [n.strip() for item in args.structures for n in item.split(",") if n.strip()]
-    results, failures = [], []
-    items = list(zip(args.inputs, names))
+        args.structures = [n.strip() for item in args.structures for n in item.split(",")
+                           if n.strip()]
+        pipeline.parse_structures(args.structures)  # a bad item stops before any work
+    elif args.merge_structures or args.scale_basis != "union":
+        raise UserError("--merge-structures/--scale-basis: name the structures with "
+                        "--structures NAME [NAME ...]")
+    if args.export_vtp:
+        pipeline._check_vtk()
+    names = unique_names(args.inputs)
+    options = _options(args, rule)
+    jobs = [{"path": str(Path(p).resolve()) if args.scheduler else p, "out_dir": str(out_dir),
+             "name": n, "options": options} for p, n in zip(args.inputs, names)]
     progress = None
-    if len(items) > 1:
+    if len(jobs) > 1:
         from tqdm.auto import tqdm
 
-        progress = tqdm(items, desc="analyze", unit="volume", file=sys.stderr, disable=args.quiet)
-    for path, name in (progress if progress is not None else items):
+        progress = tqdm(total=len(jobs), desc="analyze", unit="volume", file=sys.stderr,
+                        disable=args.quiet)
+    say = (lambda m: progress.write(m, file=sys.stderr)) if progress is not None else _eprint
+
+    def done(outcome):
+        _report(args, outcome, say)
         if progress is not None:
-            progress.set_postfix_str(name)
-        res = _analyze_one(args, path, name, out_dir, rule)
-        if res is None:
-            failures.append(name)
-            continue
-        results.append(res)
-        if not args.quiet:
-            r = res["radii"]
-            msg = (f"{name}: {len(r)} branches, median radius "
-                   f"{np.median(r) if len(r) else float('nan'):.3g} mm "
-                   f"({res['summary']['analyze_seconds']:.1f} s) -> {res['dir']}")
-            (progress.write(msg, file=sys.stderr) if progress is not None else _eprint(msg))
+            progress.set_postfix_str(outcome["name"])
+            progress.update(1)
+
+    if args.traceback and args.jobs == 1 and args.scheduler is None:
+        outcomes = _run_raising(jobs, done)
+    else:
+        outcomes = cohort.run_jobs(jobs, n_jobs=args.jobs, scheduler=args.scheduler, on_done=done)
     if progress is not None:
         progress.close()
-    _run_figure(args, out_dir, results)
-    if failures and len(items) > 1:
-        _eprint(f"{PROG}: error: {len(failures)} of {len(items)} input(s) failed: {', '.join(failures)}")
+    if len(jobs) > 1:  # a cohort: one row per input (a single input has its summary.json)
+        cohort.write_cohort_table(outcomes, out_dir / cohort.COHORT_TABLE)
+    _run_figure(args, out_dir, cohort.radii_by_input(outcomes))
+    failures = [o["name"] for o in outcomes if not o["ok"]]
+    if failures and len(jobs) > 1:
+        _eprint(f"{PROG}: error: {len(failures)} of {len(jobs)} input(s) failed: "
+                f"{', '.join(cohort.natural_sorted(failures))}")
     return 2 if failures else 0
 
 
-def _run_figure(args, out_dir: Path, results) -> None:
+def _run_raising(jobs, done) -> list[dict]:
+    """--traceback, serial: errors propagate with their traceback (main() re-raises them);
+    the outcomes are :func:`vesseltree.cohort.analyze_job`'s records."""
+    outcomes = []
+    for job in jobs:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            res = pipeline.analyze_file(job["path"], job["out_dir"], name=job["name"],
+                                        **job["options"])
+        outcomes.append({"name": job["name"], "path": job["path"], "ok": True, "result": res,
+                         "warnings": [str(w.message) for w in caught]})
+        done(outcomes[-1])
+    return outcomes
+
+
+def _run_figure(args, out_dir: Path, radii: dict) -> None:
     """OUT/branch_radii.png describes this run: rewritten, or removed when this run has none."""
     path = out_dir / RUN_FIGURE
-    if results and not args.no_figures:
+    if radii and not args.no_figures:
         from vesseltree.plot import letter_value_plot
 
-        letter_value_plot({r["name"]: r["radii"] for r in results}, path,
-                          title="Branch radii per volume")
+        letter_value_plot(radii, path, title="Branch radii per volume")
     elif path.is_file():
         path.unlink()
         if not args.quiet:
@@ -175,14 +212,6 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message):  # argparse's own errors: one line, exit 2
         self.print_usage(sys.stderr)
         raise SystemExit(_fail(f"{self.prog}: error: {message}"))
-
-
-def describe_error(exc: BaseException) -> str:
-    """One sentence for an error; an ``OSError`` names the path it is about."""
-    if isinstance(exc, OSError) and exc.filename:
-        what = exc.strerror or type(exc).__name__
-        return f"{str(exc.filename)!r}: {what}"
-    return str(exc)
 
 
 def _eprint(msg: str) -> None:
@@ -247,10 +276,17 @@ def build_parser() -> argparse.ArgumentParser:
                    help=".nii/.nii.gz, .npy, .npz, MASKS_DICOM.zip or its folder")
     a.add_argument("--spacing", nargs=3, type=positive_float, metavar=("Z", "Y", "X"),
                    help="voxel size in mm, overrides the file's (.npy default: 1 1 1)")
-    a.add_argument("--structures", action="append", metavar="NAME[,NAME...]",
-                   help="3D-IRCADb structures to unite, comma-separated or repeated "
-                        "(default: portalvein + venoussystem, or venacava when there is no "
-                        "venoussystem)")
+    a.add_argument("--structures", nargs="+", action="extend", metavar="NAME",
+                   help="one tree per structure: 3D-IRCADb mask names (A+B unites two masks "
+                        "into one structure; NAME=LABEL renames), or label values of a label "
+                        "map (1=portalvein 2=venoussystem); put them after the inputs. "
+                        "Default: one tree of portalvein + venoussystem (venacava when there "
+                        "is no venoussystem)")
+    a.add_argument("--merge-structures", action="store_true",
+                   help="analyse the --structures united as one tree (one mask) instead")
+    a.add_argument("--scale-basis", choices=("union", "structure"), default="union",
+                   help="with --structures: scale thresholds over all structures' branches "
+                        "(the paper's vessel mask) or per structure (default: %(default)s)")
     a.add_argument("--liver-only", action="store_true",
                    help="3D-IRCADb: keep vessel voxels inside the liver mask only")
     a.add_argument("--out", default="vesseltree_out", metavar="DIR",
@@ -267,6 +303,17 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--radius-method", choices=("corrected", "paper"), default="corrected",
                    help="local radius estimator: bias-corrected or exactly the paper's Eq. 1 "
                         "(default: %(default)s)")
+    a.add_argument("--curvature", action="store_true",
+                   help="add curvature_per_mm and torsion_per_mm to branches.csv (smoothed "
+                        "centerline, as vmtkbranchgeometry; about doubles the analysis time)")
+    a.add_argument("--export-vtp", action="store_true",
+                   help="write centerlines.vtp (VMTK/Slicer/ParaView) and surface.vtp; needs "
+                        "the optional vtk package")
+    a.add_argument("--jobs", "-j", type=_positive_int, default=1, metavar="N",
+                   help="analyse N inputs at a time in worker processes (default: %(default)s)")
+    a.add_argument("--scheduler", metavar="ADDRESS",
+                   help="run the inputs on a Dask cluster (tcp://host:8786; needs the optional "
+                        "dask extra, and inputs and --out on a file system the workers see)")
     a.add_argument("--axis", type=int, choices=(0, 1, 2), default=0,
                    help="projection axis of the MIP figures (0 = z, axial; default: %(default)s)")
     a.add_argument("--no-figures", action="store_true", help="skip the PNG figures")

@@ -38,6 +38,7 @@ label map (NIfTI, ``.npy``, ``.npz`` of integers), labels (``1=portalvein``, ``2
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import time
@@ -237,12 +238,13 @@ def _read_input(path: Path, spacing, structures, liver_only: bool, per_structure
         wanted = None if items is None else [q for _, parts in items for q in parts]
         vol = load_volume(path, spacing=spacing, structures=wanted, restrict_to=restrict)
         return vol, as_binary_mask(vol.data, path.name)
-    masks, vol = {}, None
+    masks, sources, vol = {}, [], None
     for name, parts in items:
         v = load_volume(path, spacing=spacing, structures=list(parts), restrict_to=restrict)
         masks[name] = as_binary_mask(v.data, f"{path.name}:{name}")
+        sources.append(v.source)
         vol = vol or v
-    return vol, masks
+    return dataclasses.replace(vol, source=" | ".join(sources)), masks
 
 
 def _scales_of(tree) -> np.ndarray:

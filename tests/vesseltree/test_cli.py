@@ -301,10 +301,11 @@ def test_analyze_synthetic_ircadb_zip(tmp_path, capsys):
     np.testing.assert_allclose(summary["spacing_mm"], SPACING, rtol=1e-6)
     labels = np.asanyarray(nib.load(str(d / "labels.nii.gz")).dataobj).transpose(2, 1, 0)
     np.testing.assert_array_equal(labels > 0, mask)  # slices back in position order
-    # --liver-only keeps the voxels in the liver; --structures picks by name
+    # --liver-only keeps the voxels in the liver; --structures picks by name, and
+    # --merge-structures unites them into one tree
     assert main(["analyze", str(patient / "MASKS_DICOM.zip"), "--liver-only", "--structures",
-                 "PortalVein,venoussystem", "--out", str(tmp_path / "liver"), "-q",
-                 "--no-figures"]) == 0
+                 "PortalVein,venoussystem", "--merge-structures", "--out",
+                 str(tmp_path / "liver"), "-q", "--no-figures"]) == 0
     labels = np.asanyarray(
         nib.load(str(tmp_path / "liver" / "3Dircadb1.99" / "labels.nii.gz")).dataobj
     ).transpose(2, 1, 0)
@@ -393,3 +394,170 @@ def test_phantom_depth_cap_is_said(tmp_path, capsys):
 
     reached = int(make_phantom((32, 32, 32), seed=0, depth=50).segments["generation"].max())
     assert f"has {reached} generation" in err
+
+
+# --------------------------------------------------------------------------------------------
+# one tree per structure (issue 14 item 1), .vtp export (item 2)
+
+
+def _write_masks_zip(patient, structures):
+    import zipfile
+
+    patient.mkdir()
+    with zipfile.ZipFile(patient / "MASKS_DICOM.zip", "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, vol in structures.items():
+            for z in range(vol.shape[0]):
+                zf.writestr(f"MASKS_DICOM/{name}/image_{z}", _dicom_slice(vol[z], SPACING[0] * z))
+    return patient
+
+
+@pytest.fixture(scope="module")
+def two_systems(tmp_path_factory):
+    """Two phantom trees side by side as 'portalvein' and 'venoussystem' of a 3D-IRCADb
+    zip, analysed per structure with the .vtp export."""
+    from vesseltree.synthetic import make_phantom
+
+    tmp = tmp_path_factory.mktemp("structures")
+    a = make_phantom((20, 60, 48), SPACING, seed=1, depth=3).mask
+    b = make_phantom((20, 60, 48), SPACING, seed=2, depth=3).mask
+    pv = np.zeros((20, 60, 100), bool)
+    vs = np.zeros_like(pv)
+    pv[:, :, :48] = a
+    vs[:, :, 52:] = b
+    masks = {"portalvein": pv, "venoussystem": vs}
+    patient = _write_masks_zip(tmp / "3Dircadb1.98", {**masks, "liver": np.ones_like(pv)})
+    out = tmp / "out"
+    rc = main(["analyze", str(patient), "--structures", "portalvein", "venoussystem",
+               "--export-vtp", "--out", str(out), "-q"])
+    return rc, masks, out / "3Dircadb1.98", tmp
+
+
+def _nii(path):
+    return np.asanyarray(nib.load(str(path)).dataobj).transpose(2, 1, 0)
+
+
+def test_structures_give_one_tree_each(two_systems):
+    from vesseltree.structures import analyze_structures
+
+    rc, masks, d, _ = two_systems
+    assert rc == 0
+    ref = analyze_structures(masks, SPACING)  # the Python API on the same arrays
+    table = pd.read_csv(d / "branches.csv")
+    assert table["structure"].tolist() == ref.branches["structure"].tolist()
+    np.testing.assert_array_equal(table["branch_id"], ref.branches["branch_id"])
+    for col in ("radius_mm", "radius_inscribed_mm", "length_mm", "generation", "scale"):
+        np.testing.assert_allclose(table[col], ref.branches[col], rtol=1e-9)
+    # labels.nii.gz: each structure's own Eq. 3 labels, shifted to be unique
+    labels, smap = _nii(d / "labels.nii.gz"), _nii(d / "structures.nii.gz")
+    np.testing.assert_array_equal(smap, masks["portalvein"] * 1 + masks["venoussystem"] * 2)
+    summary = json.loads((d / "summary.json").read_text())
+    assert summary["structure_names"] == ["portalvein", "venoussystem"]
+    for name, tree in ref.trees.items():
+        m = masks[name]
+        np.testing.assert_array_equal(labels[m] - summary["label_offsets"][name],
+                                      tree.labels[m])
+        own = table[table["structure"] == name]
+        assert summary["structures"][name]["max_generation"] == own["generation"].max()
+    lut = np.zeros(table["label"].max() + 1, int)
+    lut[table["label"]] = table["structure"].map({"portalvein": 1, "venoussystem": 2})
+    np.testing.assert_array_equal(lut[labels], smap)  # label -> structure, as the table says
+    np.testing.assert_array_equal(_nii(d / "scales.nii.gz"), ref.scale_labels())
+    # one graph holding both, no edge between them
+    g = nx.read_graphml(d / "graph.graphml")
+    assert g.number_of_edges() == len(table)
+    for u, v, attrs in g.edges(data=True):
+        assert g.nodes[u]["structure"] == g.nodes[v]["structure"] == attrs["structure"]
+    # the cohort table has one row per structure of an input
+    from vesseltree.cohort import cohort_table
+
+    outcome = {"name": d.name, "ok": True,
+               "result": {"summary": summary, "structures": summary["structure_names"]}}
+    rows = cohort_table([outcome])
+    assert rows["structure"].tolist() == ["portalvein", "venoussystem"]
+    assert rows["n_branches"].tolist() == [len(t.branches) for t in ref.trees.values()]
+    assert rows["threshold_1_mm"].tolist() == [ref.thresholds[0]] * 2  # union thresholds
+
+
+def test_structures_vtp_reads_back(two_systems):
+    vtk = pytest.importorskip("vtk", reason="the optional vtk extra")
+    from vtkmodules.util.numpy_support import vtk_to_numpy
+
+    rc, masks, d, _ = two_systems
+    table = pd.read_csv(d / "branches.csv")
+    r = vtk.vtkXMLPolyDataReader()
+    r.SetFileName(str(d / "centerlines.vtp"))
+    r.Update()
+    pdata = r.GetOutput()
+    assert pdata.GetNumberOfLines() == len(table)
+    cells = pdata.GetCellData()
+    names = cells.GetAbstractArray("structure")
+    assert [names.GetValue(i) for i in range(names.GetNumberOfValues())] == \
+        table["structure"].tolist()
+    np.testing.assert_allclose(vtk_to_numpy(cells.GetArray("radius_mm")), table["radius_mm"],
+                               rtol=1e-6)
+    summary = json.loads((d / "summary.json").read_text())
+    n_skel = sum(s["skeleton_voxels"] for s in summary["structures"].values())
+    assert pdata.GetNumberOfPoints() == n_skel
+    s = vtk.vtkXMLPolyDataReader()
+    s.SetFileName(str(d / "surface.vtp"))
+    s.Update()
+    surf = s.GetOutput()
+    assert surf.GetNumberOfCells() > 0
+    assert set(np.unique(vtk_to_numpy(surf.GetCellData().GetArray("structure_id")))) == {1, 2}
+
+
+def test_label_map_structures_and_merging(two_systems, capsys):
+    rc, masks, d, tmp = two_systems
+    lab = masks["portalvein"].astype(np.uint8) + 2 * masks["venoussystem"].astype(np.uint8)
+    np.save(tmp / "labels.npy", lab)
+    sp = ["--spacing", *map(str, SPACING)]
+    out = tmp / "labelmap"
+    assert main(["analyze", str(tmp / "labels.npy"), "--structures", "1=portalvein",
+                 "2=venoussystem", *sp, "--out", str(out), "-q", "--no-figures"]) == 0
+    pd.testing.assert_frame_equal(pd.read_csv(out / "labels" / "branches.csv"),
+                                  pd.read_csv(d / "branches.csv"))
+    # --merge-structures: one tree of the union, as a binary mask of it
+    np.save(tmp / "union.npy", lab > 0)
+    merged, binary = tmp / "merged", tmp / "binary"
+    assert main(["analyze", str(tmp / "labels.npy"), "--structures", "1,2",
+                 "--merge-structures", *sp, "--out", str(merged), "-q", "--no-figures"]) == 0
+    assert main(["analyze", str(tmp / "union.npy"), *sp, "--out", str(binary), "-q",
+                 "--no-figures"]) == 0
+    assert ((merged / "labels" / "branches.csv").read_bytes()
+            == (binary / "union" / "branches.csv").read_bytes())
+    # a structure joining two labels, default names from the values
+    joined = tmp / "joined"
+    assert main(["analyze", str(tmp / "labels.npy"), "--structures", "1+2", *sp, "--out",
+                 str(joined), "-q", "--no-figures"]) == 0
+    assert set(pd.read_csv(joined / "labels" / "branches.csv")["structure"]) == {
+        "label_1+label_2"}
+    capsys.readouterr()
+    np.save(tmp / "float.npy", lab.astype(np.float32))
+    cases = [
+        ([str(tmp / "labels.npy"), "--structures", "portalvein"], "label values >= 1"),
+        ([str(tmp / "float.npy"), "--structures", "1"], "label map of integers"),
+        ([str(tmp / "union.npy"), "--merge-structures"], "name the structures"),
+        ([str(tmp / "labels.npy"), "--structures", "1=", "2"], "NAME=LABEL"),
+        ([str(tmp / "labels.npy"), "--structures", "1=a", "2=a"], "distinct structure names"),
+    ]
+    for argv, message in cases:
+        assert main(["analyze", *argv, "--out", str(tmp / "bad"), "-q"]) == 2, argv
+        err = capsys.readouterr().err
+        assert message in err and "Traceback" not in err, (argv, err)
+
+
+def test_export_vtp_one_tree(y_tree_run, tmp_path):
+    vtk = pytest.importorskip("vtk", reason="the optional vtk extra")
+    _, mask, _, _ = y_tree_run
+    np.save(tmp_path / "y.npy", mask)
+    out = tmp_path / "out"
+    assert main(["analyze", str(tmp_path / "y.npy"), "--spacing", *map(str, SPACING),
+                 "--export-vtp", "--curvature", "--out", str(out), "-q", "--no-figures"]) == 0
+    table = pd.read_csv(out / "y" / "branches.csv")
+    assert {"curvature_per_mm", "torsion_per_mm", "radius_inscribed_mm"} <= set(table.columns)
+    r = vtk.vtkXMLPolyDataReader()
+    r.SetFileName(str(out / "y" / "centerlines.vtp"))
+    r.Update()
+    assert r.GetOutput().GetNumberOfLines() == len(table)
+    manifest = json.loads((out / "y" / "manifest.json").read_text())
+    assert {"centerlines.vtp", "surface.vtp"} <= set(manifest["files"])
