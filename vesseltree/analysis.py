@@ -251,13 +251,13 @@ def analyze(
     inscribed : bool
         Add ``radius_inscribed_mm``: Eq. 2 (branch median) over the inscribed-sphere radius,
         VMTK's ``MaximumInscribedSphereRadius`` (:mod:`vesseltree.inscribed`), from the same
-        Voronoi partition as the corrected estimator (about a fifth of the analysis time,
-        ``docs/benchmarks/analyze.md``).
+        Voronoi partition as the corrected estimator (a fifth to a quarter of the rest of
+        the analysis, measured in ``docs/centerlines.md``).
     curvature : bool
         Add ``curvature_per_mm`` and ``torsion_per_mm``: branch means from the smoothed
         sub-voxel centerline as ``vmtkbranchgeometry`` (:mod:`vesseltree.curvature`, window
         10 times the mean voxel size; NaN for point branches and branches of fewer than 4
-        voxels). Off by default: it costs about twice the rest of the analysis.
+        voxels). Off by default: it costs one to three times the rest of the analysis.
     structures : mapping of int to str, or True, optional
         ``mask`` is an integer label map (0 = background), one structure per label, named by
         this mapping (``True``: ``"label_<k>"``); one tree per structure.

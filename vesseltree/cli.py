@@ -16,7 +16,9 @@ are the same either way. A progress bar runs when several inputs are given. An i
 fails is reported and skipped, the others go on, the failed ones are listed at the end and
 the exit code is 2.
 
-``vesseltree phantom OUT`` writes a synthetic vessel phantom (:func:`vesseltree.make_phantom`).
+``vesseltree phantom OUT`` writes a synthetic vessel phantom (:func:`vesseltree.make_phantom`):
+the mask, and beside it the CT rendering, the true radius map and the segment table
+(:func:`phantom_paths`).
 
 Errors are printed on stderr as one line, exit code 2, without traceback (``--traceback``
 shows it); Ctrl-C exits with code 130.
@@ -176,10 +178,26 @@ def _run_figure(args, out_dir: Path, radii: dict) -> None:
 # phantom
 
 
-def _cmd_phantom(args) -> int:
-    from vesseltree.io import save_volume
-    from vesseltree.synthetic import make_phantom
+def phantom_paths(output) -> dict[str, Path]:
+    """Files ``vesseltree phantom OUT`` writes: the mask at ``OUT`` and beside it, with the
+    same extension, ``<stem>_ct``, ``<stem>_radius`` and ``<stem>_segments.csv``."""
+    from vesseltree.io import split_extension
 
+    p = Path(output)
+    stem, ext = split_extension(p.name)
+    if ext not in (".nii.gz", ".nii", ".npy", ".npz"):
+        raise UserError(f"OUT: expected a file name ending in .nii.gz, .nii, .npy or .npz, "
+                        f"got {str(p)!r}")
+    return {"mask": p, "ct": p.with_name(f"{stem}_ct{ext}"),
+            "radius": p.with_name(f"{stem}_radius{ext}"),
+            "segments": p.with_name(f"{stem}_segments.csv")}
+
+
+def _cmd_phantom(args) -> int:
+    from vesseltree.io import atomic_write, save_volume
+    from vesseltree.synthetic import make_phantom, render_ct
+
+    paths = phantom_paths(args.output)
     kw = {"seed": args.seed}
     if args.depth is not None:
         kw["depth"] = args.depth
@@ -196,11 +214,18 @@ def _cmd_phantom(args) -> int:
                 "thinner children did not fit (they must stay above the minimum radius, inside "
                 "the volume and apart from other tubes): use a larger --shape or finer --spacing")
     mask = np.asarray(ph.mask)
-    spacing = tuple(getattr(ph, "spacing", args.spacing or (1.0, 1.0, 1.0)))
-    path = save_volume(args.output, mask, spacing)
+    spacing = tuple(ph.spacing)
+    ct = render_ct(ph, seed=args.seed, tumours=args.tumours)
+    save_volume(paths["mask"], mask, spacing)
+    save_volume(paths["ct"], ct.image, spacing)
+    save_volume(paths["radius"], np.asarray(ph.radius, dtype=np.float32), spacing)
+    with atomic_write(paths["segments"]) as tmp:
+        ph.segments.to_csv(tmp, index=False)
     if not args.quiet:
         _eprint(f"{PROG}: wrote phantom {mask.shape} spacing {spacing} mm, "
-                f"{int(mask.sum())} vessel voxels -> {path}")
+                f"{int(mask.sum())} vessel voxels, {len(ph.segments)} segments -> "
+                f"{paths['mask']}; CT (HU) -> {paths['ct'].name}, true radius (mm) -> "
+                f"{paths['radius'].name}, segments -> {paths['segments'].name}")
     return 0
 
 
@@ -319,8 +344,15 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--no-figures", action="store_true", help="skip the PNG figures")
     a.set_defaults(func=_cmd_analyze)
 
-    ph = sub.add_parser("phantom", parents=[common], help="write a synthetic vessel-tree phantom mask")
-    ph.add_argument("output", metavar="OUT", help="output file (.nii.gz, .nii, .npy or .npz)")
+    ph = sub.add_parser(
+        "phantom", parents=[common],
+        help="write a synthetic vessel-tree phantom: mask, CT rendering, true radius, segments",
+        description=("Writes a synthetic vessel tree (vesseltree.make_phantom) as a mask to OUT "
+                     "and beside it, with the same extension, <stem>_ct (CT-like image in HU, "
+                     "vesseltree.render_ct), <stem>_radius (true vessel radius in mm of every "
+                     "vessel voxel) and <stem>_segments.csv (one row per segment: end points, "
+                     "radii, generation, parent). Same seed, same files."))
+    ph.add_argument("output", metavar="OUT", help="mask file (.nii.gz, .nii, .npy or .npz)")
     ph.add_argument("--shape", nargs=3, type=_positive_int, metavar=("Z", "Y", "X"),
                     help="volume shape in voxels (default: make_phantom's)")
     ph.add_argument("--spacing", nargs=3, type=positive_float, metavar=("Z", "Y", "X"),
@@ -330,6 +362,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="bifurcation generations (default: make_phantom's)")
     ph.add_argument("--loops", type=int, default=0,
                     help="anastomoses (cycles) to add (default: %(default)s)")
+    ph.add_argument("--tumours", type=_int_at_least(0), default=0, metavar="N",
+                    help="hypodense tumours in the CT rendering (default: %(default)s)")
     ph.set_defaults(func=_cmd_phantom)
     return parser
 

@@ -249,6 +249,37 @@ def test_phantom_command(tmp_path):
     np.testing.assert_array_equal(np.load(again) != 0, data != 0)  # same seed, same phantom
 
 
+def test_phantom_writes_ct_radius_and_segments(tmp_path):
+    """Issue 14 item 6: what the demo has, beside the mask, equal to the Python API's."""
+    from vesseltree.synthetic import make_phantom, render_ct
+
+    out = tmp_path / "ph.nii.gz"
+    argv = ["phantom", str(out), "--shape", "24", "40", "40", "--spacing", "1.2", "0.8", "0.8",
+            "--seed", "5", "--depth", "3", "--tumours", "1", "-q"]
+    assert main(argv) == 0
+    ph = make_phantom((24, 40, 40), (1.2, 0.8, 0.8), seed=5, depth=3)
+    ct = render_ct(ph, seed=5, tumours=1)
+    files = sorted(p.name for p in tmp_path.iterdir())
+    assert files == ["ph.nii.gz", "ph_ct.nii.gz", "ph_radius.nii.gz", "ph_segments.csv"]
+    for name, ref in (("ph.nii.gz", ph.mask), ("ph_ct.nii.gz", ct.image),
+                      ("ph_radius.nii.gz", ph.radius)):
+        img = nib.load(str(tmp_path / name))
+        np.testing.assert_allclose(img.header.get_zooms(), (0.8, 0.8, 1.2), rtol=1e-6)
+        np.testing.assert_allclose(np.asanyarray(img.dataobj).transpose(2, 1, 0), ref,
+                                   rtol=1e-6, err_msg=name)
+    radius = np.asanyarray(nib.load(str(tmp_path / "ph_radius.nii.gz")).dataobj)
+    np.testing.assert_array_equal(radius > 0, np.asanyarray(
+        nib.load(str(tmp_path / "ph.nii.gz")).dataobj) > 0)
+    seg = pd.read_csv(tmp_path / "ph_segments.csv")
+    pd.testing.assert_frame_equal(seg, ph.segments.reset_index(drop=True), check_dtype=False)
+    # .npy output: same names, same extension
+    assert main(["phantom", str(tmp_path / "n" / "p.npy"), "--shape", "24", "40", "40", "-q",
+                 "--depth", "2"]) == 0
+    assert sorted(p.name for p in (tmp_path / "n").iterdir()) == [
+        "p.npy", "p_ct.npy", "p_radius.npy", "p_segments.csv"]
+    assert main(["phantom", str(tmp_path / "x.mha"), "-q"]) == 2
+
+
 def _dicom_slice(pix: np.ndarray, z: float) -> bytes:
     import io
 
