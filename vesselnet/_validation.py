@@ -2,7 +2,7 @@
 
 Every check names the argument, states what was expected and what was received, and raises
 ``TypeError`` (wrong kind of object) or ``ValueError`` (wrong shape or values) *before* any
-computation, never an ``AssertionError``. Scalar checks reuse :mod:`vesseltree._validation`.
+computation, never an ``AssertionError``. Scalar checks reuse :mod:`vesseltree.validation`.
 
 Value checks on tensors (``check_unit_interval``, ``check_class_ids``) read back one boolean
 from the device, which costs a synchronisation on GPU; they are done once per loss call.
@@ -14,7 +14,7 @@ from typing import Sequence
 
 import torch
 
-from vesseltree._validation import check_nonnegative_int, check_positive
+from vesseltree.validation import check_nonnegative_int, check_positive
 
 __all__ = [
     "check_positive",

@@ -236,6 +236,35 @@ def test_accumulator_statistics_and_exports(tmp_path):
     assert s.loc["hd", "n_defined"] == 4 and s.loc["hd", "n_undefined"] == 1
 
 
+def test_metric_classes_are_their_functions():
+    """Each table-built class records exactly its function's value, under its column,
+    passing ``spacing`` only to the distance metrics; the classes pickle by name."""
+    import pickle
+
+    from vesselnet.metrics import ASSDMetric, MetricAccumulator, compute_assd, compute_hausdorff
+
+    a, b = _pair(7)
+    spacing = (2.0, 0.5, 1.5)
+    expected = {
+        DiceMetric: ("dsc", compute_dice(a, b)),
+        JaccardMetric: ("jaccard", compute_jaccard(a, b)),
+        ClDiceMetric: ("cldice", compute_cldice(a, b)),
+        ASSDMetric: ("assd", compute_assd(a, b, spacing)),
+        HD95Metric: ("hd95", compute_hausdorff(a, b, spacing, 95.0)),
+    }
+    for cls, (column, value) in expected.items():
+        m = cls()
+        assert isinstance(m, MetricAccumulator) and m.columns == (column,)
+        assert m.update(a, b, spacing, case="c") == {column: value}
+        assert cls.__name__ in (cls.__doc__ or "") or column in (cls.__doc__ or "")
+        back = pickle.loads(pickle.dumps(m))
+        assert type(back) is cls and back.values().tolist() == [value]
+    h = HausdorffMetric(90)
+    assert h.update(a, b, spacing) == {"hd90": compute_hausdorff(a, b, spacing, 90)}
+    with pytest.raises(TypeError):
+        DiceMetric().compute(a, b, spacing, tree=None)  # no such option
+
+
 def test_accumulator_all_undefined_is_not_a_number():
     m = HausdorffMetric()
     m.add(float("nan"), "x")

@@ -1,5 +1,6 @@
 """Surface distances (HD, HD95, ASSD in mm): against MONAI 1.6.1, a brute-force all-pairs
-reference on tiny masks, scipy's exact EDT, and analytic shapes."""
+reference on tiny masks, scipy's cKDTree for the nearest-neighbour kernel, and analytic
+shapes."""
 from __future__ import annotations
 
 import warnings
@@ -17,7 +18,7 @@ from vesselnet.metrics import (
     mask_surface,
     surface_distances,
 )
-from vesselnet.metrics._kernels import squared_edt_at
+from vesselnet.metrics import surface as surface_module
 
 
 def _blobs(rng, shape, thr=0.5, sigma=1.0):
@@ -38,22 +39,60 @@ def _random_case(seed):
 
 
 # ---------------------------------------------------------------------------------- kernel
+def _nearest(query_vox, target_vox, spacing, cell_voxels, shape):
+    """The module's directed distances with a given grid cell size."""
+    sp = np.asarray(spacing)
+    cell = np.maximum(np.rint(cell_voxels * sp.min() / sp), 1).astype(np.int64)
+    grid_shape = np.asarray(shape) // cell + 1
+    edge = float(np.min(cell * sp))
+    q, t = (surface_module._Buckets(v, cell, grid_shape, sp) for v in (query_vox, target_vox))
+    return surface_module._directed(q, t, grid_shape, edge)
+
+
+@pytest.mark.parametrize("cell_voxels", [1, 3, 12, 200])
 @pytest.mark.parametrize("seed", range(4))
-def test_kernel_matches_scipy_exact_edt(seed):
+def test_nearest_neighbour_kernel_matches_kdtree(seed, cell_voxels):
+    """Exact nearest distances for clustered, scattered, near and far point sets, every
+    path of the cell search (rings only, rings then a full scan, one cell)."""
+    from scipy.spatial import cKDTree
+
     rng = np.random.default_rng(seed)
-    shape = tuple(int(s) for s in rng.integers(3, 25, 3))
-    feats = rng.random(shape) < rng.uniform(0.002, 0.1)
-    feats.flat[rng.integers(feats.size)] = True
-    query = rng.random(shape) < 0.3
-    spacing = tuple(float(s) for s in rng.uniform(0.3, 3.0, 3))
-    got = np.sqrt(squared_edt_at(feats, query, *spacing))
-    ref = ndi.distance_transform_edt(~feats, sampling=spacing)[query]
+    shape = (30, 40, 50)
+    spacing = tuple(float(s) for s in rng.uniform(0.3, 2.5, 3))
+    centres = rng.integers(0, shape, size=(3, 3))
+    query = np.concatenate([np.clip(c + rng.integers(-4, 5, (60, 3)), 0, np.array(shape) - 1)
+                            for c in centres] + [rng.integers(0, shape, (40, 3))])
+    target = np.concatenate([rng.integers(0, shape, (int(rng.integers(1, 30)), 3)),
+                             np.clip(centres[0] + rng.integers(-2, 3, (5, 3)), 0, np.array(shape) - 1)])
+    got = _nearest(query, target, spacing, cell_voxels, shape)
+    ref = cKDTree(target * np.asarray(spacing)).query(query * np.asarray(spacing))[0]
     np.testing.assert_allclose(got, ref, rtol=1e-12, atol=1e-12)
 
 
-def test_kernel_no_features_gives_inf():
-    q = np.ones((3, 4, 5), bool)
-    assert np.isinf(squared_edt_at(np.zeros_like(q), q, 1.0, 1.0, 1.0)).all()
+@pytest.mark.parametrize("cell_voxels", [1, 2])
+def test_nearest_neighbour_kernel_ring_search(cell_voxels):
+    """Many small target cells (the ring search decides, not the full scan): a spherical
+    shell of targets, queries inside and outside it at a few voxels' distance."""
+    from scipy.spatial import cKDTree
+
+    shape = (40, 40, 40)
+    zz, yy, xx = np.indices(shape)
+    r = np.sqrt((zz - 20) ** 2 + (yy - 20) ** 2 + (xx - 20) ** 2)
+    target = np.argwhere(np.abs(r - 12) < 0.5)
+    rng = np.random.default_rng(1)
+    query = np.argwhere((np.abs(r - 12) > 2) & (rng.random(shape) < 0.02))
+    spacing = (1.3, 0.9, 0.7)
+    got = _nearest(query, target, spacing, cell_voxels, shape)
+    ref = cKDTree(target * np.asarray(spacing)).query(query * np.asarray(spacing))[0]
+    np.testing.assert_allclose(got, ref, rtol=1e-12, atol=1e-12)
+
+
+def test_nearest_neighbour_kernel_single_target():
+    target = np.array([[3, 4, 5]])
+    query = np.array([[0, 0, 0], [3, 4, 5], [9, 9, 9]])
+    got = _nearest(query, target, (1.0, 2.0, 0.5), 2, (10, 10, 10))
+    want = np.linalg.norm((query - target) * np.array([1.0, 2.0, 0.5]), axis=1)
+    np.testing.assert_allclose(got, want, rtol=1e-12)
 
 
 # -------------------------------------------------------------------------- brute force

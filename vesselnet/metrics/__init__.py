@@ -14,7 +14,9 @@ Accumulators (per-case values, mean +- std, CSV / Markdown)
 -----------------------------------------------------------
 :class:`DiceMetric`, :class:`JaccardMetric`, :class:`ClDiceMetric`, :class:`HausdorffMetric`,
 :class:`HD95Metric`, :class:`ASSDMetric`, :class:`ScaleRecallMetric`,
-:class:`BranchDetectionMetric`, :class:`CaseEvaluator` (:mod:`.accumulator`).
+:class:`BranchDetectionMetric`, :class:`CaseEvaluator` (:mod:`.accumulator`), on the
+per-case table :class:`MetricAccumulator` (:mod:`.table`); labels, units and the
+Table-1-style Markdown in :mod:`.report`.
 
 Every module states its empty-mask policy: no function raises or returns ``inf`` for an empty
 mask; undefined values are ``nan`` and the accumulators count them apart from the averages.

@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from vesseltree._validation import check_mask, check_spacing
+from vesseltree.arrays import bounding_box
+from vesseltree.validation import check_mask, check_spacing
 
-__all__ = ["check_pair", "check_spacing", "bounding_box"]
+__all__ = ["check_pair", "check_mask", "check_spacing", "bounding_box"]
 
 
 def check_pair(pred, gt, pred_name: str = "pred", gt_name: str = "gt") -> tuple[np.ndarray, np.ndarray]:
@@ -27,18 +28,3 @@ def check_pair(pred, gt, pred_name: str = "pred", gt_name: str = "gt") -> tuple[
             f"{pred_name} {p.shape} and {gt_name} {g.shape}"
         )
     return p, g
-
-
-def bounding_box(mask: np.ndarray, margin: int = 0) -> tuple[slice, ...] | None:
-    """Slices of the smallest box holding every ``True`` voxel, grown by ``margin`` voxels
-    and clipped to the array; ``None`` for an empty mask."""
-    box = []
-    for axis in range(mask.ndim):
-        other = tuple(a for a in range(mask.ndim) if a != axis)
-        hit = np.flatnonzero(mask.any(axis=other))
-        if hit.size == 0:
-            return None
-        lo = max(int(hit[0]) - margin, 0)
-        hi = min(int(hit[-1]) + 1 + margin, mask.shape[axis])
-        box.append(slice(lo, hi))
-    return tuple(box)

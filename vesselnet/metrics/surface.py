@@ -39,13 +39,14 @@ All three are symmetric in ``(pred, gt)``, 0 for identical masks, and in mm.
 
 Computation
 -----------
-Never from all pairs of points: both masks are cropped to the bounding box of their union
-(plus one voxel so that the erosion sees the background), surfaces are extracted there, and an
-exact Euclidean distance transform of one surface (separable, Felzenszwalb & Huttenlocher 2012,
-anisotropic; kernel in :mod:`vesselnet.metrics._kernels`) is read at the voxels of the other
-surface. The kernel releases the GIL, so the two directions can run in two threads
-(``surface_distances(..., threads=True)``); the default is one thread, which was faster on the
-shared, loaded 2-core machine of the benchmarks (docs/benchmarks/metrics.md).
+Never from all pairs of points, and never over the whole volume: the surface voxels of each
+mask are found among its foreground voxels, bucketed on a grid of cells of about
+``CELL_VOXELS`` times the smallest voxel size, and each surface voxel's nearest voxel of the
+other surface is searched only in the cells that can hold it (box-to-box bounds; kernels in
+:mod:`vesselnet.metrics._kernels`). Distances are exact (float64), point to point. The
+kernels release the GIL, so the two directions can run in two threads
+(``surface_distances(..., threads=True)``); the default is one thread. Speed against MONAI,
+SciPy's and the ``edt`` package's distance transforms: ``docs/benchmarks.md``.
 
 Empty masks
 -----------
@@ -61,9 +62,8 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import ArrayLike
-from scipy import ndimage as ndi
 
-from ._common import bounding_box, check_pair, check_spacing
+from ._common import check_mask, check_pair, check_spacing
 
 __all__ = [
     "mask_surface",
@@ -75,11 +75,14 @@ __all__ = [
     "compute_surface_metrics",
 ]
 
-_CROSS = ndi.generate_binary_structure(3, 1)
+CELL_VOXELS = 12  # grid cell edge, in units of the smallest voxel size (docs/benchmarks.md)
 
 
-def _surface(mask: np.ndarray) -> np.ndarray:
-    return mask & ~ndi.binary_erosion(mask, structure=_CROSS, border_value=0)
+def _surface_voxels(mask: np.ndarray) -> np.ndarray:
+    """(n, 3) int64 indices (z, y, x) of the surface voxels of a validated mask, C order."""
+    from ._kernels import surface_points
+
+    return surface_points(np.flatnonzero(mask), mask)
 
 
 def mask_surface(mask: ArrayLike) -> np.ndarray:
@@ -95,9 +98,38 @@ def mask_surface(mask: ArrayLike) -> np.ndarray:
     numpy.ndarray of bool
         Same shape; voxels outside the array count as background (module docstring).
     """
-    from vesseltree._validation import check_mask
+    m = check_mask(mask, "mask")
+    out = np.zeros(m.shape, dtype=bool)
+    out[tuple(_surface_voxels(m).T)] = True
+    return out
 
-    return _surface(check_mask(mask, "mask"))
+
+class _Buckets:
+    """Points (voxel indices) sorted by cell of a regular grid, in mm, with each cell's
+    slice and grid coordinates; ``order`` maps the sorted points back to the input."""
+
+    def __init__(self, voxels: np.ndarray, cell: np.ndarray, grid_shape: np.ndarray,
+                 spacing: np.ndarray) -> None:
+        c = voxels // cell
+        key = (c[:, 0] * grid_shape[1] + c[:, 1]) * grid_shape[2] + c[:, 2]
+        self.order = np.argsort(key, kind="stable")
+        k = key[self.order]
+        self.start = np.flatnonzero(np.r_[True, k[1:] != k[:-1]])
+        self.stop = np.r_[self.start[1:], k.size]
+        self.cells = np.ascontiguousarray(c[self.order][self.start])
+        self.points = np.ascontiguousarray(voxels[self.order] * spacing)
+
+
+def _directed(query: _Buckets, target: _Buckets, grid_shape, edge: float) -> np.ndarray:
+    """Distance (mm) from every query point to the nearest target point, input order."""
+    from ._kernels import squared_nearest_by_cells
+
+    d2 = squared_nearest_by_cells(query.points, query.cells, query.start, query.stop,
+                                  target.points, target.cells, target.start, target.stop,
+                                  grid_shape, edge)
+    out = np.empty_like(d2)
+    out[query.order] = np.sqrt(d2)
+    return out
 
 
 @dataclass(frozen=True)
@@ -210,28 +242,23 @@ def surface_distances(
         Naming ``pred``, ``gt`` or ``spacing``.
     """
     p, g = check_pair(pred, gt)
-    sz, sy, sx = check_spacing(spacing, "spacing")
-    box = bounding_box(p | g, margin=1)
-    if box is None:
-        e = np.zeros(0, np.float64)
-        return SurfaceDistances(e, e.copy())
-    sp = _surface(np.ascontiguousarray(p[box]))
-    sg = _surface(np.ascontiguousarray(g[box]))
-    if not sp.any() or not sg.any():
+    sp = np.asarray(check_spacing(spacing, "spacing"))
+    vp, vg = _surface_voxels(p), _surface_voxels(g)
+    if len(vp) == 0 or len(vg) == 0:
         # the distance to an empty set is +inf; the summaries turn this case into nan
-        return SurfaceDistances(
-            np.full(int(np.count_nonzero(sp)), np.inf), np.full(int(np.count_nonzero(sg)), np.inf)
-        )
-    from ._kernels import squared_edt_at
-
-    jobs = ((sg, sp), (sp, sg))  # (features, queries): pred->gt reads the EDT of dGT at dP
+        return SurfaceDistances(np.full(len(vp), np.inf), np.full(len(vg), np.inf))
+    cell = np.maximum(np.rint(CELL_VOXELS * sp.min() / sp), 1).astype(np.int64)
+    grid_shape = np.asarray(p.shape) // cell + 1
+    edge = float(np.min(cell * sp))
+    bp, bg = (_Buckets(v, cell, grid_shape, sp) for v in (vp, vg))
+    jobs = ((bp, bg), (bg, bp))  # pred->gt: from each pred surface voxel to dGT
     if threads:
         with ThreadPoolExecutor(max_workers=2) as pool:
-            futures = [pool.submit(squared_edt_at, f, q, sz, sy, sx) for f, q in jobs]
-            d2 = [fu.result() for fu in futures]
+            futures = [pool.submit(_directed, q, t, grid_shape, edge) for q, t in jobs]
+            d = [fu.result() for fu in futures]
     else:
-        d2 = [squared_edt_at(f, q, sz, sy, sx) for f, q in jobs]
-    return SurfaceDistances(np.sqrt(d2[0]), np.sqrt(d2[1]))
+        d = [_directed(q, t, grid_shape, edge) for q, t in jobs]
+    return SurfaceDistances(d[0], d[1])
 
 
 def compute_hausdorff(
