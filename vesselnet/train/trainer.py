@@ -237,7 +237,7 @@ class Trainer:
                 self.folder.finish("interrupted", step=self.step)
             raise
         except Exception as exc:
-            if self.folder:
+            if self.folder and self.folder.record.get("status") != "stopped":  # a callback's stop
                 self.folder.finish("failed", error=f"{type(exc).__name__}: {exc}", step=self.step)
             raise
         finally:
