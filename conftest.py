@@ -1,4 +1,5 @@
-"""Shared test configuration: hypothesis profiles and the 3D-IRCADb data location."""
+"""Shared test configuration: hypothesis profiles and the 3D-IRCADb data location (the
+one rule of :mod:`vesseltree.datasets`)."""
 from __future__ import annotations
 
 import os
@@ -6,6 +7,8 @@ from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, settings
+
+from vesseltree import datasets
 
 settings.register_profile(
     "ci",
@@ -18,24 +21,12 @@ settings.register_profile("dev", max_examples=50, deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 REPO_ROOT = Path(__file__).resolve().parent
-DATA_ENV = "VESSELTREE_IRCADB"
-
-
-# where the project's machines keep the shared data: beside the checkout, else the workplace copy
-_DEFAULT_ROOTS = (
-    REPO_ROOT.parent / "shared" / "data" / "3Dircadb1",
-    Path("/work/shared/data/3Dircadb1"),
-)
 
 
 def ircadb_root() -> Path:
-    """Folder holding ``3Dircadb1.N`` patient folders (env ``VESSELTREE_IRCADB`` overrides)."""
-    if DATA_ENV in os.environ:
-        return Path(os.environ[DATA_ENV])
-    for root in _DEFAULT_ROOTS:
-        if root.is_dir():
-            return root
-    return _DEFAULT_ROOTS[0]
+    """Folder holding ``3Dircadb1.N`` patient folders: the rule of :mod:`vesseltree.datasets`
+    (env ``VESSELTREE_IRCADB``, else ``../shared/data/3Dircadb1`` beside this checkout)."""
+    return datasets.ircadb_root(REPO_ROOT)
 
 
 @pytest.fixture(scope="session")
@@ -44,6 +35,7 @@ def ircadb() -> Path:
     root = ircadb_root()
     if not (root / "3Dircadb1.1" / "MASKS_DICOM.zip").is_file():
         pytest.skip(
-            f"3D-IRCADb data not found at {root} (set {DATA_ENV} to the folder holding 3Dircadb1.N)"
+            f"3D-IRCADb data not found at {root} (set {datasets.IRCADB_ENV} to the folder "
+            "holding 3Dircadb1.N)"
         )
     return root

@@ -18,26 +18,23 @@ Ours does more (spur pruning, both radius estimators, generation/Strahler orders
 so the ratio is conservative. Inputs: the 256x256x128 (z=128) phantom of
 ``make_phantom`` (seed 0) and patient 1.1's native mask (portal vein + venous system, from
 ``MASKS_DICOM.zip``; skipped when the data is absent). No timing is asserted: figures go to
-``docs/benchmarks/analyze.md``.
+``docs/benchmarks.md``.
 """
 from __future__ import annotations
 
 import os
-import time
 
 import numpy as np
 import pytest
 from scipy import ndimage as ndi
 from scipy.spatial import cKDTree
 
-from vesseltree.synthetic import make_phantom
 from vesseltree.tree import analyze
 
 skan = pytest.importorskip("skan")
 from skimage.morphology import skeletonize as sk_skeletonize  # noqa: E402
 
 ROUNDS = int(os.environ.get("VESSELTREE_BENCH_ROUNDS", "3"))
-_RESULTS: dict[tuple[str, str], float] = {}
 
 
 def peer_pipeline(mask: np.ndarray, spacing, m: int = 8, n_scales: int = 3):
@@ -79,53 +76,14 @@ _VARIANTS = {
 }
 
 
-from conftest import ircadb_root as _ircadb_root  # noqa: E402  (one data-location rule)
+SUMMARY_TITLE = "vesseltree.analyze vs the peer pipeline (warm)"
+CASES = {"phantom": "phantom_case", "ircadb-1.1": "ircadb_case"}  # benchmarks/conftest.py
 
 
-_CACHE: dict[str, tuple] = {}
-
-
-def load_case(name: str):
-    if name in _CACHE:
-        return _CACHE[name]
-    if name == "phantom":
-        ph = make_phantom((128, 256, 256), 1.0, seed=0)
-        case = (ph.mask, ph.spacing)
-    else:
-        z = _ircadb_root() / "3Dircadb1.1" / "MASKS_DICOM.zip"
-        if not z.is_file():
-            pytest.skip(f"3D-IRCADb patient 1.1 not found at {z}")
-        try:
-            from vesseltree.io import load_volume
-
-            vol = load_volume(z)  # portal vein + venous system, spacing from the tags
-            case = (vol.data, vol.spacing)
-        except ImportError:  # pragma: no cover - before vesseltree.io existed
-            raise
-    _CACHE[name] = case
-    return case
-
-
-@pytest.fixture(scope="module", autouse=True)
-def summary():
-    yield
-    if not _RESULTS:
-        return
-    print("\nvesseltree.analyze vs peer pipeline (median s, warm):")
-    for case in ("phantom", "ircadb-1.1"):
-        o, p = _RESULTS.get((case, "ours")), _RESULTS.get((case, "peer"))
-        if o and p:
-            print(f"  {case:12s} ours {o:7.3f}  peer {p:7.3f}  ratio {p / o:5.1f}x")
-        for variant in ("ours-no-inscribed", "ours+curvature"):
-            v = _RESULTS.get((case, variant))
-            if o and v:
-                print(f"  {case:12s} {variant:18s} {v:7.3f}  ours / it {o / v:5.2f}")
-
-
-@pytest.mark.parametrize("case", ["phantom", "ircadb-1.1"])
+@pytest.mark.parametrize("case", list(CASES))
 @pytest.mark.parametrize("impl", list(_VARIANTS))
-def test_analyze(benchmark, case, impl):
-    mask, spacing = load_case(case)
+def test_analyze(benchmark, request, summary, case, impl):
+    mask, spacing = request.getfixturevalue(CASES[case])
     fn = _VARIANTS[impl]
     benchmark.group = f"analyze {case} {mask.shape}"
     benchmark.extra_info.update(vessel_voxels=int(mask.sum()), spacing=list(spacing))
@@ -134,10 +92,4 @@ def test_analyze(benchmark, case, impl):
     # both produce a labelling of the whole mask and a partition into 3 scales
     assert ((labels > 0) == mask).all()
     assert (masks.sum(0) == mask).all()
-    stats = getattr(benchmark, "stats", None)
-    if stats is not None and getattr(stats, "stats", None) is not None:
-        _RESULTS[(case, impl)] = stats.stats.median
-    else:  # benchmarks disabled: time one call so the summary still means something
-        t = time.perf_counter()
-        fn(mask, spacing)
-        _RESULTS[(case, impl)] = time.perf_counter() - t
+    summary.record(benchmark, case, impl, fn, mask, spacing)

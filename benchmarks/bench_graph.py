@@ -4,14 +4,14 @@ Run: ``pytest benchmarks/bench_graph.py --benchmark-enable -s`` (``-s`` shows th
 summary printed at the end of the module). Rounds: ``VESSELTREE_BENCH_ROUNDS`` (default 3),
 each after one warm-up call (Numba JIT and caches loaded: "warm").
 
-Inputs:
+Inputs (``benchmarks/conftest.py``):
 
 - ``phantom``: ``make_phantom((128, 256, 256), seed=0)`` (z, y, x), 1 mm voxels;
 - ``ircadb``: 3D-IRCADb-01 patient 1.1, portal vein + venous system (native
   129 x 512 x 512, spacing from the DICOM tags), read with :func:`vesseltree.io.load_volume`
   (slices sorted by ImagePositionPatient); skipped when the data is absent.
 
-Groups (per input):
+Groups (per input, ``test_graph[step-...]``):
 
 - ``pipeline-*``: ``vesseltree.skeletonize`` + ``vesseltree.build_graph`` vs
   ``skimage.morphology.skeletonize`` + ``skan.Skeleton`` + ``skan.summarize``;
@@ -22,7 +22,7 @@ Groups (per input):
 ``from vesseltree import skeletonize, build_graph`` and the first call on the phantom
 (Numba kernels loaded from the on-disk cache).
 
-No timing is asserted: the figures go to docs/benchmarks/graph.md.
+No timing is asserted: the figures go to docs/benchmarks.md.
 """
 from __future__ import annotations
 
@@ -40,10 +40,8 @@ skan = pytest.importorskip("skan")
 from skimage.morphology import skeletonize as sk_skeletonize  # noqa: E402
 
 from vesseltree import build_graph, skeletonize  # noqa: E402
-from vesseltree.synthetic import make_phantom  # noqa: E402
 
 ROUNDS = int(os.environ.get("VESSELTREE_BENCH_ROUNDS", "3"))
-_RESULTS: dict[tuple[str, str], float] = {}
 
 
 def _skan_graph(skel, spacing):
@@ -61,64 +59,27 @@ def _peer(mask, spacing):
     return _skan_graph(sk_skeletonize(mask), spacing)
 
 
-@pytest.fixture(scope="module")
-def phantom_case():
-    ph = make_phantom((128, 256, 256), (1.0, 1.0, 1.0), seed=0)
-    return ph.mask, ph.spacing
+SUMMARY_TITLE = "bench_graph: skeleton -> branch graph, ours vs skan (warm)"
+# step -> (ours, peer, what the input is); the graph step alone starts from our skeleton
+_STEPS = {
+    "pipeline": (_ours, _peer, "mask"),
+    "graph": (build_graph, _skan_graph, "skeleton"),
+}
 
 
-@pytest.fixture(scope="module")
-def ircadb_case(ircadb):
-    from vesseltree.io import load_volume
-
-    vol = load_volume(ircadb / "3Dircadb1.1" / "MASKS_DICOM.zip")  # portal vein + venous system
-    return np.asarray(vol.data, dtype=bool), tuple(vol.spacing)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _summary():
-    yield
-    if not _RESULTS:
-        return
-    print("\n\nbench_graph: warm mean times (s) and peer/ours ratios")
-    for group in sorted({g for g, _ in _RESULTS}):
-        ours = _RESULTS.get((group, "ours"))
-        peer = _RESULTS.get((group, "peer"))
-        if ours and peer:
-            print(f"  {group:20s} ours {ours:8.4f}  peer {peer:8.4f}  ratio {peer / ours:6.1f}x")
-
-
-def _case(request, name):
-    return request.getfixturevalue(f"{name}_case")
-
-
-def _record(benchmark, group, who):
-    _RESULTS[(group, who)] = benchmark.stats.stats.mean
-
-
+@pytest.mark.parametrize("step", list(_STEPS))
 @pytest.mark.parametrize("name", ["phantom", "ircadb"])
 @pytest.mark.parametrize("who", ["ours", "peer"])
-def test_pipeline(benchmark, request, name, who):
-    mask, spacing = _case(request, name)
-    benchmark.group = f"pipeline-{name}"
-    fn = _ours if who == "ours" else _peer
-    result = benchmark.pedantic(fn, args=(mask, spacing), rounds=ROUNDS, warmup_rounds=1)
+def test_graph(benchmark, request, summary, step, name, who):
+    mask, spacing = request.getfixturevalue(f"{name}_case")
+    ours, peer, what = _STEPS[step]
+    data = mask if what == "mask" else skeletonize(mask)
+    benchmark.group = f"{step}-{name}"
+    result = benchmark.pedantic(ours if who == "ours" else peer, args=(data, spacing),
+                                rounds=ROUNDS, warmup_rounds=1)
     n = result.n_branches if who == "ours" else len(result)
-    benchmark.extra_info.update(n_branches=int(n), n_mask_voxels=int(mask.sum()))
-    _record(benchmark, f"pipeline-{name}", who)
-
-
-@pytest.mark.parametrize("name", ["phantom", "ircadb"])
-@pytest.mark.parametrize("who", ["ours", "peer"])
-def test_graph(benchmark, request, name, who):
-    mask, spacing = _case(request, name)
-    skel = skeletonize(mask)
-    benchmark.group = f"graph-{name}"
-    fn = build_graph if who == "ours" else _skan_graph
-    result = benchmark.pedantic(fn, args=(skel, spacing), rounds=ROUNDS, warmup_rounds=1)
-    n = result.n_branches if who == "ours" else len(result)
-    benchmark.extra_info.update(n_branches=int(n), n_skeleton_voxels=int(skel.sum()))
-    _record(benchmark, f"graph-{name}", who)
+    benchmark.extra_info.update({"n_branches": int(n), f"n_{what}_voxels": int(data.sum())})
+    summary.record(benchmark, f"{step}-{name}", who)
 
 
 _CHILD = textwrap.dedent(

@@ -21,7 +21,7 @@ Groups (per shape):
   ``supersample=2``) and ``render_ct`` (blur + noise) on the default 128 x 256 x 256
   volume; absolute times, no peer.
 
-No timing is asserted: the figures go to docs/benchmarks/synthetic.md.
+No timing is asserted: the figures go to docs/benchmarks.md.
 """
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ import pytest
 from vesseltree.synthetic import make_phantom, rasterize_segments, render_ct
 
 ROUNDS = int(os.environ.get("VESSELTREE_BENCH_ROUNDS", "3"))
-_RESULTS: dict[tuple[str, str], float] = {}
+SUMMARY_TITLE = "bench_synthetic: rasterization vs numpy peers, phantom and CT (warm)"
 SHAPES = {"small": (64, 128, 128), "default": (128, 256, 256)}
 
 
@@ -98,25 +98,8 @@ def case(request):
     return request.param, _pieces(SHAPES[request.param])
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _summary():
-    yield
-    if not _RESULTS:
-        return
-    print("\n\nbench_synthetic: warm mean times (s) and peer/ours ratios")
-    for group in sorted({g for g, _ in _RESULTS}):
-        base = _RESULTS.get((group, "ours"))
-        for who in ("numpy-bbox", "numpy-naive"):
-            peer = _RESULTS.get((group, who))
-            if base and peer:
-                print(f"  {group:16s} ours {base:8.4f}  {who:11s} {peer:8.4f}  ratio {peer / base:7.1f}x")
-    for (group, who), t in sorted(_RESULTS.items()):
-        if group == "phantom":
-            print(f"  phantom {who:24s} {t:8.4f}")
-
-
 @pytest.mark.parametrize("who", ["ours", "numpy-bbox", "numpy-naive"])
-def test_raster(benchmark, case, who):
+def test_raster(benchmark, summary, case, who):
     name, args = case
     if who == "numpy-naive" and name != "small":
         pytest.skip("the whole-volume peer is only run on the small shape")
@@ -127,11 +110,11 @@ def test_raster(benchmark, case, who):
     # the same centre test everywhere: only voxels within float rounding may differ
     assert np.count_nonzero(mask != ref) <= 1e-5 * mask.size
     benchmark.extra_info.update(n_pieces=len(args[1]), n_mask_voxels=int(mask.sum()))
-    _RESULTS[(f"raster-{name}", who)] = benchmark.stats.stats.mean
+    summary.record(benchmark, f"raster-{name}", who)
 
 
 @pytest.mark.parametrize("what", ["make_phantom", "render_ct"])
-def test_phantom(benchmark, what):
+def test_phantom(benchmark, summary, what):
     benchmark.group = "phantom"
     if what == "make_phantom":
         result = benchmark.pedantic(make_phantom, kwargs=dict(seed=0), rounds=ROUNDS, warmup_rounds=1)
@@ -140,4 +123,4 @@ def test_phantom(benchmark, what):
         ph = make_phantom(seed=0)
         benchmark.pedantic(render_ct, args=(ph,), kwargs=dict(seed=0, tumours=3),
                            rounds=ROUNDS, warmup_rounds=1)
-    _RESULTS[("phantom", what)] = benchmark.stats.stats.mean
+    summary.record(benchmark, "phantom", what)
