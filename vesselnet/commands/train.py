@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-PRESETS = ("resunet-binary", "resunet-multiclass", "multitask", "multitask-contrastive")
+from vesselnet.train.names import PRESETS
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:

@@ -57,6 +57,7 @@ from vesselnet.train._rules import (
     string_tuple,
     text,
 )
+from vesselnet.train.names import PRESETS
 
 __all__ = [
     "TrainConfig",
@@ -73,7 +74,6 @@ __all__ = [
     "preset_names",
 ]
 
-PRESETS = ("resunet-binary", "resunet-multiclass", "multitask", "multitask-contrastive")
 
 
 class _Section:
