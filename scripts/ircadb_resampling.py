@@ -41,8 +41,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from vesseltree.datasets import ircadb_root  # the one data-location rule
+
 REPO = Path(__file__).resolve().parents[1]
-DEFAULT_DATA = Path(os.environ.get("VESSELTREE_IRCADB", REPO.parent / "shared" / "data" / "3Dircadb1"))
+DEFAULT_DATA = ircadb_root(REPO)  # vesseltree.datasets: VESSELTREE_IRCADB, else ../shared/data
 RULES = [("nearest", 0.5), ("linear", 0.5), ("linear", 0.3), ("sdf", 0.5), ("linear_centerline", 0.5)]
 
 
