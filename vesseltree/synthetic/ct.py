@@ -117,9 +117,8 @@ def render_ct(
 
     vessels, spacing = _vessels_and_spacing(phantom_or_mask, spacing)
     seed = check_nonnegative_int(seed, "seed")
-    levels = {name: check_finite(v, name) for name, v in dict(
-        parenchyma_hu=parenchyma_hu, vessel_hu=vessel_hu, body_hu=body_hu,
-        air_hu=air_hu, tumour_hu=tumour_hu).items()}
+    levels = _check_levels(parenchyma_hu=parenchyma_hu, vessel_hu=vessel_hu, body_hu=body_hu,
+                           air_hu=air_hu, tumour_hu=tumour_hu)
     n_tumours = check_nonnegative_int(tumours, "tumours")
     blur_mm = check_positive(blur_mm, "blur_mm", allow_zero=True)
     noise_sd = check_positive(noise_sd, "noise_sd", allow_zero=True)
@@ -140,6 +139,11 @@ def render_ct(
         image += rng.standard_normal(vessels.shape, dtype=np.float32) * np.float32(noise_sd)
     return CT(image=image, liver=liver, body=body, tumours=tumour, vessels=vessels,
               spacing=tuple(spacing), seed=seed)
+
+
+def _check_levels(**levels) -> dict[str, float]:
+    """The intensities (HU), each a finite number, by name."""
+    return {name: check_finite(value, name) for name, value in levels.items()}
 
 
 def _vessels_and_spacing(phantom_or_mask, spacing) -> tuple[np.ndarray, tuple]:
