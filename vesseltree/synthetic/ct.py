@@ -128,17 +128,23 @@ def render_ct(
     rng = np.random.default_rng(seed)
     body, liver = _body_and_liver(vessels, sp)
     tumour = _tumours(liver, vessels, sp, n_tumours, radius_range, rng)
-    image = np.full(vessels.shape, levels["air_hu"], dtype=np.float32)
-    image[body] = levels["body_hu"]
-    image[liver] = levels["parenchyma_hu"]
-    image[tumour] = levels["tumour_hu"]
-    image[vessels] = levels["vessel_hu"]
+    image = _paint(levels, body=body, parenchyma=liver, tumour=tumour, vessel=vessels)
     if blur_mm > 0:
         image = ndimage.gaussian_filter(image, sigma=tuple(blur_mm / sp), mode="nearest")
     if noise_sd > 0:
         image += rng.standard_normal(vessels.shape, dtype=np.float32) * np.float32(noise_sd)
     return CT(image=image, liver=liver, body=body, tumours=tumour, vessels=vessels,
               spacing=tuple(spacing), seed=seed)
+
+
+def _paint(levels: dict[str, float], **regions: np.ndarray) -> np.ndarray:
+    """float32 image at ``air_hu``, then each region at its ``<name>_hu``, in order (the
+    later on top)."""
+    first = next(iter(regions.values()))
+    image = np.full(first.shape, levels["air_hu"], dtype=np.float32)
+    for name, region in regions.items():
+        image[region] = levels[f"{name}_hu"]
+    return image
 
 
 def _check_levels(**levels) -> dict[str, float]:

@@ -239,8 +239,7 @@ def make_phantom(
 
     See Also
     --------
-    PhantomSpec : the same parameters as a validated value object;
-        ``PhantomSpec(...).generate()`` returns the same phantom.
+    PhantomSpec : the same parameters as a value object (``.generate()``: this phantom).
 
     Raises
     ------
