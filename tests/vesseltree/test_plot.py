@@ -97,3 +97,23 @@ def test_radius_mip(tmp_path):
     assert float(shown[3, 2]) == pytest.approx(4.0)
     assert np.ma.is_masked(shown[0, 0])
     assert np.ma.count(shown) == 1
+
+
+def test_radius_mip_log_colour_scale_keeps_small_vessels_readable(tmp_path):
+    """Issue 14 item 7: next to an 8 mm trunk, 0.5 and 1 mm vessels get distinct colours."""
+    r = np.zeros((4, 20, 20), np.float32)
+    r[:, 2, 2:18] = 8.0
+    r[:, 8, 2:18] = 1.0
+    r[:, 14, 2:18] = 0.5
+    fig = radius_mip(r, tmp_path / "log.png", crop=False)
+    norm = fig.axes[0].images[0].norm
+    # log scale from the smallest to the largest radius: the ratio 2 is a quarter of 16
+    assert norm(1.0) - norm(0.5) == pytest.approx(np.log(2) / np.log(16))
+    assert (norm(0.5), norm(8.0)) == pytest.approx((0.0, 1.0))
+    ticks = [float(t) for t in fig.axes[1].get_yticks()]
+    assert ticks == [0.5, 1.0, 2.0, 5.0]
+    lin = radius_mip(r, tmp_path / "lin.png", crop=False, color_scale="linear")
+    assert lin.axes[0].images[0].norm(1.0) - lin.axes[0].images[0].norm(0.5) == pytest.approx(
+        0.5 / 8.0)
+    with pytest.raises(ValueError, match="color_scale"):
+        radius_mip(r, tmp_path / "x.png", color_scale="sqrt")
