@@ -1,13 +1,15 @@
 """Accumulating metric classes: per-case values, mean +- std, CSV and Markdown export.
 
 :class:`~vesselnet.metrics.table.MetricAccumulator` records cases and computes the
-statistics; each metric class here accumulates one pure function of this package. The single-function metrics are built from
-one table (:data:`_FUNCTION_METRICS`: column, function, whether it takes ``spacing``);
-the others set the function's options (the percentile of :class:`HausdorffMetric`, the
-scales and the analysis of the ground truth of the vessel metrics) and its columns. :class:`CaseEvaluator` computes all of them at once, sharing the expensive parts
-(one pair of surface distance searches, one :func:`vesseltree.analyze` of the ground
-truth), and :func:`evaluate_case` is its pure counterpart. How tables are shown (labels,
-units, the Markdown summary) lives in :mod:`vesselnet.metrics.report`.
+statistics; each metric class here accumulates one pure function of this package. The
+single-function metrics are built from one table (:data:`_FUNCTION_METRICS`: column,
+function, whether it takes ``spacing``); the others set the function's options (the
+percentile of :class:`HausdorffMetric`, the scales and the analysis of the ground truth of
+the vessel metrics) and its columns. :class:`CaseEvaluator` computes all of them at once,
+sharing the expensive parts (one pair of surface distance searches, one
+:func:`vesseltree.analyze` of the ground truth), and :func:`evaluate_case` is its pure
+counterpart. How tables are shown (labels, units, the Markdown summary) lives in
+:mod:`vesselnet.metrics.report`.
 
 Undefined values
 ----------------

@@ -223,15 +223,13 @@ def make_phantom(
 
     Parameters
     ----------
-    shape : 3 ints
-        Volume shape (z, y, x).
-    spacing : float or 3 floats
-        Voxel size in mm (z, y, x).
-    seed : int
-        Seed of the only random generator used: same seed, same arrays.
-    root_radius, depth, murray_exponent, asymmetry, branch_angle, angle_jitter, curvature, taper, length_ratio, loops, min_radius, clearance, supersample, max_tries
-        The tree's other parameters, documented once in :class:`PhantomSpec` (same
-        names, defaults and meaning).
+    shape, spacing, seed, root_radius, ..., max_tries
+        The volume (shape (z, y, x), voxel size in mm), the seed of the only random
+        generator (same seed, same arrays) and the tree's parameters ``root_radius``,
+        ``depth``, ``murray_exponent``, ``asymmetry``, ``branch_angle``, ``angle_jitter``,
+        ``curvature``, ``taper``, ``length_ratio``, ``loops``, ``min_radius``,
+        ``clearance``, ``supersample`` and ``max_tries``, documented once in
+        :class:`PhantomSpec` (same names, defaults and meaning).
 
     Returns
     -------
