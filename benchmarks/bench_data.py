@@ -24,13 +24,15 @@ Run: ``pytest benchmarks/bench_data.py --benchmark-enable -s`` (``-s`` shows the
    isotropic grid, label resampling, scale targets), reading the DICOM zips excluded (timed
    apart, ``load``).
 
-No timing is asserted; the figures go to ``docs/data.md``.
+No timing is asserted; the figures go to ``docs/data.md``. The summary (``-s``) is the shared
+one of ``benchmarks/conftest.py``.
 """
 from __future__ import annotations
 
 import os
 import time
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -39,7 +41,7 @@ torch = pytest.importorskip("torch")
 
 SHAPE = (128, 256, 256)
 ROUNDS = int(os.environ.get("VESSELNET_BENCH_ROUNDS", "3"))
-_RESULTS: dict[str, tuple[float, float]] = {}
+SUMMARY_TITLE = "data layer (vesselnet.data)"
 _BATCH: dict = {}
 
 
@@ -89,42 +91,26 @@ def _torchio():
     return lambda: [t(s) for s in subjects]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def summary():
-    yield
-    if not _RESULTS:
-        return
-    lines = ["", f"data layer (median s, min s), torch threads {torch.get_num_threads()}:"]
-    lines += [f"  {k:<36s} {med:8.3f} {mn:8.3f}" for k, (med, mn) in _RESULTS.items()]
-    ours = _RESULTS.get("augment/ours")
-    for peer in ("monai", "torchio", "ours_full"):
-        p = _RESULTS.get(f"augment/{peer}")
-        if ours and p:
-            lines.append(f"  augment: {peer} / ours = {p[0] / ours[0]:.2f}x (median), {p[1] / ours[1]:.2f}x (min)")
-    print("\n".join(lines))
-
-
 @pytest.mark.parametrize("impl", ["ours", "ours_full", "monai", "torchio"])
-def test_augment(benchmark, impl):
+def test_augment(benchmark, summary, impl):
     pytest.importorskip({"monai": "monai", "torchio": "torchio"}.get(impl, "torch"))
     fn = {"ours": lambda: _ours(False), "ours_full": lambda: _ours(True), "monai": _monai,
           "torchio": _torchio}[impl]()
+    group = f"augment 2x1x{'x'.join(map(str, SHAPE))} + 4 label channels, CPU"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        benchmark.group = f"augment 2x1x{'x'.join(map(str, SHAPE))} + 4 label channels, CPU"
+        benchmark.group = group
         benchmark.pedantic(fn, rounds=ROUNDS, warmup_rounds=1, iterations=1)
-    stats = getattr(benchmark, "stats", None)
-    if stats is not None:
-        _RESULTS[f"augment/{impl}"] = (stats.stats.median, stats.stats.min)
+    summary.record(benchmark, group, impl)
 
 
 @pytest.fixture(scope="module")
-def ircadb_cases():
-    from conftest import ircadb_root
+def ircadb_cases(summary):
+    from vesseltree.datasets import IRCADB_ENV, ircadb_root
 
-    root = ircadb_root()
+    root = ircadb_root(Path(__file__).resolve().parents[1])
     if not (root / "3Dircadb1.1" / "PATIENT_DICOM.zip").is_file():
-        pytest.skip(f"3D-IRCADb CT not found at {root}")
+        pytest.skip(f"3D-IRCADb CT not found at {root} (set {IRCADB_ENV})")
     from vesselnet.data import IrcadbSource
 
     src = IrcadbSource(root)
@@ -132,20 +118,20 @@ def ircadb_cases():
     for cid in src.case_ids:
         t0 = time.perf_counter()
         cases[cid] = src.load(cid)
-        _RESULTS[f"ircadb/{cid}/load"] = (time.perf_counter() - t0,) * 2
+        seconds = time.perf_counter() - t0
+        summary.times[("load 3D-IRCADb DICOM zips (one call)", cid)] = (seconds, seconds)
     return cases
 
 
 @pytest.mark.parametrize("patient", ["3Dircadb1.1", "3Dircadb1.7"])
-def test_preprocess_ircadb(benchmark, ircadb_cases, patient):
+def test_preprocess_ircadb(benchmark, summary, ircadb_cases, patient):
     from vesselnet.data import preprocess
 
     case = ircadb_cases[patient]
     preprocess(case)  # compile the Numba kernels outside the timing
-    benchmark.group = "preprocess one 3D-IRCADb case (default config)"
+    group = "preprocess one 3D-IRCADb case (default config)"
+    benchmark.group = group
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         benchmark.pedantic(preprocess, args=(case,), rounds=max(1, ROUNDS - 1), iterations=1)
-    stats = getattr(benchmark, "stats", None)
-    if stats is not None:
-        _RESULTS[f"ircadb/{patient}/preprocess"] = (stats.stats.median, stats.stats.min)
+    summary.record(benchmark, group, patient)

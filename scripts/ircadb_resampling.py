@@ -176,10 +176,13 @@ def _tables(df: pd.DataFrame, tf: pd.DataFrame | None, title: str) -> str:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    p.add_argument("--data", type=Path, default=None, help="3D-IRCADb-01 folder (default: "
+                   "$VESSELTREE_IRCADB, else ../shared/data/3Dircadb1 beside the checkout)")
     p.add_argument("--patients", nargs="*", type=int, default=list(range(1, 20)))
     p.add_argument("--out", type=Path, default=REPO / "docs" / "figures")
     args = p.parse_args(argv)
+    if args.data is None:
+        args.data = _default_data()
     from dataclasses import replace
 
     from vesselnet.data.config import PrepareConfig
