@@ -3,17 +3,17 @@
 - :func:`confusion_volume`: 0 background, 1 true positive, 2 false positive, 3 false negative.
 - :func:`overlay_slices`: the prediction against the ground truth on a few slices, true
   positives, false positives and false negatives coloured (optionally over the CT).
-- :func:`overlay_mip`: the same as a projection along each axis. A projected ray is coloured
-  by the class most of its labelled voxels have (TP, FP or FN), ties going to the error (FN,
-  then FP): a missed small vessel or a false-positive blob shows in full, and a large vessel
-  whose rim alone is missed stays green instead of being painted over by its rim. (A plain
-  MIP of the class volume would colour every such ray FN.)
+- :func:`overlay_mip`: the same as projections along each axis, four panels per axis: all
+  classes with the errors drawn over the true positives (a missed small vessel or a
+  false-positive blob always shows), then each class alone, so true positives behind an
+  error (or behind a majority of another class) are never hidden.
 - :func:`plot_scale_recall`: recall per vessel scale (scale 1 = smallest), mean +- std.
 - :func:`save_case_figures`: the two overlays of one case, as written by
   ``vesselnet evaluate --figures``.
 
-Colours: TP green, FP red, FN blue (:data:`COLORS`). Pixels are drawn with their physical
-aspect ratio (``spacing``). matplotlib with the non-interactive Agg backend; never opens a
+Colours: TP green, FP red, FN blue (:data:`COLORS`). Axes are in mm (voxel ``i`` centred at
+``i * spacing``, so pixels keep their physical aspect ratio) and slices are titled with their
+position in mm; a CT given as ``image`` is drawn in grey underneath. matplotlib with the non-interactive Agg backend; never opens a
 window; every figure is saved atomically when a path is given, removed from pyplot's registry
 and returned.
 """
@@ -32,6 +32,7 @@ __all__ = [
     "confusion_volume",
     "overlay_slices",
     "overlay_mip",
+    "MIP_PANELS",
     "plot_scale_recall",
     "save_case_figures",
 ]
@@ -82,11 +83,6 @@ def confusion_volume(pred, gt) -> np.ndarray:
     return out
 
 
-def _aspect(spacing, axis):
-    rows, cols = [a for a in range(3) if a != axis]
-    return spacing[rows] / spacing[cols]
-
-
 def _crop_box(conf: np.ndarray, crop: bool, margin: int = 8) -> tuple[slice, slice, slice]:
     """Bounding box of the labelled voxels (+ ``margin``) when ``crop``, else everything."""
     full = (slice(None),) * 3
@@ -110,19 +106,58 @@ def _pick_slices(conf: np.ndarray, axis: int, n: int) -> list[int]:
     return sorted(set(picks))
 
 
+def _extent(shape2d, spacing, axis, offset=(0, 0)) -> tuple[float, float, float, float]:
+    """imshow extent (mm) of a 2D cut/projection across ``axis``: voxel ``i`` centred at
+    ``i * spacing`` (``offset``: the first row and column shown, in voxels)."""
+    rows, cols = [a for a in range(3) if a != axis]
+    r0, c0 = offset
+    sr, sc = spacing[rows], spacing[cols]
+    return ((c0 - 0.5) * sc, (c0 + shape2d[1] - 0.5) * sc,
+            (r0 + shape2d[0] - 0.5) * sr, (r0 - 0.5) * sr)
+
+
+def _mm_axes(a, axis: int) -> None:
+    rows, cols = [k for k in range(3) if k != axis]
+    a.set_xlabel(f"{_AXES[cols]} (mm)", fontsize=8)
+    a.set_ylabel(f"{_AXES[rows]} (mm)", fontsize=8)
+    a.tick_params(labelsize=7)
+
+
+def _window(img: np.ndarray) -> tuple[float, float]:
+    """Grey levels of the image: its 1st to 99th percentile (a soft-tissue window on CT)."""
+    finite = img[np.isfinite(img)]
+    if not finite.size:
+        return 0.0, 1.0
+    lo, hi = np.percentile(finite, [1.0, 99.0])
+    return float(lo), float(hi if hi > lo else lo + 1.0)
+
+
+def _check_image(image, shape):
+    if image is None:
+        return None
+    img = np.asarray(image, dtype=np.float32)
+    if img.shape != shape:
+        raise ValueError(f"image: expected shape {shape} (that of the masks), got {img.shape}")
+    return img
+
+
 def overlay_slices(pred, gt, spacing=1.0, *, image=None, slices: Sequence[int] | None = None,
                    axis: int = 0, n_slices: int = 3, crop: bool = True, path=None,
                    title: str | None = None):
     """Fig. 5 on slices: TP / FP / FN coloured, optionally over a CT ``image``.
+
+    Axes in mm (voxel ``i`` centred at ``i * spacing``), each slice titled with its position
+    in mm along ``axis`` and its index.
 
     Parameters
     ----------
     pred, gt : array_like, shape (z, y, x)
         Binary prediction and ground truth.
     spacing : float or 3 floats
-        Voxel size (mm, z, y, x), for the aspect ratio.
+        Voxel size (mm, z, y, x), for the aspect ratio and the mm axes.
     image : array_like, shape (z, y, x), optional
-        Intensity volume drawn in grey below the overlay (e.g. the CT).
+        Intensity volume drawn in grey below the overlay (e.g. the CT; grey levels from its
+        1st to 99th percentile in the shown region).
     slices : sequence of int, optional
         Slice indices along ``axis``; default ``n_slices`` slices spread over the vessels
         (quantiles of the labelled voxels).
@@ -140,11 +175,7 @@ def overlay_slices(pred, gt, spacing=1.0, *, image=None, slices: Sequence[int] |
     conf = confusion_volume(pred, gt)
     sp = check_spacing(spacing, "spacing")
     ax_ = _check_axis(axis)
-    img = None
-    if image is not None:
-        img = np.asarray(image, dtype=np.float32)
-        if img.shape != conf.shape:
-            raise ValueError(f"image: expected shape {conf.shape} (that of the masks), got {img.shape}")
+    img = _check_image(image, conf.shape)
     if slices is None:
         from vesseltree._validation import check_positive_int
 
@@ -155,40 +186,55 @@ def overlay_slices(pred, gt, spacing=1.0, *, image=None, slices: Sequence[int] |
         if not idx or bad:
             raise ValueError(f"slices: expected indices in [0, {conf.shape[ax_]}) along axis {ax_}, got {list(slices)}")
     plt = _pyplot()
-    fig, axes = plt.subplots(1, len(idx), figsize=(3.6 * len(idx), 4.0), squeeze=False)
+    fig, axes = plt.subplots(1, len(idx), figsize=(3.8 * len(idx), 4.3), squeeze=False)
     cmap = _cmap()
     box = list(_crop_box(conf, crop))
     box[ax_] = slice(None)
     box = tuple(box)
+    offset = [b.start or 0 for k, b in enumerate(box) if k != ax_]
+    window = _window(img[box]) if img is not None else None
     for a, s in zip(axes[0], idx):
         cut = np.take(conf[box], s, axis=ax_)
+        ext = _extent(cut.shape, sp, ax_, offset)
         if img is not None:
-            a.imshow(np.take(img[box], s, axis=ax_), cmap="gray", aspect=_aspect(sp, ax_), interpolation="nearest")
+            a.imshow(np.take(img[box], s, axis=ax_), cmap="gray", vmin=window[0], vmax=window[1],
+                     extent=ext, interpolation="nearest")
         else:
-            a.imshow(np.zeros(cut.shape), cmap="gray", vmin=0, vmax=1, aspect=_aspect(sp, ax_))
-        a.imshow(cut, cmap=cmap, vmin=0, vmax=3, aspect=_aspect(sp, ax_), interpolation="nearest")
-        a.set_title(f"{_AXES[ax_]} = {s}")
-        a.set_axis_off()
+            a.imshow(np.zeros(cut.shape), cmap="gray", vmin=0, vmax=1, extent=ext)
+        a.imshow(cut, cmap=cmap, vmin=0, vmax=3, extent=ext, interpolation="nearest")
+        a.set_title(f"{_AXES[ax_]} = {s * sp[ax_]:.1f} mm (slice {s})", fontsize=9)
+        _mm_axes(a, ax_)
     _legend(fig)
     if title:
         fig.suptitle(title)
+    fig.tight_layout(rect=(0, 0.5 / fig.get_figheight(), 1, 0.95 if title else 1))
     return _finish(fig, path)
 
 
-def _majority_projection(conf: np.ndarray, axis: int) -> np.ndarray:
-    """Per ray, the most frequent non-background class; ties to FN, then FP; 0 on empty rays."""
-    counts = np.stack([np.count_nonzero(conf == k, axis=axis) for k in (3, 2, 1)])  # FN, FP, TP
-    best = np.argmax(counts, axis=0)  # first maximum wins: FN before FP before TP
-    out = np.array([3, 2, 1], np.uint8)[best]
-    out[counts.sum(axis=0) == 0] = 0
+def _error_first_projection(conf: np.ndarray, axis: int) -> np.ndarray:
+    """Per ray: FN if it crosses a false negative, else FP if a false positive, else TP if a
+    true positive, else 0 (errors drawn over the true positives)."""
+    out = np.zeros([n for k, n in enumerate(conf.shape) if k != axis], np.uint8)
+    for k in (1, 2, 3):  # later classes paint over earlier ones
+        out[np.any(conf == k, axis=axis)] = k
     return out
 
 
+#: panels of :func:`overlay_mip`, one row per projection axis
+MIP_PANELS = ("all (errors over TP)", "true positives", "false positives", "false negatives")
+
+
 def overlay_mip(pred, gt, spacing=1.0, *, axes: Sequence[int] = (0, 1, 2), crop: bool = True,
-                path=None, title: str | None = None):
-    """Fig. 5 as projections: each ray coloured by the majority class of its labelled voxels
-    (ties to FN, then FP; module docstring), one panel per projection axis; ``crop`` keeps
-    the bounding box (+ 8 voxels) of the labelled voxels.
+                image=None, path=None, title: str | None = None):
+    """Fig. 5 as projections, so that no class hides another.
+
+    One row per projection axis, four panels (:data:`MIP_PANELS`): all classes with the
+    errors drawn over the true positives (a ray crossing a false negative is blue, else one
+    crossing a false positive red, else green), then the projection of each class alone
+    (true positives, false positives, false negatives), so true positives behind an error
+    stay visible in their own panel. Under the classes: the mean projection of ``image``
+    (e.g. the CT) when given, else a light grey silhouette of prediction and ground truth.
+    Axes in mm; ``crop`` keeps the bounding box (+ 8 voxels) of the labelled voxels.
 
     Returns
     -------
@@ -199,19 +245,36 @@ def overlay_mip(pred, gt, spacing=1.0, *, axes: Sequence[int] = (0, 1, 2), crop:
     axs = [_check_axis(a) for a in axes]
     if not axs:
         raise ValueError("axes: expected at least one of 0, 1, 2, got none")
-    conf = conf[_crop_box(conf, crop)]
+    img = _check_image(image, conf.shape)
+    box = _crop_box(conf, crop)
+    conf = conf[box]
+    img = img[box] if img is not None else None
     plt = _pyplot()
-    fig, panels = plt.subplots(1, len(axs), figsize=(3.6 * len(axs), 4.0), squeeze=False)
+    fig, panels = plt.subplots(len(axs), len(MIP_PANELS), squeeze=False,
+                               figsize=(3.3 * len(MIP_PANELS), 3.4 * len(axs) + 0.6))
     cmap = _cmap()
-    for a, ax_ in zip(panels[0], axs):
-        mip = _majority_projection(conf, ax_)
-        a.imshow(np.zeros(mip.shape), cmap="gray", vmin=0, vmax=1, aspect=_aspect(sp, ax_))
-        a.imshow(mip, cmap=cmap, vmin=0, vmax=3, aspect=_aspect(sp, ax_), interpolation="nearest")
-        a.set_title(f"projection along {_AXES[ax_]}")
-        a.set_axis_off()
+    for row, ax_ in zip(panels, axs):
+        offset = [b.start or 0 for k, b in enumerate(box) if k != ax_]
+        labelled = np.any(conf > 0, axis=ax_)
+        ext = _extent(labelled.shape, sp, ax_, offset)
+        if img is not None:
+            under = img.mean(axis=ax_)
+            lo, hi = _window(under)
+        else:
+            under, lo, hi = np.where(labelled, 0.15, 0.0), 0.0, 1.0
+        layers = [_error_first_projection(conf, ax_)]
+        layers += [np.where(np.any(conf == k, axis=ax_), k, 0).astype(np.uint8) for k in (1, 2, 3)]
+        for a, layer, name in zip(row, layers, MIP_PANELS):
+            a.imshow(under, cmap="gray" if img is not None else "Greys", vmin=lo, vmax=hi,
+                     extent=ext, interpolation="nearest")
+            a.imshow(np.ma.masked_equal(layer, 0), cmap=cmap, vmin=0, vmax=3, extent=ext,
+                     interpolation="nearest")
+            a.set_title(f"{name}, along {_AXES[ax_]}", fontsize=9)
+            _mm_axes(a, ax_)
     _legend(fig)
     if title:
         fig.suptitle(title)
+    fig.tight_layout(rect=(0, 0.5 / fig.get_figheight(), 1, 0.95 if title else 1))
     return _finish(fig, path)
 
 
@@ -276,5 +339,5 @@ def save_case_figures(pred, gt, spacing, out_dir, name: str, *, image=None) -> l
     stem = safe_output_name(str(name), default="case")
     paths = [out / f"{stem}_slices.png", out / f"{stem}_mip.png"]
     overlay_slices(pred, gt, spacing, image=image, path=paths[0], title=name)
-    overlay_mip(pred, gt, spacing, path=paths[1], title=name)
+    overlay_mip(pred, gt, spacing, image=image, path=paths[1], title=name)
     return paths

@@ -186,26 +186,48 @@ def test_command_runs_without_torch(tmp_path):
 
 
 # ------------------------------------------------------------------------------ figures
-def test_confusion_volume_and_mip_priority(tmp_path):
-    from vesselnet.plot import confusion_volume, overlay_mip, overlay_slices, plot_scale_recall
+def test_confusion_volume_and_mip_panels(tmp_path):
+    """Issue 14 item 7: errors drawn over TP, and every TP visible in its own panel."""
+    from vesselnet.plot import (MIP_PANELS, confusion_volume, overlay_mip, overlay_slices,
+                                plot_scale_recall)
 
     gt = np.zeros((3, 4, 5), bool)
     pred = np.zeros_like(gt)
     gt[0, 1, 1] = pred[0, 1, 1] = True  # TP on ray (y=1, x=1) along z ...
-    gt[2, 1, 1] = True  # ... and an FN behind it: a tie, drawn as the error
+    gt[2, 1, 1] = True  # ... and an FN behind it
     pred[1, 2, 3] = True  # FP alone on its ray
     gt[:2, 3, 0] = pred[:2, 3, 0] = True  # two TP ...
-    gt[2, 3, 0] = True  # ... and one FN on ray (3, 0): mostly found, drawn TP
+    gt[2, 3, 0] = True  # ... and one FN on ray (3, 0): a majority of TP, still an error
     conf = confusion_volume(pred, gt)
     assert (conf[0, 1, 1], conf[2, 1, 1], conf[1, 2, 3]) == (1, 3, 2)
     assert np.count_nonzero(conf) == 6
     fig = overlay_mip(pred, gt, (2.0, 1.0, 1.0), axes=(0,), crop=False, path=tmp_path / "m.png")
-    mip = np.asarray(fig.axes[0].images[1].get_array())
-    assert (mip[1, 1], mip[2, 3], mip[3, 0]) == (3, 2, 1)
-    assert np.count_nonzero(mip) == 3
+    assert [a.get_title() for a in fig.axes[:4]] == [f"{n}, along z" for n in MIP_PANELS]
+    shown = [np.ma.filled(fig.axes[k].images[1].get_array(), 0) for k in range(4)]
+    # brute force: which classes each (y, x) ray crosses
+    crosses = {k: (conf == k).any(axis=0) for k in (1, 2, 3)}
+    for k, panel in zip((1, 2, 3), shown[1:]):  # one panel per class: nothing hidden
+        np.testing.assert_array_equal(panel == k, crosses[k])
+        np.testing.assert_array_equal(panel > 0, crosses[k])
+    assert shown[1][1, 1] == shown[1][3, 0] == 1  # the TPs behind an FN
+    # first panel: FN over FP over TP
+    expected = np.where(crosses[3], 3, np.where(crosses[2], 2, np.where(crosses[1], 1, 0)))
+    np.testing.assert_array_equal(shown[0], expected)
+    assert (shown[0][1, 1], shown[0][2, 3], shown[0][3, 0]) == (3, 2, 3)
+    # axes in mm: voxel i centred at i * spacing
+    assert fig.axes[0].images[1].get_extent() == pytest.approx((-0.5, 4.5, 3.5, -0.5))
+    assert fig.axes[0].get_xlabel() == "x (mm)"
     assert (tmp_path / "m.png").stat().st_size > 0
-    fig = overlay_slices(pred, gt, image=np.random.default_rng(0).random(gt.shape), slices=[0, 2])
-    assert [a.get_title() for a in fig.axes[:2]] == ["z = 0", "z = 2"]
+    image = np.random.default_rng(0).random(gt.shape)
+    fig = overlay_slices(pred, gt, (2.0, 1.0, 1.0), image=image, slices=[0, 2])
+    assert [a.get_title() for a in fig.axes[:2]] == ["z = 0.0 mm (slice 0)",
+                                                     "z = 4.0 mm (slice 2)"]
+    np.testing.assert_array_equal(fig.axes[1].images[0].get_array(), image[2].astype(np.float32))
+    assert fig.axes[1].get_ylabel() == "y (mm)"
+    fig = overlay_mip(pred, gt, (2.0, 1.0, 1.0), axes=(1, 2), crop=False, image=image)
+    np.testing.assert_allclose(fig.axes[0].images[0].get_array(),
+                               image.astype(np.float32).mean(axis=1), rtol=1e-6)
+    assert fig.axes[4].get_title().endswith("along x")
     with pytest.raises(ValueError, match="slices"):
         overlay_slices(pred, gt, slices=[3])
     with pytest.raises(ValueError, match="recall"):
