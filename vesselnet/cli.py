@@ -1,9 +1,13 @@
 """Command-line interface of vesselnet: ``vesselnet evaluate`` (later: ``train``, ``predict``).
 
 ``vesselnet evaluate PRED GT`` compares predicted masks with ground-truth masks. ``PRED`` and
-``GT`` are two files, or two folders whose files (NIfTI ``.nii``/``.nii.gz``, ``.npy``,
-``.npz``) are paired by name stem (``case01.nii.gz`` with ``case01.npy``); files without a
-partner are listed on stderr and in the summary, and skipped. For every pair it computes DSC,
+``GT`` are two cases, or two folders whose cases are paired by name (``case01.nii.gz`` with
+``case01.npy``); a case is anything ``vesseltree.load_volume`` reads (NIfTI, ``.npy``,
+``.npz``, a 3D-IRCADb ``MASKS_DICOM.zip`` or patient folder, named after the patient:
+:mod:`vesselnet.evaluate_inputs`), so ``vesselnet predict``'s ``masks/`` folder pairs with the
+``3Dircadb1/`` folder. 3D-IRCADb ground truths take ``--structures`` (united; default portal
+vein + venous system) and ``--liver-only`` as ``load_volume``. Cases without a partner are
+listed on stderr and in the summary, and skipped. For every pair it computes DSC,
 Jaccard, clDice, HD, HD95, ASSD (mm) and, unless ``--no-vessel``, the recall of each
 ground-truth vessel scale and the branch detection rate (:mod:`vesselnet.metrics`), with a
 progress bar, and prints a Table-1-style Markdown summary (mean +- std) on stdout. With
@@ -13,7 +17,9 @@ progress bar, and prints a Table-1-style Markdown summary (mean +- std) on stdou
 ``summary.md``         the Markdown summary, plus the unmatched files
 ``summary.csv``        mean, std, n, n_defined, n_undefined per metric
 ``figures/``           with ``--figures``: ``<case>_slices.png`` and ``<case>_mip.png`` (the
-                       paper's Fig. 5: TP / FP / FN coloured, :mod:`vesselnet.plot`) and
+                       paper's Fig. 5: TP / FP / FN coloured, axes in mm, slices titled in
+                       mm, projections with the errors over the TPs and one panel per class;
+                       the CT of ``--image`` underneath; :mod:`vesselnet.plot`) and
                        ``scale_recall.png`` (recall per scale, mean +- std over the cases)
 
 Spacing: ``--spacing Z Y X`` (mm) if given, else the ground truth file's voxel size (NIfTI
@@ -38,83 +44,15 @@ from vesseltree.cli import UserError, describe_error, positive_float
 __all__ = ["main", "build_parser", "match_pairs", "evaluate_paths", "EvaluationResult", "PROG"]
 
 PROG = "vesselnet"
-_EXTENSIONS = (".nii.gz", ".nii", ".npy", ".npz")
 
 
 
 
 # --------------------------------------------------------------------------------------------
-# pairing
+# pairing: vesselnet.evaluate_inputs (the inputs of vesseltree.load_volume)
 
-
-def _split_name(p: Path) -> tuple[str, str] | None:
-    low = p.name.lower()
-    for ext in _EXTENSIONS:
-        if low.endswith(ext) and len(low) > len(ext):
-            return p.name[: -len(ext)], ext
-    return None
-
-
-def _list_volumes(folder: Path, arg: str) -> dict[str, Path]:
-    found: dict[str, Path] = {}
-    for p in sorted(folder.iterdir()):
-        if not p.is_file() or p.name.startswith("."):
-            continue
-        split = _split_name(p)
-        if split is None:
-            continue
-        stem = split[0]
-        if stem in found:
-            raise ValueError(
-                f"{arg}: two files with the name stem {stem!r} in {str(folder)!r}: "
-                f"{found[stem].name!r} and {p.name!r}"
-            )
-        found[stem] = p
-    return found
-
-
-def match_pairs(pred, gt) -> tuple[list[tuple[str, Path, Path]], list[Path], list[Path]]:
-    """Pair prediction and ground-truth files.
-
-    Parameters
-    ----------
-    pred, gt : path-like
-        Two files (one pair, named after the ground truth's stem) or two folders (files
-        paired by name stem, extension ignored: ``.nii.gz``, ``.nii``, ``.npy``, ``.npz``).
-
-    Returns
-    -------
-    pairs : list of (name, pred_path, gt_path)
-        Sorted by name.
-    unmatched_pred, unmatched_gt : list of Path
-        Files of one folder without a partner in the other.
-
-    Raises
-    ------
-    ValueError
-        Naming ``pred`` or ``gt``: a path that does not exist, a file paired with a folder,
-        an unsupported extension, two files with the same stem in one folder.
-    """
-    pp, gp = Path(pred), Path(gt)
-    for arg, p in (("pred", pp), ("gt", gp)):
-        if not p.exists():
-            raise ValueError(f"{arg}: no such file or folder: {str(p)!r}")
-    if pp.is_dir() != gp.is_dir():
-        raise ValueError(
-            f"pred, gt: expected two files or two folders, got {'folder' if pp.is_dir() else 'file'} "
-            f"{str(pp)!r} and {'folder' if gp.is_dir() else 'file'} {str(gp)!r}"
-        )
-    if not pp.is_dir():
-        for arg, p in (("pred", pp), ("gt", gp)):
-            if _split_name(p) is None:
-                raise ValueError(
-                    f"{arg}: unsupported file {str(p)!r}; expected one of {', '.join(_EXTENSIONS)}"
-                )
-        return [(_split_name(gp)[0], pp, gp)], [], []
-    pv, gv = _list_volumes(pp, "pred"), _list_volumes(gp, "gt")
-    names = sorted(set(pv) & set(gv))
-    pairs = [(n, pv[n], gv[n]) for n in names]
-    return pairs, [pv[n] for n in sorted(set(pv) - set(gv))], [gv[n] for n in sorted(set(gv) - set(pv))]
+from vesselnet.evaluate_inputs import _split as _split_name  # noqa: E402
+from vesselnet.evaluate_inputs import match_pairs  # noqa: E402
 
 
 # --------------------------------------------------------------------------------------------
@@ -134,20 +72,10 @@ class EvaluationResult:
     warnings: list = field(default_factory=list)
     failures: list = field(default_factory=list)  # (case, message) of the pairs not evaluated
     reoriented: list = field(default_factory=list)  # cases whose prediction was put on gt's grid
+    single: bool = False  # pred and gt are one case each (not folders of cases)
 
 
-def _load_mask(path: Path, arg: str, spacing):
-    from vesseltree.io import as_binary_mask, load_volume
-
-    try:
-        vol = load_volume(path, spacing=spacing)
-    except FileNotFoundError as exc:
-        raise ValueError(f"{arg}: no such file: {str(path)!r}") from exc
-    except ValueError as exc:
-        raise ValueError(f"{arg} file {str(path)!r}: {exc}") from exc
-    except Exception as exc:  # corrupt files raise all sorts of errors in the readers
-        raise ValueError(f"{arg} file {str(path)!r}: cannot read it ({type(exc).__name__}: {exc})") from exc
-    return as_binary_mask(vol.data, f"{arg} file {str(path)!r}"), vol
+from vesselnet.evaluate_inputs import load_mask as _load_mask  # noqa: E402
 
 
 def _carries_spacing(path: Path, vol) -> bool:
@@ -197,10 +125,11 @@ def _spacing_message(name, pf, pvol, gf, gvol) -> str:
             f"{tuple(round(s, 6) for s in gvol.spacing)} mm (pass --spacing to override)")
 
 
-def _evaluate_pair(res: EvaluationResult, name: str, pf: Path, gf: Path, override, figures_dir):
+def _evaluate_pair(res: EvaluationResult, name: str, pf: Path, gf: Path, override, figures_dir,
+                   gt_options=None, image=None):
     with warnings.catch_warnings(record=True) as caught:  # e.g. NIfTI header disagreements
         warnings.simplefilter("always")
-        g, gvol = _load_mask(gf, "gt", override)
+        g, gvol = _load_mask(gf, "gt", override, **(gt_options or {}))
         p, pvol = _load_mask(pf, "pred", override)
     res.warnings += [f"{name}: {w.message}" for w in caught if issubclass(w.category, UserWarning)]
     p, moved = _on_gt_grid(name, p, pvol, pf, g, gvol, gf, override)
@@ -212,7 +141,7 @@ def _evaluate_pair(res: EvaluationResult, name: str, pf: Path, gf: Path, overrid
         res.reoriented.append(name)
         res.warnings.append(f"{name}: {pf.name} is stored with other axis flips/order than "
                             f"{gf.name}; compared on the ground truth's grid")
-    if override is None and _split_name(gf)[1] == ".npy":
+    if override is None and (_split_name(gf) or ("", ""))[1] == ".npy":
         res.warnings.append(f"{name}: {gf.name} has no voxel size; using 1 mm (pass --spacing)")
     sp = gvol.spacing
     res.spacings[name] = tuple(sp)
@@ -223,20 +152,46 @@ def _evaluate_pair(res: EvaluationResult, name: str, pf: Path, gf: Path, overrid
     if figures_dir is not None:
         from vesselnet.plot import save_case_figures
 
-        res.figures += save_case_figures(p, g, sp, figures_dir, name)
+        ct = _case_image(res, name, image, override, gvol, g.shape)
+        res.figures += save_case_figures(p, g, sp, figures_dir, name, image=ct)
+
+
+def _case_image(res: EvaluationResult, name: str, image, override, gvol, shape):
+    """The CT under the figures of case ``name`` (``--image``), or None with a warning."""
+    if image is None:
+        return None
+    from vesselnet.evaluate_inputs import find_image, load_image
+
+    path = find_image(image, name, single=res.single)
+    if path is None:
+        res.warnings.append(f"{name}: no image for it under --image {str(image)!r}; figures "
+                            "without CT")
+        return None
+    return load_image(path, override, gvol, shape)
 
 
 def evaluate_paths(pred, gt, *, spacing=None, n_scales: int = 3, vessel: bool = True,
                    min_fraction: float = 0.5, figures_dir=None, progress: bool | None = None,
-                   keep_going: bool = False) -> EvaluationResult:
+                   keep_going: bool = False, structures=None, liver_only: bool = False,
+                   image=None) -> EvaluationResult:
     """Evaluate prediction files against ground-truth files (see the module docstring).
 
     Parameters
     ----------
     pred, gt : path-like
-        Two files or two folders (:func:`match_pairs`).
+        Two cases or two folders of cases (:func:`match_pairs`): anything
+        ``vesseltree.load_volume`` reads, 3D-IRCADb patient folders and ``MASKS_DICOM.zip``
+        included (:mod:`vesselnet.evaluate_inputs`).
     spacing : 3 floats, optional
         Voxel size (mm, z, y, x) overriding the files'.
+    structures : str or sequence of str, optional
+        3D-IRCADb ground truths: the structures to unite (default portal vein + venous
+        system, as ``load_volume``).
+    liver_only : bool
+        3D-IRCADb ground truths: keep the vessel voxels inside the liver mask.
+    image : path-like, optional
+        With ``figures_dir``: the CT drawn under the figures, a case or a 3D-IRCADb patient
+        folder (one pair), or a folder of them named like the cases.
     n_scales : int >= 2
         Ground-truth scales for the per-scale recall.
     vessel : bool
@@ -267,12 +222,15 @@ def evaluate_paths(pred, gt, *, spacing=None, n_scales: int = 3, vessel: bool = 
             f"pred, gt: no file of {str(pred)!r} has a partner with the same name stem in {str(gt)!r}"
         )
     ev = CaseEvaluator(n_scales=n_scales, vessel=vessel, min_fraction=min_fraction)
-    res = EvaluationResult(ev, pairs, up, ug)
+    from vesselnet.evaluate_inputs import is_case
+
+    res = EvaluationResult(ev, pairs, up, ug, single=is_case(Path(gt)))
+    gt_options = {"structures": structures, "liver_only": bool(liver_only)}
     bar = tqdm(pairs, desc="evaluate", unit="case", file=sys.stderr,
                disable=(None if progress is None else not progress))
     for name, pf, gf in bar:
         try:
-            _evaluate_pair(res, name, pf, gf, sp_override, figures_dir)
+            _evaluate_pair(res, name, pf, gf, sp_override, figures_dir, gt_options, image)
         except ValueError as exc:
             if not keep_going:
                 raise
@@ -302,7 +260,18 @@ def _add_evaluate(sub) -> None:
         ),
     )
     p.add_argument("pred", help="prediction file or folder")
-    p.add_argument("gt", help="ground-truth file or folder")
+    p.add_argument("gt", help="ground-truth file or folder: what vesseltree.load_volume reads "
+                              "(NIfTI, .npy, .npz, a 3D-IRCADb MASKS_DICOM.zip or patient "
+                              "folder), or a folder of them (e.g. 3Dircadb1/)")
+    p.add_argument("--structures", nargs="+", metavar="NAME",
+                   help="3D-IRCADb ground truths: structures to unite (default: portalvein + "
+                        "venoussystem, as vesseltree.load_volume)")
+    p.add_argument("--liver-only", action="store_true",
+                   help="3D-IRCADb ground truths: keep the vessel voxels inside the liver mask")
+    p.add_argument("--image", metavar="PATH",
+                   help="with --figures: the CT under the figures (a file or a 3D-IRCADb "
+                        "patient folder; for folders of cases, a folder of them named like "
+                        "the cases)")
     p.add_argument("--spacing", nargs=3, type=positive_float, metavar=("Z", "Y", "X"),
                    help="voxel size in mm, overriding the files' (default: the ground truth's)")
     p.add_argument("--out", type=Path, metavar="DIR",
@@ -360,6 +329,10 @@ EVALUATE_FILES = ("metrics.csv", "summary.md", "summary.csv", "figures")
 def _cmd_evaluate(args) -> int:
     if args.figures and args.out is None:
         raise UserError("--figures: needs --out DIR to write the figures into")
+    if args.image is not None and not args.figures:
+        raise UserError("--image: the CT is drawn under the figures; add --figures (and --out)")
+    if args.image is not None and not Path(args.image).exists():
+        raise UserError(f"--image: no such file or folder: {args.image!r}")
     if args.n_scales < 2:
         raise UserError(f"--n-scales: expected an integer >= 2, got {args.n_scales}")
     if not (0 < args.min_fraction <= 1):
@@ -395,6 +368,7 @@ def _evaluate_and_report(args, unit):
         args.pred, args.gt, spacing=args.spacing, n_scales=args.n_scales, vessel=not args.no_vessel,
         min_fraction=args.min_fraction, figures_dir=figures_dir,
         progress=False if args.quiet else None, keep_going=True,
+        structures=args.structures, liver_only=args.liver_only, image=args.image,
     )
     _say = lambda msg: print(f"{PROG} evaluate: {msg}", file=sys.stderr)  # noqa: E731
     for p in res.unmatched_pred:

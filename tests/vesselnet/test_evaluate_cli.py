@@ -143,7 +143,7 @@ def test_other_errors(tmp_path, folders, capsys):
     rc, err = _run_err(["evaluate", str(tmp_path / "missing"), str(gdir)], capsys)
     assert rc == 2 and "pred" in err and "missing" in err
     rc, err = _run_err(["evaluate", str(f), str(gdir)], capsys)
-    assert rc == 2 and "two files or two folders" in err
+    assert rc == 2 and "two cases or two folders of cases" in err
     empty = tmp_path / "empty"
     empty.mkdir()
     rc, err = _run_err(["evaluate", str(empty), str(gdir)], capsys)
@@ -371,3 +371,88 @@ def test_case_ids_cannot_escape_the_figures_folder(tmp_path):
     written = save_case_figures(g, g, (1.0, 1.0, 1.0), figs, "../../escape")
     assert written and all(p.resolve().parent == figs.resolve() for p in written)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["deep"]
+
+
+# ------------------------------------------------------------------------------ 3D-IRCADb inputs
+@pytest.fixture()
+def ircadb_fake(tmp_path):
+    """A tiny 3D-IRCADb folder (CT + masks zips, slices stored out of order) and a
+    prediction on the masks' grid: the union minus one row, plus a false positive."""
+    from tests.vesselnet.test_data_sources import PERM, _dcm, _ircadb, _phantom, _zip
+    from vesseltree.io import load_volume
+
+    root = _ircadb(tmp_path / "data")
+    # the venous system leaves the liver (so --liver-only removes voxels)
+    _, structs = _phantom()
+    structs["venoussystem"][:, 15, 2:14] = True
+    assert (structs["venoussystem"] & ~structs["liver"]).any()
+    _zip(root / "3Dircadb1.1" / "MASKS_DICOM.zip",
+         {f"MASKS_DICOM/{name}/image_{k}": _dcm(m[zi].astype(np.uint8) * 255, 10.0 + 2.5 * zi)
+          for name, m in structs.items() for k, zi in enumerate(PERM)})
+    gvol = load_volume(root / "3Dircadb1.1" / "MASKS_DICOM.zip")
+    pred = gvol.data.copy()
+    pred[:, 9, :] = False
+    pred[0, 0, 0] = True
+    pdir = tmp_path / "pred"
+    pdir.mkdir()
+    save_volume(pdir / "3Dircadb1.1.nii.gz", pred.astype(np.uint8), gvol.spacing, gvol.affine)
+    return root, pdir, pred
+
+
+def test_evaluate_reads_ircadb_like_load_volume(ircadb_fake, tmp_path, monkeypatch):
+    """Issue 14 item 7: a patient folder, its MASKS_DICOM.zip or the folder of patients as
+    ground truth, --structures and --liver-only as vesseltree.load_volume, --image the CT."""
+    import vesselnet.plot
+    from vesseltree.io import load_volume
+
+    root, pdir, pred = ircadb_fake
+    patient = root / "3Dircadb1.1"
+    seen = {}
+    real = vesselnet.plot.save_case_figures
+
+    def spy(p, g, sp, out_dir, name, *, image=None):
+        seen[name] = image
+        return real(p, g, sp, out_dir, name, image=image)
+
+    monkeypatch.setattr(vesselnet.plot, "save_case_figures", spy)
+    ct = load_volume(patient / "PATIENT_DICOM.zip").data
+    cases = [
+        (pdir / "3Dircadb1.1.nii.gz", patient, [], load_volume(patient).data),
+        (pdir / "3Dircadb1.1.nii.gz", patient / "MASKS_DICOM.zip", ["--structures", "portalvein"],
+         load_volume(patient, structures="portalvein").data),
+        (pdir, root, ["--liver-only", "--structures", "portalvein", "venoussystem"],
+         load_volume(patient, structures=["portalvein", "venoussystem"],
+                     restrict_to="liver").data),
+    ]
+    assert (cases[0][3] & ~cases[2][3]).any()  # the liver restriction matters here
+    for k, (p, g, extra, truth) in enumerate(cases):
+        out = tmp_path / f"eval{k}"
+        image = patient if p.is_file() else root
+        rc = main(["evaluate", str(p), str(g), *extra, "--no-vessel", "--out", str(out),
+                   "--figures", "--image", str(image), "--quiet"])
+        assert rc == 0, k
+        df = pd.read_csv(out / "metrics.csv", index_col="case")
+        assert list(df.index) == ["3Dircadb1.1"]
+        assert df.loc["3Dircadb1.1", "dsc"] == pytest.approx(compute_dice(pred, truth), rel=1e-6)
+        np.testing.assert_array_equal(seen.pop("3Dircadb1.1"), ct)  # the CT, on the masks' grid
+        assert (out / "figures" / "3Dircadb1.1_slices.png").is_file()
+
+
+def test_evaluate_ircadb_errors(ircadb_fake, tmp_path, capsys):
+    root, pdir, _ = ircadb_fake
+    nii = pdir / "3Dircadb1.1.nii.gz"
+    cases = [
+        (["--image", str(root / "3Dircadb1.1")], "--image: the CT is drawn under the figures"),
+        (["--out", str(tmp_path / "o"), "--figures", "--image", str(tmp_path / "none")],
+         "--image: no such file or folder"),
+        (["--structures", "hepaticvein"], "no structure named 'hepaticvein'"),
+    ]
+    for extra, message in cases:
+        rc = main(["evaluate", str(nii), str(root / "3Dircadb1.1"), "--no-vessel", "--quiet",
+                   *extra])
+        err = capsys.readouterr().err
+        assert rc == 2 and message in err and "Traceback" not in err, (extra, err)
+    rc = main(["evaluate", str(nii), str(nii), "--structures", "portalvein", "--no-vessel",
+               "--quiet"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "apply to 3D-IRCADb DICOM masks only" in err
