@@ -4,19 +4,24 @@ Run: ``pytest benchmarks/bench_train.py --benchmark-enable -s`` (``-s`` shows th
 Input 2x1x64x64x64 (two prepared synthetic 64^3 cases), the presets as printed (l = 5,
 f0 = 8), float32, torch limited to ``VESSELNET_BENCH_THREADS`` threads (default 2).
 
-- group "loop": one step of :class:`vesselnet.train.Trainer` fed by the real data layer:
-  ``CaseLoader`` (collate of two prepared cases), ``to_device``, ``Augmenter`` (rotation,
-  translation, flips, gamma on the batch's device), forward, the preset's objective, backward,
-  Adam, and the step's CSV log line;
-- group "bare": forward, objective, backward and Adam of the same network on one fixed batch.
+Each round times, one after the other on the same trainer (interleaved, so that load from
+other processes hits all three alike):
 
-The summary gives, per preset, loop / bare (the input pipeline's share of a step is
-``1 - bare / loop``) and each preset's bare and loop time relative to ``resunet-binary``, next
-to the FLOP ratio. Medians and minima; no timing is asserted. Figures: docs/training.md.
+- "pipeline": the data layer alone: ``CaseLoader`` (collate of two prepared cases),
+  ``to_device``, ``Augmenter`` (rotation, translation, flips, gamma on the batch's device);
+- "bare": forward, the preset's objective, backward and Adam on one fixed batch;
+- "loop": one step of :class:`vesselnet.train.Trainer` fed by the real data layer (the
+  pipeline above, then the bare step, the finite checks, the training Dice and the CSV line).
+
+The summary gives, per preset, loop / bare and the pipeline's share of a loop step (medians of
+per-round ratios), each preset's loop and bare time relative to ``resunet-binary`` (ratio of
+minima) next to the FLOP ratio. No timing is asserted. Figures: docs/training.md.
 """
 from __future__ import annotations
 
 import os
+import statistics
+import time
 from functools import lru_cache
 
 import pytest
@@ -30,8 +35,7 @@ ROUNDS = int(os.environ.get("VESSELNET_BENCH_ROUNDS", "3"))
 THREADS = int(os.environ.get("VESSELNET_BENCH_THREADS", "2"))
 torch.set_num_threads(THREADS)
 
-_MEDIAN: dict[str, float] = {}
-_MIN: dict[str, float] = {}
+_TIMES: dict[str, dict[str, list[float]]] = {}
 
 
 @lru_cache(maxsize=1)
@@ -76,66 +80,74 @@ def train_flops(preset: str) -> int:
 @pytest.fixture(scope="module", autouse=True)
 def summary():
     yield
-    if not _MEDIAN:
+    if not _TIMES:
         return
-    lines = ["", f"training step, 2x1x64^3, CPU, {torch.get_num_threads()} threads (seconds):",
-             f"  {'preset':24s} {'loop med':>9s} {'bare med':>9s} {'loop/bare':>9s} "
-             f"{'pipeline':>8s} {'bare vs binary':>14s} {'loop vs binary':>14s} {'FLOP ratio':>10s}"]
+    med = statistics.median
     ref = "resunet-binary"
     ref_flops = train_flops(ref)
+    lines = ["", f"training step, 2x1x64^3, CPU, {torch.get_num_threads()} thread(s), "
+             f"{ROUNDS} interleaved rounds (seconds, median / min):",
+             f"  {'preset':22s} {'loop':>13s} {'bare':>13s} {'pipeline':>13s} {'loop/bare':>9s} "
+             f"{'pipe share':>10s} {'loop vs bin':>11s} {'bare vs bin':>11s} {'FLOP ratio':>10s}"]
     for p in PRESETS:
-        lk, bk = f"loop/{p}", f"bare/{p}"
-        if lk not in _MEDIAN or bk not in _MEDIAN:
+        if p not in _TIMES:
             continue
-        loop, bare = _MEDIAN[lk], _MEDIAN[bk]
-        rb = bare / _MEDIAN.get(f"bare/{ref}", float("nan"))
-        rl = loop / _MEDIAN.get(f"loop/{ref}", float("nan"))
-        lines.append(f"  {p:24s} {loop:9.3f} {bare:9.3f} {loop / bare:9.3f} {1 - bare / loop:8.1%} "
-                     f"{rb:14.2f} {rl:14.2f} {train_flops(p) / ref_flops:10.2f}")
-    lines.append("  minima: " + ", ".join(f"{k} {v:.3f}" for k, v in _MIN.items()))
+        t = _TIMES[p]
+        cell = {k: f"{med(v):6.3f}/{min(v):6.3f}" for k, v in t.items()}
+        pair = med([a / b for a, b in zip(t["loop"], t["bare"])])
+        share = med([a / b for a, b in zip(t["pipeline"], t["loop"])])
+        rel = {k: (min(t[k]) / min(_TIMES[ref][k]) if ref in _TIMES else float("nan"))
+               for k in ("loop", "bare")}
+        lines.append(f"  {p:22s} {cell['loop']:>13s} {cell['bare']:>13s} {cell['pipeline']:>13s} "
+                     f"{pair:9.3f} {share:10.1%} {rel['loop']:11.2f} {rel['bare']:11.2f} "
+                     f"{train_flops(p) / ref_flops:10.2f}")
+    lines.append("  loop/bare and pipe share: medians of per-round ratios; vs bin: ratio of minima")
     print("\n".join(lines))
 
 
-def _run(benchmark, key: str, fn) -> None:
-    benchmark.pedantic(fn, rounds=ROUNDS, warmup_rounds=1, iterations=1)
-    stats = getattr(benchmark, "stats", None)
-    if stats is not None and getattr(stats, "stats", None) is not None:
-        _MEDIAN[key] = stats.stats.median
-        _MIN[key] = stats.stats.min
-
-
 @pytest.mark.parametrize("preset", PRESETS)
-def test_loop_step(benchmark, tmp_path, preset):
-    benchmark.group = "train loop step 2x1x64^3 CPU"
-    t = trainer(preset, tmp_path / "run")
-    state = {"it": iter(t.loader)}
+def test_train_step(benchmark, tmp_path, preset):
+    """One round = pipeline alone, bare step, loop step, interleaved (robust to load drift)."""
+    from vesselnet.data import collate
 
-    def step():
+    benchmark.group = "train step 2x1x64^3 CPU (one round = pipeline + bare + loop)"
+    t = trainer(preset, tmp_path / "run")
+    ds = dataset()
+    fixed = collate([ds[0], ds[1]])
+    model, objective, opt = t.raw_model.train(), t.objective.train(), t.optimizer
+    state = {"it": iter(t.loader), "round": 0}
+    times: dict[str, list[float]] = {"loop": [], "bare": [], "pipeline": []}
+
+    def next_batch():
         try:
-            batch = next(state["it"])
+            return next(state["it"])
         except StopIteration:
             t.loader.set_epoch(t.loader.epoch)
             state["it"] = iter(t.loader)
-            batch = next(state["it"])
-        t._train_step(batch)
+            return next(state["it"])
 
-    _run(benchmark, f"loop/{preset}", step)
-
-
-@pytest.mark.parametrize("preset", PRESETS)
-def test_bare_step(benchmark, tmp_path, preset):
-    from vesselnet.data import collate
-
-    benchmark.group = "bare model step 2x1x64^3 CPU"
-    t = trainer(preset, tmp_path / "run")
-    ds = dataset()
-    batch = collate([ds[0], ds[1]])
-    model, objective, opt = t.raw_model.train(), t.objective.train(), t.optimizer
-
-    def step():
+    def bare():
         opt.zero_grad(set_to_none=True)
-        loss, _ = objective(model(batch["image"]), batch)
+        loss, _ = objective(model(fixed["image"]), fixed)
         loss.backward()
         opt.step()
 
-    _run(benchmark, f"bare/{preset}", step)
+    def one_round():
+        state["round"] += 1
+        spans = {}
+        t0 = time.perf_counter()
+        t._prepare_batch(next_batch())  # CaseLoader + to_device + Augmenter
+        spans["pipeline"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        bare()
+        spans["bare"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        t._train_step(next_batch())
+        spans["loop"] = time.perf_counter() - t0
+        if state["round"] > 1:  # the first round is the warm-up
+            for k, v in spans.items():
+                times[k].append(v)
+
+    benchmark.pedantic(one_round, rounds=ROUNDS, warmup_rounds=1, iterations=1)
+    if times["loop"]:
+        _TIMES[preset] = times
