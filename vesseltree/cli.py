@@ -303,7 +303,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="voxel size in mm, overrides the file's (.npy default: 1 1 1)")
     a.add_argument("--structures", nargs="+", action="extend", metavar="NAME",
                    help="one tree per structure: 3D-IRCADb mask names (A+B unites two masks "
-                        "into one structure; NAME=LABEL renames), or label values of a label "
+                        "into one structure, 'A|B' takes the first the archive holds; "
+                        "...=NAME renames), or label values of a label "
                         "map (1=portalvein 2=venoussystem); put them after the inputs. "
                         "Default: one tree of portalvein + venoussystem (venacava when there "
                         "is no venoussystem)")

@@ -159,8 +159,9 @@ def parse_structures(items) -> list[tuple[str, tuple[str, ...]]]:
     """Structures named on the command line: ``[(name, parts), ...]``.
 
     An item is ``PART``, ``PART+PART...`` (parts united into one structure) or either
-    followed by ``=NAME``; a part is a 3D-IRCADb mask name (``portalvein``) or, for a label
-    map, a label value (``1``). The name defaults to the item without ``=NAME``.
+    followed by ``=NAME``; a part is a 3D-IRCADb mask name (``portalvein``), alternatives
+    ``A|B`` (the first the archive holds: ``venoussystem|venacava``), or, for a label map, a
+    label value (``1``). The name defaults to the item without ``=NAME``.
 
     Raises
     ------
@@ -175,7 +176,8 @@ def parse_structures(items) -> list[tuple[str, tuple[str, ...]]]:
         parts_text, eq, name = text.partition("=")
         parts = tuple(q.strip() for q in parts_text.split("+"))
         name = name.strip() if eq else "+".join(parts)
-        if not text or not all(parts) or not name:
+        if not text or not all(parts) or not name or not all(
+                a.strip() for q in parts for a in q.split("|")):
             raise UserError(f"--structures: expected NAME, NAME+NAME or NAME=LABEL items, "
                             f"got {item!r}")
         out.append((name, parts))
@@ -218,6 +220,33 @@ def _label_map_structures(vol, path: Path, items, per_structure: bool):
     return np.logical_or.reduce(list(masks.values()))
 
 
+def _resolve_alternatives(path: Path, items):
+    """Items with every ``A|B`` part replaced by the first alternative the archive holds."""
+    if not any("|" in q for _, parts in items for q in parts):
+        return items
+    from ._dicom import _match_structures
+    from .io import list_structures
+
+    available = list_structures(path)
+    out = []
+    for name, parts in items:
+        chosen = []
+        for q in parts:
+            alts = [a.strip() for a in q.split("|")]
+            for a in alts:
+                try:
+                    _match_structures([a], available, str(path))
+                except ValueError:
+                    continue
+                chosen.append(a)
+                break
+            else:
+                raise UserError(f"{path}: --structures: none of {', '.join(alts)} in the "
+                                f"archive; available: {', '.join(available)}")
+        out.append((name, tuple(chosen)))
+    return out
+
+
 def _read_input(path: Path, spacing, structures, liver_only: bool, per_structure: bool = False):
     """The volume and its mask (bool array), or ``{structure: mask}`` with ``per_structure``."""
     from .io import as_binary_mask, file_kind, load_volume
@@ -234,6 +263,8 @@ def _read_input(path: Path, spacing, structures, liver_only: bool, per_structure
             return vol, as_binary_mask(vol.data, path.name)
         return vol, _label_map_structures(vol, path, items, per_structure)
     restrict = "liver" if liver_only else None
+    if items is not None:
+        items = _resolve_alternatives(path, items)
     if not per_structure:
         wanted = None if items is None else [q for _, parts in items for q in parts]
         vol = load_volume(path, spacing=spacing, structures=wanted, restrict_to=restrict)

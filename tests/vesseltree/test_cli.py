@@ -592,3 +592,24 @@ def test_export_vtp_one_tree(y_tree_run, tmp_path):
     assert r.GetOutput().GetNumberOfLines() == len(table)
     manifest = json.loads((out / "y" / "manifest.json").read_text())
     assert {"centerlines.vtp", "surface.vtp"} <= set(manifest["files"])
+
+
+def test_structure_alternatives_take_the_first_present(two_systems, capsys):
+    """'venacava|venoussystem': 3D-IRCADb patients have one or the other."""
+    rc, masks, d, tmp = two_systems
+    patient = d.parent.parent / "3Dircadb1.98"
+    out = tmp / "alt"
+    assert main(["analyze", str(patient), "--structures", "portalvein",
+                 "venacava|venoussystem=veins", "--out", str(out), "-q", "--no-figures"]) == 0
+    got = pd.read_csv(out / "3Dircadb1.98" / "branches.csv")
+    ref = pd.read_csv(d / "branches.csv")
+    assert got["structure"].tolist() == ref["structure"].replace(
+        {"venoussystem": "veins"}).tolist()
+    np.testing.assert_array_equal(got["radius_mm"], ref["radius_mm"])
+    assert main(["analyze", str(patient), "--structures", "artery|venacava", "--out",
+                 str(tmp / "none"), "-q"]) == 2
+    err = capsys.readouterr().err
+    assert "none of artery, venacava" in err and "available: liver, portalvein" in err
+    assert main(["analyze", str(patient), "--structures", "venacava|", "--out",
+                 str(tmp / "none"), "-q"]) == 2
+    assert "NAME=LABEL" in capsys.readouterr().err
