@@ -71,6 +71,7 @@ def test_load_model_builds_the_configs_network(tmp_path):
         load_model(wrong)
 
 
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol")
 @pytest.mark.parametrize("layout", ["torch.save", "raw pickle"])
 def test_crafted_pickle_is_refused_and_nothing_runs(tmp_path, layout):
     marker = tmp_path / "created-by-unpickling"
