@@ -302,7 +302,9 @@ def analyze(
         ``n_scales=`` or ``prune=``.
     """
     if isinstance(mask, Mapping) or structures is not None:
-        return _analyze_structures(
+        from .structures import analyze_entry
+
+        return analyze_entry(
             mask, spacing, structures, scale_basis, overlap, scale_rule=scale_rule,
             m=m, radius_method=radius_method, window=window,
             prune_length_factor=prune_length_factor, prune_min_length_mm=prune_min_length_mm,
@@ -345,40 +347,6 @@ def analyze(
     return _analyze_nonempty(msk, sp_t, skel, flat_idx, m=m, window=window, plf=plf, pml=pml,
                              radius_method=radius_method, rule=rule, root=root, options=options,
                              inscribed=bool(inscribed), curvature=bool(curvature))
-
-
-def _analyze_structures(structures, spacing, names, scale_basis, overlap, *, scale_rule,
-                        **options):
-    """``analyze`` of a mapping of masks or a label map: one tree per structure."""
-    from .structures import analyze_structures
-
-    if isinstance(structures, Mapping):
-        if names is not None:
-            raise ValueError("structures: only for a label map; a mapping of masks already "
-                             "names its structures")
-        kw = {"overlap": "first" if overlap is None else overlap}
-    else:
-        if overlap is not None:
-            raise ValueError(f"overlap: only for a mapping of masks (a label map cannot "
-                             f"overlap), got overlap={overlap!r}")
-        if names is True:
-            names = None
-        elif not isinstance(names, Mapping):
-            raise TypeError(f"structures: expected a mapping label -> name or True, got "
-                            f"{names!r}")
-        kw = {"names": names}
-    if options.pop("root") is not None or options.pop("skeleton") is not None:
-        raise ValueError("root/skeleton: not supported per structure; analyse the structure "
-                         "alone with vesseltree.analyze to set them")
-    n_scales, prune = options.pop("n_scales"), options.pop("prune")
-    rule = scales.legacy_rule(scale_rule, n_scales=n_scales, where="analyze",
-                              default=ScaleRule.quantiles())
-    if prune is not UNSET:
-        options["prune_length_factor"], options["prune_min_length_mm"] = _legacy_prune(
-            prune, options["prune_length_factor"], options["prune_min_length_mm"])
-    return analyze_structures(structures, spacing, scale_rule=rule,
-                              scale_basis="union" if scale_basis is None else scale_basis,
-                              **kw, **options)
 
 
 def _legacy_prune(prune, plf: float, pml: float | None) -> tuple[float, float | None]:

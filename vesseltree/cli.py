@@ -276,16 +276,7 @@ _scales = _int_at_least(2)
 _positive_int = _int_at_least(1)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from vesseltree import __version__
-
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--traceback", action="store_true", help="show tracebacks of errors")
-    common.add_argument("-q", "--quiet", action="store_true", help="no progress messages")
-    parser = _Parser(prog=PROG, description="Vascular morphometry from 3D vessel masks.")
-    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-
+def _add_analyze(sub, common) -> None:
     a = sub.add_parser(
         "analyze", parents=[common],
         help="skeleton, branch radii, labels, scales, tables and figures for vessel masks",
@@ -345,6 +336,8 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--no-figures", action="store_true", help="skip the PNG figures")
     a.set_defaults(func=_cmd_analyze)
 
+
+def _add_phantom(sub, common) -> None:
     ph = sub.add_parser(
         "phantom", parents=[common],
         help="write a synthetic vessel-tree phantom: mask, CT rendering, true radius, segments",
@@ -366,6 +359,20 @@ def build_parser() -> argparse.ArgumentParser:
     ph.add_argument("--tumours", type=_int_at_least(0), default=0, metavar="N",
                     help="hypodense tumours in the CT rendering (default: %(default)s)")
     ph.set_defaults(func=_cmd_phantom)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from vesseltree import __version__
+
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--traceback", action="store_true", help="show tracebacks of errors")
+    common.add_argument("-q", "--quiet", action="store_true", help="no progress messages")
+    parser = _Parser(prog=PROG, description="Vascular morphometry from 3D vessel masks.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    _add_analyze(sub, common)
+    _add_phantom(sub, common)
     return parser
 
 

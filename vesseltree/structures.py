@@ -45,9 +45,9 @@ import pandas as pd
 
 from . import scales
 from ._validation import check_mask, check_spacing
-from .scales import ScaleRule, as_scale_rule
+from .scales import UNSET, ScaleRule, as_scale_rule
 
-__all__ = ["StructureTrees", "analyze_structures"]
+__all__ = ["StructureTrees", "analyze_structures", "analyze_entry"]
 
 _BASES = ("union", "structure")
 _OVERLAPS = ("first", "error")
@@ -389,3 +389,38 @@ def _union_thresholds(trees: dict, rule: ScaleRule) -> np.ndarray | None:
             f"structures, got {basis.size}; the 'scale' columns are 0", UserWarning, stacklevel=3)
         return None
     return rule.thresholds(basis)
+
+
+def analyze_entry(structures, spacing, names, scale_basis, overlap, *, scale_rule,
+                  **options) -> StructureTrees:
+    """:func:`vesseltree.analyze` given a mapping of masks or a label map (``structures``
+    names its labels): its structure options checked, then :func:`analyze_structures`."""
+    from .analysis import _legacy_prune
+
+    if isinstance(structures, Mapping):
+        if names is not None:
+            raise ValueError("structures: only for a label map; a mapping of masks already "
+                             "names its structures")
+        kw = {"overlap": "first" if overlap is None else overlap}
+    else:
+        if overlap is not None:
+            raise ValueError(f"overlap: only for a mapping of masks (a label map cannot "
+                             f"overlap), got overlap={overlap!r}")
+        if names is True:
+            names = None
+        elif not isinstance(names, Mapping):
+            raise TypeError(f"structures: expected a mapping label -> name or True, got "
+                            f"{names!r}")
+        kw = {"names": names}
+    if options.pop("root") is not None or options.pop("skeleton") is not None:
+        raise ValueError("root/skeleton: not supported per structure; analyse the structure "
+                         "alone with vesseltree.analyze to set them")
+    n_scales, prune = options.pop("n_scales"), options.pop("prune")
+    rule = scales.legacy_rule(scale_rule, n_scales=n_scales, where="analyze",
+                              default=ScaleRule.quantiles())
+    if prune is not UNSET:
+        options["prune_length_factor"], options["prune_min_length_mm"] = _legacy_prune(
+            prune, options["prune_length_factor"], options["prune_min_length_mm"])
+    return analyze_structures(structures, spacing, scale_rule=rule,
+                              scale_basis="union" if scale_basis is None else scale_basis,
+                              **kw, **options)
