@@ -227,7 +227,7 @@ def test_analyze_errors_exit_2_without_traceback(tmp_path, capsys):
 
 def test_module_entry_point_runs(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "vesseltree", "analyze", str(tmp_path / "x.npy")],
-                          capture_output=True, text=True, timeout=120)
+                          capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert proc.returncode == 2
     assert "no such file" in proc.stderr and "Traceback" not in proc.stderr
     assert volume_name("/data/3Dircadb1.4/MASKS_DICOM.zip") == "3Dircadb1.4"
