@@ -186,3 +186,28 @@ def test_the_config_builds_the_data_pipeline_and_the_trainer(tmp_path):
     assert isinstance(cfg.build_optimizer(cfg.build_model().parameters()), torch.optim.Adam)
     by_parts = cfg.build_trainer(loader, None, tmp_path / "a").fit()
     assert by_parts.losses == train(cfg, ds, None, tmp_path / "b").losses
+
+
+def test_objective_targets_of_each_kind():
+    from vesselnet.losses import dice_ce_loss, total_loss
+    from vesselnet.train.objective import missing_scales, scale_class_ids
+
+    g = torch.Generator().manual_seed(0)
+    labels = torch.randint(0, 4, (2, 1, 4, 4, 4), generator=g)  # 0 background, s = scale s
+    scales = torch.cat([(labels == s).float() for s in (1, 2, 3)], dim=1)
+    batch = {"vessel": (labels > 0).float(), "scales": scales, "case_id": ["a", "b"]}
+    assert torch.equal(scale_class_ids(scales), labels)
+    logits = torch.randn(2, 4, 4, 4, 4, generator=g)
+    cfg = tiny_config("resunet-multiclass")
+    loss, _ = cfg.build_loss()(logits, batch)
+    assert torch.equal(loss, dice_ce_loss(logits, labels, **cfg.loss.dice_ce_options()))
+    binary = tiny_config("resunet-binary")
+    loss, _ = binary.build_loss()(logits[:, :1], batch)
+    assert torch.equal(loss, dice_ce_loss(logits[:, :1], batch["vessel"]))
+    mt = tiny_config("multitask")
+    out = (logits[:, :1], [logits[:, s:s + 1] for s in (1, 2, 3)], [torch.randn(2, 4, 2, 2, 2)] * 3)
+    loss, terms = mt.build_loss()(out, batch)
+    assert torch.equal(loss, total_loss(out, batch["vessel"], scales, lambda_c=0.0))
+    assert missing_scales(batch) == []
+    scales[1, 2] = 0
+    assert ("b", (3,)) in missing_scales({**batch, "scales": scales})
