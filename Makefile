@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 
 .PHONY: install demo test bench clean
 
-$(STAMP): pyproject.toml setup.py $(wildcard vesseltree/_kernels/*.pyx)
+$(STAMP): pyproject.toml setup.py $(wildcard vesseltree/_kernels/*.pyx) $(wildcard vesseltree/_kernels/*.pxd)
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --upgrade pip setuptools wheel
 	$(PIP) install $(TORCH_SPEC)
