@@ -9,7 +9,7 @@ Names are loaded lazily; importing this package does not import torch.
 """
 from __future__ import annotations
 
-import importlib
+from vesselnet._lazy import lazy_exports
 
 _EXPORTS = {
     "run_cv": "vesselnet.cv.runner",
@@ -22,16 +22,4 @@ _EXPORTS = {
     "check_splits": "vesselnet.cv.splits",
 }
 
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        value = getattr(importlib.import_module(_EXPORTS[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'vesselnet.cv' has no attribute {name!r}")
-
-
-def __dir__():
-    return __all__
+__getattr__, __dir__, __all__ = lazy_exports(__name__, _EXPORTS)

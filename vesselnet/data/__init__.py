@@ -13,7 +13,7 @@ the augmenter need it).
 """
 from __future__ import annotations
 
-import importlib
+from vesselnet._lazy import lazy_exports
 
 _EXPORTS = {
     "Case": "vesselnet.data.case",
@@ -40,21 +40,9 @@ _EXPORTS = {
     "Augmenter": "vesselnet.data.augment",
 }
 
-__all__ = sorted(_EXPORTS)
+__getattr__, __dir__, __all__ = lazy_exports(__name__, _EXPORTS)
 
 # The function ``preprocess`` shares its name with its module: bind the function now, so that
 # importing the submodule later (which sets the package attribute to the module) cannot
 # shadow it. This imports numpy and scipy, not torch.
 from .preprocess import preprocess  # noqa: E402
-
-
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        value = getattr(importlib.import_module(_EXPORTS[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'vesselnet.data' has no attribute {name!r}")
-
-
-def __dir__():
-    return __all__

@@ -7,7 +7,7 @@ Names are loaded lazily so that ``import vesselnet.predict`` stays cheap.
 """
 from __future__ import annotations
 
-import importlib
+from vesselnet._lazy import lazy_exports
 
 _EXPORTS = {
     "window_starts": "vesselnet.predict.sliding",
@@ -19,16 +19,4 @@ _EXPORTS = {
     "network_divisor": "vesselnet.predict.sliding",
 }
 
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        value = getattr(importlib.import_module(_EXPORTS[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'vesselnet.predict' has no attribute {name!r}")
-
-
-def __dir__():
-    return __all__
+__getattr__, __dir__, __all__ = lazy_exports(__name__, _EXPORTS)

@@ -10,7 +10,7 @@ Names are loaded lazily: importing this package imports neither torch nor optuna
 """
 from __future__ import annotations
 
-import importlib
+from vesselnet._lazy import lazy_exports
 
 _EXPORTS = {
     "tune": "vesselnet.tune.run",
@@ -26,16 +26,4 @@ _EXPORTS = {
     "read_folds": "vesselnet.tune.folds",
 }
 
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        value = getattr(importlib.import_module(_EXPORTS[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'vesselnet.tune' has no attribute {name!r}")
-
-
-def __dir__():
-    return __all__
+__getattr__, __dir__, __all__ = lazy_exports(__name__, _EXPORTS)
