@@ -19,11 +19,18 @@ The two sliding rows are also compared voxel-wise (max |ours - monai|); their wi
 differ (ours evenly spread, MONAI's last one pushed back), so they differ near window rims
 within the Gaussian blend (tests/vesselnet/test_inference.py).
 
-``VESSELNET_BENCH_ROUNDS`` (default 1) rounds per row. No timing is asserted.
+``VESSELNET_BENCH_ROUNDS`` (default 1) rounds per row. On a shared machine one round of each
+row can land in very different load; ``test_interleaved_ours_vs_monai`` therefore alternates
+the two sliding-window calls ``VESSELNET_BENCH_PAIRS`` times (default 2; the order flips from
+one pair to the next) and prints the ratio of
+each pair in wall-clock and in CPU time (``time.process_time``, insensitive to other processes).
+No timing is asserted.
 """
 from __future__ import annotations
 
 import os
+import statistics
+import time
 
 import pytest
 import torch
@@ -37,6 +44,7 @@ ROI = (64, 128, 128)
 OVERLAP = 0.5
 BATCH = 2
 ROUNDS = int(os.environ.get("VESSELNET_BENCH_ROUNDS", "1"))
+PAIRS = int(os.environ.get("VESSELNET_BENCH_PAIRS", "2"))
 torch.set_num_threads(int(os.environ.get("VESSELNET_BENCH_THREADS", "2")))
 
 _OUT: dict[str, torch.Tensor] = {}
@@ -88,3 +96,28 @@ def test_predict_ct_volume(benchmark, volume, impl):
         fn = lambda: net(volume)  # noqa: E731
     _run(benchmark, impl, fn)
     assert _OUT[impl].shape == SHAPE
+
+
+def test_interleaved_ours_vs_monai(volume):
+    """Alternate ours and MONAI's; per-pair ratios (monai / ours) of wall and CPU time."""
+    net = make_net()
+    calls = {
+        "ours": lambda: sliding_window_inference(volume, net, ROI, overlap=OVERLAP, batch_size=BATCH),
+        "monai": lambda: inferers.sliding_window_inference(volume, ROI, BATCH, net, overlap=OVERLAP,
+                                                           mode="gaussian"),
+    }
+    wall, cpu = [], []
+    with torch.inference_mode():
+        for i in range(PAIRS):
+            t = {}
+            for name in (("ours", "monai") if i % 2 == 0 else ("monai", "ours")):  # no order bias
+                fn = calls[name]
+                w0, c0 = time.perf_counter(), time.process_time()
+                fn()
+                t[name] = (time.perf_counter() - w0, time.process_time() - c0)
+            wall.append(t["monai"][0] / t["ours"][0])
+            cpu.append(t["monai"][1] / t["ours"][1])
+            print(f"[bench_predict] pair: ours {t['ours'][0]:.1f} s wall / {t['ours'][1]:.1f} s CPU, "
+                  f"monai {t['monai'][0]:.1f} s wall / {t['monai'][1]:.1f} s CPU")
+    print(f"[bench_predict] interleaved monai / ours: wall {statistics.median(wall):.2f}x, "
+          f"CPU {statistics.median(cpu):.2f}x (median of {PAIRS} pairs)")

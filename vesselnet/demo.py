@@ -130,8 +130,10 @@ def _scale_targets(out: Path, train_src, test, p: dict) -> tuple:
 def _train(out: Path, ds, p: dict, device: str, progress: bool) -> dict:
     import pandas as pd
 
+    from vesselnet.cv.runner import torch_threads
     from vesselnet.train import TrainConfig, train
 
+    torch_threads()  # vesseltree.analyze's Numba kernels reset torch's OpenMP thread count
     cfg = TrainConfig.from_preset("multitask-contrastive", {
         "name": "demo-multitask-contrastive", "seed": p["seed"],
         "model": {"depth": p["depth"], "base_channels": p["base_channels"], "proj_dim": 16},
@@ -209,6 +211,9 @@ def run_demo(out="results", *, n_train: int = DEFAULTS["n_train"], train_shape=D
                          f"(the held-out phantom is predicted with windows of the training shape), got {p['test_shape']}")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    from vesselnet.cv.runner import torch_threads
+
+    torch_threads()  # remember the thread count before any Numba kernel runs
     t0 = time.perf_counter()
     summary: dict = {"parameters": {k: list(v) if isinstance(v, tuple) else v for k, v in p.items()}}
     _say(f"1/6 phantoms: {n_train} x {p['train_shape']} for training, 1 x {p['test_shape']} held out")
@@ -224,6 +229,9 @@ def run_demo(out="results", *, n_train: int = DEFAULTS["n_train"], train_shape=D
     _say(f"   {summary['training']['steps']} steps in {summary['training']['seconds']} s; "
          f"contrastive term > 0 at every step: {summary['training']['steps_without_contrast'] == 0}")
     _say(f"4/6 sliding-window prediction of the held-out phantom (windows {p['train_shape']})")
+    from vesselnet.cv.runner import torch_threads
+
+    torch_threads()
     rep = predict_files(summary["training"]["checkpoint"], [ct], out / "prediction", progress=False,
                         device=device, roi_size=p["train_shape"], overlap=0.5)
     if rep.failed:
