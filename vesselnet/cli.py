@@ -212,7 +212,7 @@ def evaluate_paths(pred, gt, *, spacing=None, n_scales: int = 3, vessel: bool = 
     """
     from tqdm.auto import tqdm
 
-    from vesseltree._validation import check_spacing
+    from vesseltree.validation import check_spacing
     from vesselnet.metrics import CaseEvaluator
 
     sp_override = None if spacing is None else check_spacing(spacing, "spacing")

@@ -24,8 +24,8 @@ from typing import Sequence
 
 import numpy as np
 
-from vesseltree._validation import check_spacing
-from vesseltree.plot import _pyplot, _save  # one Agg backend set-up and one atomic writer
+from vesseltree.validation import check_spacing
+from vesseltree.plot import pyplot_backend as _pyplot, save_figure as _save  # one Agg set-up, one atomic writer
 
 __all__ = [
     "COLORS",
@@ -177,7 +177,7 @@ def overlay_slices(pred, gt, spacing=1.0, *, image=None, slices: Sequence[int] |
     ax_ = _check_axis(axis)
     img = _check_image(image, conf.shape)
     if slices is None:
-        from vesseltree._validation import check_positive_int
+        from vesseltree.validation import check_positive_int
 
         idx = _pick_slices(conf, ax_, check_positive_int(n_slices, "n_slices"))
     else:

@@ -86,7 +86,7 @@ def check_case(case: Case) -> Case:
         with NaN or inf, a bad spacing or an affine whose column norms differ from it.
     """
     from vesseltree.io import as_binary_mask
-    from vesseltree._validation import check_spacing
+    from vesseltree.validation import check_spacing
 
     if not isinstance(case, Case):
         raise TypeError(f"case: expected a vesselnet.data.Case, got {type(case).__name__}")

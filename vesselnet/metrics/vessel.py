@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import ArrayLike
 
-from vesseltree._validation import check_mask, check_positive, check_positive_int
+from vesseltree.validation import check_mask, check_positive, check_positive_int
 
 from vesseltree.scales import ScaleRule
 

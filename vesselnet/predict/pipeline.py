@@ -125,7 +125,7 @@ class CheckpointPredictor:
     def __init__(self, checkpoint, *, device: str = "auto", tta: bool = False, overlap: float = 0.5,
                  batch_size: int = 1, roi_size: Sequence[int] | None = None, threshold: float = 0.5,
                  amp: str = "auto", progress: bool = False) -> None:
-        from vesseltree._validation import check_nonnegative_int
+        from vesseltree.validation import check_nonnegative_int
         from vesselnet.data import PrepareConfig
         from vesselnet.predict.sliding import _check_roi, network_divisor
         from vesselnet.train.checkpoint import CheckpointError, load_model
@@ -308,7 +308,7 @@ def predict_files(checkpoint, inputs: Iterable, out_dir, *, spacing: Sequence[fl
 
     from vesselnet.data.preprocess import PreparedCase
     from vesselnet.predict.inputs import discover_inputs, load_input
-    from vesseltree._validation import check_spacing
+    from vesseltree.validation import check_spacing
 
     out = Path(out_dir)
     if out.exists() and not out.is_dir():

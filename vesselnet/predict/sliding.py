@@ -50,7 +50,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from vesselnet._validation import check_choice, check_volume, describe
-from vesseltree._validation import check_nonnegative_int
+from vesseltree.validation import check_nonnegative_int
 
 __all__ = [
     "window_starts",

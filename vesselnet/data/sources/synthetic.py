@@ -42,7 +42,7 @@ class SyntheticSource(Source):
     def __init__(self, n_cases: int = 4, shape=(64, 64, 64), spacing=(1.0, 1.0, 1.0), seed: int = 0,
                  *, min_radius: float | None = None, depth: int = 7, tumours: int = 0,
                  noise_sd: float = 12.0):
-        from vesseltree._validation import as_shape3, check_nonnegative_int, check_spacing
+        from vesseltree.validation import as_shape3, check_nonnegative_int, check_spacing
 
         self.n_cases = check_nonnegative_int(n_cases, "n_cases", minimum=1)
         self.shape = as_shape3(shape, "shape")
