@@ -117,7 +117,7 @@ def test_resampling_is_undone(ckpt):
     ck = make_checkpoint(ckpt.parent / "liver.pt", prep)
     pred = CheckpointPredictor(ck, device="cpu")
     label = preprocess(case, prep).vessel[0].astype(np.float32)
-    pred.predict_prepared_image = lambda image: label
+    pred.predict_prepared_image = lambda image, classes=False: label
     out = pred.predict_case(Case(case.case_id, case.image, None, case.liver, case.spacing, case.affine))
     assert out.prepared_shape == label.shape != case.image.shape
     assert out.mask.shape == case.vessel.shape
@@ -130,6 +130,22 @@ def test_resampling_is_undone(ckpt):
     hi = np.argwhere(case.liver).max(0) + 1
     box[tuple(slice(max(0, a - 3), b + 3) for a, b in zip(lo, hi))] = True
     assert not out.mask[~box].any()
+
+
+def test_multiclass_mask_is_the_argmax_and_the_map_one_minus_background(tmp_path, phantom):
+    """The multi-class baseline decides as the trainer's validation does: a scale class beats
+    the background (argmax > 0); the probability map is 1 - p(background)."""
+    prep = PrepareConfig(crop="none", target_shape=None)  # the prepared grid is the original one
+    ck = make_checkpoint(tmp_path / "mc.pt", prep, preset="resunet-multiclass", seed=4)
+    pred = CheckpointPredictor(ck, device="cpu")
+    out = pred.predict_case(phantom)
+    x = torch.from_numpy(preprocess(phantom, prep).image)[None]
+    with torch.no_grad():
+        probs = torch.softmax(pred.model(x), 1)[0].numpy()
+    np.testing.assert_allclose(out.probability, 1 - probs[0], atol=1e-5)
+    argmax = probs.argmax(0) > 0
+    np.testing.assert_array_equal(out.mask, argmax)
+    assert (argmax != (1 - probs[0] >= 0.5)).any()  # the two rules differ on this net
 
 
 def test_prepared_folder_input_is_restored_to_the_original_grid(tmp_path, ckpt):

@@ -258,7 +258,7 @@ def _evaluate_unit(ckpt, data: "_Data", test_ids, unit: Path, predict: dict, dev
     for cid in test_ids:
         pc = data.dataset[cid]
         if data.grid == "prepared":
-            mask = predictor.predict_prepared_image(pc.image) >= predictor.threshold
+            mask = predictor.prepared_mask(pc.image)
         else:
             mask = predictor.predict_case(pc).mask
         gt, sp, aff, tree = data.truth(cid)

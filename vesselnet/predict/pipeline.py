@@ -10,7 +10,9 @@ re-specified by hand) and, for each case:
    Gaussian-weighted overlaps, or the whole prepared volume when training used whole volumes
    (:mod:`vesselnet.predict.sliding`), optional flip test-time augmentation;
 3. :func:`vesselnet.data.restore` of the probability map to the original grid (trilinear; 0
-   outside the crop), and the mask ``probability >= threshold`` there.
+   outside the crop), and the mask ``probability >= threshold`` there (for the multi-class
+   baseline the class probabilities are restored and the mask is ``argmax > 0``, the
+   trainer's own decision; the probability map is ``1 - p(background)``).
 
 :func:`predict_files` runs it over many inputs (:mod:`vesselnet.predict.inputs`) with the model
 loaded once, the next input read in a background thread while the current one is predicted,
@@ -50,7 +52,7 @@ class CasePrediction:
     probability : numpy.ndarray of float32, shape (z, y, x)
         Vessel probability in [0, 1] (0 outside the prepared grid, e.g. outside the liver box).
     mask : numpy.ndarray of bool, shape (z, y, x)
-        ``probability >= threshold``.
+        ``probability >= threshold`` (multi-class baseline: ``argmax > 0``).
     spacing : tuple of 3 float
         Original voxel size (mm).
     affine : numpy.ndarray, shape (4, 4)
@@ -185,8 +187,9 @@ class CheckpointPredictor:
                 f"(differs at {', '.join(diff)}); predict from the original images instead, or "
                 "prepare them with the checkpoint's settings")
 
-    def predict_prepared_image(self, image: np.ndarray) -> np.ndarray:
-        """Probability on the prepared grid of a (1, D, H, W) or (D, H, W) normalised image."""
+    def predict_prepared_image(self, image: np.ndarray, classes: bool = False) -> np.ndarray:
+        """Probability on the prepared grid of a (1, D, H, W) or (D, H, W) normalised image
+        (with ``classes`` and the multi-class baseline: the (K, D, H, W) class probabilities)."""
         import torch
 
         from vesselnet.predict.sliding import predict_volume
@@ -195,7 +198,27 @@ class CheckpointPredictor:
         with ctx:
             return predict_volume(self.model, image, self.roi_size, overlap=self.overlap,
                                   batch_size=self.batch_size, tta=self.tta, device=self.device,
-                                  progress=self.progress)
+                                  progress=self.progress, classes=classes)
+
+    def prepared_mask(self, image: np.ndarray) -> np.ndarray:
+        """The vessel mask on the prepared grid: ``probability >= threshold``, or for the
+        multi-class baseline ``argmax > 0`` (a scale class beats the background)."""
+        p = self.predict_prepared_image(image, classes=True)
+        if p.ndim == 4:
+            return p[1:].max(axis=0) > p[0]
+        return p >= self.threshold
+
+    def _restored(self, image: np.ndarray, t) -> tuple[np.ndarray, np.ndarray]:
+        """(probability, mask) on the original grid of a prepared image with transform ``t``."""
+        from vesselnet.data.transform import restore
+
+        p = self.predict_prepared_image(image, classes=True)
+        if p.ndim == 3:
+            full = np.clip(restore(p, t, order=1, cval=0.0), 0.0, 1.0).astype(np.float32)
+            return full, full >= self.threshold
+        fg = np.clip(restore(p[1:], t, order=1, cval=0.0), 0.0, 1.0)  # scale classes, 0 outside
+        prob = np.clip(fg.sum(axis=0), 0.0, 1.0).astype(np.float32)  # 1 - p(background)
+        return prob, fg.max(axis=0) > 1.0 - prob  # argmax > 0
 
     def predict_case(self, case) -> CasePrediction:
         """Predict a :class:`vesselnet.data.Case` (original geometry) or a
@@ -204,7 +227,6 @@ class CheckpointPredictor:
 
         from vesselnet.data.case import Case
         from vesselnet.data.preprocess import PreparedCase, preprocess  # the function, not the module
-        from vesselnet.data.transform import restore
 
         t0 = time.perf_counter()
         if isinstance(case, Case):
@@ -218,10 +240,9 @@ class CheckpointPredictor:
             prepared = case
         else:
             raise TypeError(f"case: expected a vesselnet.data.Case or PreparedCase, got {type(case).__name__}")
-        prob = self.predict_prepared_image(prepared.image)
         t = prepared.transform
-        full = np.clip(restore(prob, t, order=1, cval=0.0), 0.0, 1.0).astype(np.float32)
-        return CasePrediction(prepared.case_id, full, full >= self.threshold, tuple(t.original_spacing),
+        full, mask = self._restored(prepared.image, t)
+        return CasePrediction(prepared.case_id, full, mask, tuple(t.original_spacing),
                               np.asarray(t.original_affine, dtype=float), tuple(t.shape),
                               tuple(f for f in prepared.flags if f in ("no_liver",)),
                               round(time.perf_counter() - t0, 3))

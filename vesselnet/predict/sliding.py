@@ -324,18 +324,21 @@ def network_divisor(model) -> int:
     return 2 ** (int(levels) - 1) if levels else 1
 
 
-def probability_predictor(model: torch.nn.Module) -> Predictor:
+def probability_predictor(model: torch.nn.Module, classes: bool = False) -> Predictor:
     """A predictor of vessel probabilities from the main decoder of ``model``.
 
     The model is used as it is (call ``model.eval()`` first: in eval mode the multi-task net
     runs ``E`` and ``D_0`` only). Main logits with one channel -> sigmoid; with K > 1 channels
     (the multi-class baseline: background + S scales) -> ``1 - softmax[:, 0]``, the
-    probability of "any vessel scale".
+    probability of "any vessel scale", or with ``classes=True`` the K softmax probabilities
+    (blended windows then keep the argmax decision of the multi-class net: vessel where a
+    scale class beats the background, as the trainer's validation decides).
 
     Returns
     -------
     callable
-        ``(N, C, d, h, w) -> (N, 1, d, h, w)`` float32 in [0, 1].
+        ``(N, C, d, h, w) -> (N, 1, d, h, w)`` float32 in [0, 1] (``(N, K, d, h, w)`` with
+        ``classes`` and K > 1).
     """
     if not callable(model):
         raise TypeError(f"model: expected a torch.nn.Module, got {describe(model)}")
@@ -346,7 +349,8 @@ def probability_predictor(model: torch.nn.Module) -> Predictor:
         main = main.float()
         if main.shape[1] == 1:
             return torch.sigmoid(main)
-        return 1.0 - torch.softmax(main, dim=1)[:, :1]
+        probs = torch.softmax(main, dim=1)
+        return probs if classes else 1.0 - probs[:, :1]
 
     return predict
 
@@ -362,6 +366,7 @@ def predict_volume(
     device=None,
     pad_mode: str = "replicate",
     progress: bool = False,
+    classes: bool = False,
 ) -> np.ndarray:
     """Vessel probability of one (z, y, x) volume with the main decoder of a trained network.
 
@@ -381,11 +386,14 @@ def predict_volume(
         Where the network runs (default: where its parameters are).
     pad_mode : str
         Padding of axes shorter than the size divisor (default: replicate the border).
+    classes : bool
+        Multi-class networks: return the K blended class probabilities.
 
     Returns
     -------
     numpy.ndarray, float32, shape (D, H, W)
-        Probabilities in [0, 1]; ``image`` is not modified.
+        Probabilities in [0, 1]; ``image`` is not modified. With ``classes`` and a K-class
+        network: shape (K, D, H, W).
     """
     if isinstance(image, torch.Tensor):
         x = image.detach()
@@ -404,7 +412,7 @@ def predict_volume(
     if device is None:
         p = next(iter(model.parameters()), None)
         device = p.device if p is not None else torch.device("cpu")
-    predictor = probability_predictor(model)
+    predictor = probability_predictor(model, classes=classes)
     if tta:
         predictor = flip_tta(predictor, (0, 1, 2) if tta is True else tta)
     was_training = model.training
@@ -416,4 +424,4 @@ def predict_volume(
         )
     finally:
         model.train(was_training)
-    return out[0, 0].numpy()
+    return out[0].numpy() if out.shape[1] > 1 else out[0, 0].numpy()
