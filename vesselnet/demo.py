@@ -161,7 +161,7 @@ def _train(out: Path, ds, p: dict, device: str, progress: bool) -> dict:
 def _curves(out: Path, path: Path) -> Path:
     import pandas as pd
 
-    from vesseltree.plot import _pyplot, _save
+    from vesseltree.plot import pyplot_backend as _pyplot, save_figure as _save
 
     steps = pd.read_csv(out / "train" / "steps.csv")
     plt = _pyplot()
@@ -201,7 +201,7 @@ def run_demo(out="results", *, n_train: int = DEFAULTS["n_train"], train_shape=D
     """
     from vesselnet.cli import evaluate_paths
     from vesselnet.predict.pipeline import predict_files
-    from vesseltree._validation import as_shape3
+    from vesseltree.validation import as_shape3
 
     p = {"n_train": n_train, "train_shape": as_shape3(train_shape, "train_shape"),
          "test_shape": as_shape3(test_shape, "test_shape"), "spacing": tuple(float(s) for s in spacing),
