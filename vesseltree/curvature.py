@@ -58,6 +58,7 @@ from scipy.signal import savgol_filter
 
 from ._kernels import labels_nb
 from ._validation import check_positive, check_positive_int
+from .inscribed import skeleton_windows
 from .labels import nearest_seed
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -231,14 +232,7 @@ def window_centroids(skel_coords: np.ndarray, nearest: np.ndarray, vessel_coords
     x = vessel_coords[keep] * spacing - origin
     cnt = np.bincount(own, minlength=n).astype(np.float64)
     s1 = np.stack([np.bincount(own, x[:, i], minlength=n) for i in range(3)], axis=1)
-    unit, _ = labels_nb.unit_spacing(spacing)
-    grid = labels_nb.build_grid(skel_coords, unit, shape)
-    g = gcount = None
-    if group is not None:
-        g = np.ascontiguousarray(group, dtype=np.int64)
-        gcount = np.bincount(g).astype(np.int64)
-    w, _ = labels_nb.knn_grouped(skel_coords, skel_coords, min(window, n), unit, *grid,
-                                 g, g, gcount)
+    w = skeleton_windows(skel_coords, min(window, n), spacing, shape, group)
     valid = w >= 0
     wc = np.where(valid, w, 0)
     tot = np.where(valid, cnt[wc], 0.0).sum(axis=1)
@@ -275,19 +269,25 @@ def centerline_points(tree: "VesselTree", window: int = 5) -> np.ndarray:
                             tree.shape, window, sg)
 
 
-def skeleton_voronoi(tree: "VesselTree") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def skeleton_voronoi(tree: "VesselTree", seed_labels: np.ndarray | None = None
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The Voronoi partition of a tree's mask by its skeleton voxels (mm, within each
     26-connected component): ``(vessel_coords, nearest, skeleton_group)``, the (m, 3) int64
     mask voxels in raster order, the index into ``tree.skeleton_coords`` of the skeleton
-    voxel owning each, and the mask component of every skeleton voxel."""
+    voxel owning each, and the mask component of every skeleton voxel. ``seed_labels`` (one
+    int per skeleton voxel, e.g. ``tree.skeleton_branch``) set the tie rule as in
+    :func:`vesseltree.labels.nearest_seed`: equidistant skeleton voxels go to the smaller
+    label first; by default all labels are equal."""
     sc = np.ascontiguousarray(tree.skeleton_coords, dtype=np.int64)
     shape = tree.shape
     vc = np.ascontiguousarray(np.stack(np.unravel_index(tree.vessel_index, shape), axis=1),
                               dtype=np.int64)
     comp = labels_nb.components26(np.ascontiguousarray(tree.mask), vc)
     sg = comp[np.searchsorted(tree.vessel_index, np.ravel_multi_index(sc.T, shape))]
-    nearest, _ = nearest_seed(vc, sc, np.zeros(len(sc), dtype=np.int64),
-                              np.asarray(tree.spacing, dtype=np.float64), shape, comp, sg)
+    seeds = (np.zeros(len(sc), dtype=np.int64) if seed_labels is None
+             else np.asarray(seed_labels, dtype=np.int64))
+    nearest, _ = nearest_seed(vc, sc, seeds, np.asarray(tree.spacing, dtype=np.float64),
+                              shape, comp, sg)
     return vc, nearest, sg
 
 

@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from .curvature import GEOMETRY_COLUMNS, geometry_table, window_centroids
+from .curvature import GEOMETRY_COLUMNS, geometry_table, skeleton_voronoi, window_centroids
 from .inscribed import VMTK_RADIUS_NAME, inscribed_radius_at
 from .radius import branch_radius
 
@@ -135,25 +135,6 @@ def _branch_lines(tree: "VesselTree", lin: np.ndarray) -> list[np.ndarray]:
     return lines
 
 
-def _voronoi(tree: "VesselTree") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The Voronoi partition of the mask by the skeleton as :func:`vesseltree.analyze` makes
-    it (:func:`vesseltree.curvature.skeleton_voronoi`, with analyze's tie rule: equidistant
-    skeleton voxels go to the smaller branch id first), so the point radii are those behind
-    the branch table's ``radius_inscribed_mm`` and curvature columns."""
-    from ._kernels import labels_nb
-    from .labels import nearest_seed
-
-    sc = np.ascontiguousarray(tree.skeleton_coords, dtype=np.int64)
-    shape = tree.shape
-    vc = np.ascontiguousarray(np.stack(np.unravel_index(tree.vessel_index, shape), axis=1),
-                              dtype=np.int64)
-    comp = labels_nb.components26(np.ascontiguousarray(tree.mask), vc)
-    sg = comp[np.searchsorted(tree.vessel_index, np.ravel_multi_index(sc.T, shape))]
-    nearest, _ = nearest_seed(vc, sc, np.asarray(tree.skeleton_branch, dtype=np.int64),
-                              np.asarray(tree.spacing, dtype=np.float64), shape, comp, sg)
-    return vc, nearest, sg
-
-
 def _tree_arrays(tree: "VesselTree", affine: np.ndarray, positions: str) -> dict[str, Any]:
     sc = np.ascontiguousarray(tree.skeleton_coords, dtype=np.int64)
     sp = np.asarray(tree.spacing, dtype=np.float64)
@@ -161,7 +142,9 @@ def _tree_arrays(tree: "VesselTree", affine: np.ndarray, positions: str) -> dict
     owner = np.asarray(tree.skeleton_branch, dtype=np.int64)
     window = int(tree.options.get("window", 5))
     if len(sc):
-        vc, nearest, sg = _voronoi(tree)
+        # analyze's tie rule (equidistant skeleton voxels go to the smaller branch id first),
+        # so the point radii are those behind the table's radius_inscribed_mm and curvature
+        vc, nearest, sg = skeleton_voronoi(tree, seed_labels=tree.skeleton_branch)
         r_ins = inscribed_radius_at(sc, nearest, vc, sp, tree.shape, window, sg)
         centres = window_centroids(sc, nearest, vc, sp, tree.shape, window, sg)
     else:

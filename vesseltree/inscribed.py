@@ -114,6 +114,26 @@ def _window_eigenvalues(cnt, s1, s2, sheppard) -> np.ndarray:
     return np.maximum(ev, 0.0)
 
 
+def skeleton_windows(skel_coords: np.ndarray, k: int, spacing: np.ndarray, shape,
+                     group: np.ndarray | None = None) -> np.ndarray:
+    """The ``k`` nearest skeleton voxels (mm) of every skeleton voxel, nearest first (rank 0
+    is the voxel itself): an (n, k) int64 index array, -1 where a window holds fewer voxels.
+
+    Kernel-side helper of :func:`inscribed_radius_at` and
+    :func:`vesseltree.curvature.window_centroids` (inputs validated: ``skel_coords`` (n, 3)
+    int64, ``1 <= k <= n``, ``spacing`` float64 (3,); ``group`` int64 per skeleton voxel,
+    windows stay in it).
+    """
+    unit, _ = labels_nb.unit_spacing(spacing)
+    grid = labels_nb.build_grid(skel_coords, unit, shape)
+    g = gcount = None
+    if group is not None:
+        g = np.ascontiguousarray(group, dtype=np.int64)
+        gcount = np.bincount(g).astype(np.int64)
+    w, _ = labels_nb.knn_grouped(skel_coords, skel_coords, k, unit, *grid, g, g, gcount)
+    return w
+
+
 def inscribed_radius_at(skel_coords: np.ndarray, nearest: np.ndarray, vessel_coords: np.ndarray,
                         spacing: np.ndarray, shape, window: int = 5,
                         group: np.ndarray | None = None, *, max_window: int = 41,
@@ -140,14 +160,7 @@ def inscribed_radius_at(skel_coords: np.ndarray, nearest: np.ndarray, vessel_coo
     cnt, s1, s2 = _owned_sums(vessel_coords, nearest, n, spacing, origin)
     ptr, idx = _neighbors26(skel_coords, shape)
     ell = radius_nb.length_elements(skel_coords, ptr, idx, spacing)
-    kmax = min(max(max_window, window), n)
-    unit, _ = labels_nb.unit_spacing(spacing)
-    grid = labels_nb.build_grid(skel_coords, unit, shape)
-    g = gcount = None
-    if group is not None:
-        g = np.ascontiguousarray(group, dtype=np.int64)
-        gcount = np.bincount(g).astype(np.int64)
-    w, _ = labels_nb.knn_grouped(skel_coords, skel_coords, kmax, unit, *grid, g, g, gcount)
+    w = skeleton_windows(skel_coords, min(max(max_window, window), n), spacing, shape, group)
     valid = w >= 0
     wc = np.where(valid, w, 0)
     # cumulative window sums along the neighbour rank (rank 0 = the voxel itself)
@@ -176,8 +189,9 @@ def inscribed_radius_at(skel_coords: np.ndarray, nearest: np.ndarray, vessel_coo
         k = k_new
         ev = eigenvalues(k)
     ball = np.zeros(n, dtype=bool)  # a blob thinned to one voxel: ball model
-    if g is not None:
-        ball[gcount[g] == 1] = True
+    if group is not None:
+        g = np.asarray(group, dtype=np.int64)
+        ball[np.bincount(g)[g] == 1] = True
     elif n == 1:
         ball[:] = True
     factor = np.where(ball, np.sqrt(5.0), 2.0)
