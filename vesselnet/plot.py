@@ -42,8 +42,6 @@ COLORS = {1: ("true positive", "#2ca02c"), 2: ("false positive", "#d62728"), 3: 
 _AXES = ("z", "y", "x")
 
 
-
-
 def _finish(fig, path):
     plt = _pyplot()
     if path is not None:
@@ -58,11 +56,17 @@ def _cmap():
     return ListedColormap([(0, 0, 0, 0)] + [COLORS[k][1] for k in (1, 2, 3)])
 
 
-def _legend(fig):
+def _finish_overlay(fig, title: str | None, path):
+    """Class legend under the panels, ``title`` above them, layout leaving room for both;
+    then saved (when ``path``) and closed (:func:`_finish`)."""
     from matplotlib.patches import Patch
 
     handles = [Patch(color=c, label=n) for n, c in (COLORS[k] for k in (1, 2, 3))]
     fig.legend(handles=handles, loc="lower center", ncol=3, frameon=False)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout(rect=(0, 0.5 / fig.get_figheight(), 1, 0.95 if title else 1))
+    return _finish(fig, path)
 
 
 def _check_axis(axis) -> int:
@@ -106,11 +110,12 @@ def _pick_slices(conf: np.ndarray, axis: int, n: int) -> list[int]:
     return sorted(set(picks))
 
 
-def _extent(shape2d, spacing, axis, offset=(0, 0)) -> tuple[float, float, float, float]:
-    """imshow extent (mm) of a 2D cut/projection across ``axis``: voxel ``i`` centred at
-    ``i * spacing`` (``offset``: the first row and column shown, in voxels)."""
+def _extent(shape2d, spacing, axis, box) -> tuple[float, float, float, float]:
+    """imshow extent (mm) of a 2D cut/projection across ``axis`` of the region ``box`` (3
+    slices; their starts give the first row and column shown): voxel ``i`` centred at
+    ``i * spacing``."""
     rows, cols = [a for a in range(3) if a != axis]
-    r0, c0 = offset
+    r0, c0 = (box[rows].start or 0), (box[cols].start or 0)
     sr, sc = spacing[rows], spacing[cols]
     return ((c0 - 0.5) * sc, (c0 + shape2d[1] - 0.5) * sc,
             (r0 + shape2d[0] - 0.5) * sr, (r0 - 0.5) * sr)
@@ -191,11 +196,10 @@ def overlay_slices(pred, gt, spacing=1.0, *, image=None, slices: Sequence[int] |
     box = list(_crop_box(conf, crop))
     box[ax_] = slice(None)
     box = tuple(box)
-    offset = [b.start or 0 for k, b in enumerate(box) if k != ax_]
     window = _window(img[box]) if img is not None else None
     for a, s in zip(axes[0], idx):
         cut = np.take(conf[box], s, axis=ax_)
-        ext = _extent(cut.shape, sp, ax_, offset)
+        ext = _extent(cut.shape, sp, ax_, box)
         if img is not None:
             a.imshow(np.take(img[box], s, axis=ax_), cmap="gray", vmin=window[0], vmax=window[1],
                      extent=ext, interpolation="nearest")
@@ -204,11 +208,7 @@ def overlay_slices(pred, gt, spacing=1.0, *, image=None, slices: Sequence[int] |
         a.imshow(cut, cmap=cmap, vmin=0, vmax=3, extent=ext, interpolation="nearest")
         a.set_title(f"{_AXES[ax_]} = {s * sp[ax_]:.1f} mm (slice {s})", fontsize=9)
         _mm_axes(a, ax_)
-    _legend(fig)
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout(rect=(0, 0.5 / fig.get_figheight(), 1, 0.95 if title else 1))
-    return _finish(fig, path)
+    return _finish_overlay(fig, title, path)
 
 
 def _error_first_projection(conf: np.ndarray, axis: int) -> np.ndarray:
@@ -254,9 +254,8 @@ def overlay_mip(pred, gt, spacing=1.0, *, axes: Sequence[int] = (0, 1, 2), crop:
                                figsize=(3.3 * len(MIP_PANELS), 3.4 * len(axs) + 0.6))
     cmap = _cmap()
     for row, ax_ in zip(panels, axs):
-        offset = [b.start or 0 for k, b in enumerate(box) if k != ax_]
         labelled = np.any(conf > 0, axis=ax_)
-        ext = _extent(labelled.shape, sp, ax_, offset)
+        ext = _extent(labelled.shape, sp, ax_, box)
         if img is not None:
             under = img.mean(axis=ax_)
             lo, hi = _window(under)
@@ -271,11 +270,7 @@ def overlay_mip(pred, gt, spacing=1.0, *, axes: Sequence[int] = (0, 1, 2), crop:
                      interpolation="nearest")
             a.set_title(f"{name}, along {_AXES[ax_]}", fontsize=9)
             _mm_axes(a, ax_)
-    _legend(fig)
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout(rect=(0, 0.5 / fig.get_figheight(), 1, 0.95 if title else 1))
-    return _finish(fig, path)
+    return _finish_overlay(fig, title, path)
 
 
 def plot_scale_recall(recall, std=None, *, path=None, title: str | None = None, ax=None):

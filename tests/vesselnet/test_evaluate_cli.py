@@ -236,6 +236,24 @@ def test_confusion_volume_and_mip_panels(tmp_path):
     assert (tmp_path / "r.png").stat().st_size > 0
 
 
+def test_cropped_figures_keep_the_voxels_mm_position():
+    """With ``crop``, the panels show the labelled box + 8 voxels at its place in mm."""
+    from vesselnet.plot import overlay_mip, overlay_slices
+
+    gt = np.zeros((20, 30, 40), bool)
+    gt[5:8, 12:15, 15:25] = True
+    pred = np.roll(gt, 3, axis=2)
+    sp = (2.0, 0.7, 0.9)
+    ys, xs = np.nonzero((gt | pred).any(axis=0))
+    y0, y1 = max(ys.min() - 8, 0), min(ys.max() + 8, 29)  # first and last row shown
+    x0, x1 = max(xs.min() - 8, 0), min(xs.max() + 8, 39)
+    expected = ((x0 - 0.5) * sp[2], (x1 + 0.5) * sp[2], (y1 + 0.5) * sp[1], (y0 - 0.5) * sp[1])
+    for fig in (overlay_mip(pred, gt, sp, axes=(0,)), overlay_slices(pred, gt, sp, slices=[6])):
+        for image in fig.axes[0].images:
+            assert image.get_extent() == pytest.approx(expected)
+            assert image.get_array().shape == (y1 - y0 + 1, x1 - x0 + 1)
+
+
 # ------------------------------------------------------------------------------ issue 9 / 16
 def _tree_mask():
     m = np.zeros((12, 20, 24), bool)
