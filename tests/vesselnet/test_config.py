@@ -149,3 +149,25 @@ def test_save_is_atomic(tmp_path, monkeypatch):
         save_config(cfg.replace({"run": {"epochs": 5}}), path)
     assert path.read_bytes() == before
     assert sorted(os.listdir(tmp_path)) == ["c.yaml"]
+
+
+@pytest.mark.parametrize("text", ["1e-3", "5E-4", "+2e+1", "1.5e3", ".5", "3", "0.25"])
+def test_number_keys_accept_yaml12_decimal_strings(tmp_path, text):
+    # PyYAML follows YAML 1.1, which reads 1e-3 (no dot) as a string; a number key takes it
+    assert yaml.safe_load(f"x: {text}")["x"] is not None  # sanity: the text parses as YAML
+    cfg = TrainConfig.from_dict({"optim": {"lr": text, "betas": [text if float(text) <= 1 else 0.9, 0.5]}})
+    assert cfg.optim.lr == float(text) and type(cfg.optim.lr) is float
+    assert cfg.optim.betas[0] == (float(text) if float(text) <= 1 else 0.9)
+    path = tmp_path / "c.yaml"
+    path.write_text(f"optim:\n  lr: {text}\nloss:\n  tau: {text}\n")
+    loaded = load_config(path)
+    assert (loaded.optim.lr, loaded.loss.tau) == (float(text), float(text))
+    assert load_config(save_config(loaded, tmp_path / "again.yaml")) == loaded
+
+
+@pytest.mark.parametrize("text", ["fast", "1e-3x", "1e", "e3", "nan", "inf", ".inf", "0x10", "1_000", " 1e-3", ""])
+def test_non_numeric_strings_still_name_the_key(text):
+    with pytest.raises(ConfigTypeError, match=rf"config key 'optim.lr': expected a number, got '{text}' \(str\)"):
+        TrainConfig.from_dict({"optim": {"lr": text}})
+    with pytest.raises(ConfigTypeError, match=r"config key 'run.epochs': expected an integer"):
+        TrainConfig.from_dict({"run": {"epochs": "1e3"}})  # integer keys take no strings

@@ -121,3 +121,15 @@ def test_help_does_not_import_torch():
             "print('torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.stdout.strip().splitlines()[-1] == "False"
+
+
+def test_set_with_an_exponent_float_is_the_number(tmp_path, capsys):
+    # the example of --help: YAML 1.1 reads 1e-3 as a string, the number key takes it
+    from vesselnet.train.launch import parse_assignment, resolve_config
+
+    cfg = resolve_config(preset="multitask", config_file=None, out_dir=tmp_path, resume=False,
+                         overrides=[parse_assignment("optim.lr=1e-3")])
+    assert cfg.optim.lr == 1e-3
+    assert main(["train", "--preset", "multitask", "--set", "optim.lr=1e-3", "--out",
+                 str(tmp_path / "run")]) == 2
+    assert "--data: give a prepared folder or a source" in _error(capsys)  # the config was fine

@@ -8,6 +8,7 @@ message starts with ``config key 'KEY'``.
 from __future__ import annotations
 
 import math
+import re
 from numbers import Integral, Real
 from typing import Callable, Sequence
 
@@ -81,14 +82,32 @@ def integer(minimum: int | None = None, maximum: int | None = None) -> Rule:
     return rule
 
 
+#: A number in decimal notation, as YAML 1.2 reads it (``1e-3``, ``+2.5E+1``, ``.5``, ``3``).
+#: PyYAML follows YAML 1.1, whose floats need a dot and a signed exponent, so it reads
+#: ``1e-3`` as a string; :func:`number` takes such a string as the number it writes.
+_DECIMAL = re.compile(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?")
+
+
+def _as_real(value, key: str) -> float:
+    """``value`` as a float: a real number (not a bool) or a string in :data:`_DECIMAL`
+    notation; anything else is a :class:`ConfigTypeError` naming ``key``."""
+    if isinstance(value, str) and _DECIMAL.fullmatch(value):
+        return float(value)
+    if isinstance(value, bool) or not isinstance(value, Real):
+        raise _type_error(key, "a number", value)
+    return float(value)
+
+
 def number(minimum: float | None = None, *, strict: bool = False,
            maximum: float | None = None) -> Rule:
-    """A finite real number (ints accepted, returned as float) >= / > ``minimum``."""
+    """A finite real number (ints accepted, returned as float) >= / > ``minimum``.
+
+    A string in decimal notation (``"1e-3"``: YAML 1.2 reads it as a number, PyYAML's
+    YAML 1.1 as a string) counts as the number it writes; other strings are refused.
+    """
 
     def rule(value, key):
-        if isinstance(value, bool) or not isinstance(value, Real):
-            raise _type_error(key, "a number", value)
-        value = float(value)
+        value = _as_real(value, key)
         bad = not math.isfinite(value)
         if minimum is not None:
             bad = bad or (value <= minimum if strict else value < minimum)

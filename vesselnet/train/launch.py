@@ -24,7 +24,10 @@ __all__ = ["resolve_config", "parse_assignment", "open_training_data", "holdout_
 
 
 def parse_assignment(text: str) -> dict:
-    """``"optim.lr=1e-3"`` -> ``{"optim": {"lr": 0.001}}`` (the value parsed as YAML, safely).
+    """``"optim.lr=3e-4"`` -> ``{"optim": {"lr": "3e-4"}}``: the value parsed as YAML, safely.
+
+    PyYAML reads ``3e-4`` as a string (YAML 1.1 floats need a dot); the config's number
+    keys take such a string as the number it writes, so ``--set optim.lr=1e-3`` sets 0.001.
 
     Raises
     ------
