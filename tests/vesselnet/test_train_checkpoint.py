@@ -7,6 +7,7 @@ import json
 import os
 import pickle
 import random
+import re
 
 import numpy as np
 import pytest
@@ -172,3 +173,55 @@ def test_rng_states_round_trip(tmp_path):
     restore_rng(load_checkpoint(path)["rng"])
     again = (torch.rand(3), random.random(), np.random.rand(2))
     assert torch.equal(first[0], again[0]) and first[1] == again[1] and np.array_equal(first[2], again[2])
+
+
+class _Text(str):
+    pass
+
+
+class _Level(int):
+    pass
+
+
+def _loads_weights_only(value, tmp_path) -> bool:
+    """The reference: does torch's weights-only unpickler read ``value`` back?"""
+    import io
+
+    buf = io.BytesIO()
+    torch.save({"v": value}, buf)
+    buf.seek(0)
+    try:
+        torch.load(buf, weights_only=True)
+    except pickle.UnpicklingError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize("value,key,kind", [
+    ({"versions": {"torch": torch.__version__}}, "['versions']['torch']", "TorchVersion"),
+    ({"best": {"value": np.float64(0.5)}}, "['best']['value']", "float64"),
+    ({"epoch": [1, _Level(2)]}, "['epoch'][1]", "_Level"),
+    ({"name": _Text("x")}, "['name']", "_Text"),
+    ({"state": __import__("collections").defaultdict(int)}, "['state']", "defaultdict"),
+])
+def test_subclasses_of_plain_types_are_refused_with_their_key_path(tmp_path, value, key, kind):
+    from vesselnet.train.checkpoint import check_plain
+
+    assert not _loads_weights_only(value, tmp_path)  # what the check protects against
+    with pytest.raises(TypeError, match=rf"checkpoint{re.escape(key)}: .*got {kind}\b"):
+        check_plain(value)
+    with pytest.raises(TypeError, match=rf"checkpoint{re.escape(key)}: "):
+        save_checkpoint({**_tiny_state(), **value}, tmp_path / "bad.pt")
+    assert not (tmp_path / "bad.pt").exists()
+
+
+def test_everything_check_plain_passes_loads_with_weights_only(tmp_path):
+    from collections import OrderedDict
+
+    from vesselnet.train.checkpoint import check_plain
+
+    values = [None, True, 3, 2.5, "s", b"b", [1, (2.0, "x")], {"a": {1: None}}, torch.zeros(2),
+              torch.nn.Parameter(torch.ones(1)), OrderedDict(w=torch.ones(1)), torch.Size([2, 3])]
+    for value in values:
+        check_plain({"v": value})
+        assert _loads_weights_only(value, tmp_path), value

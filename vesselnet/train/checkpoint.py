@@ -29,6 +29,7 @@ import os
 import pickle
 import random
 import tempfile
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -56,32 +57,56 @@ class CheckpointError(ValueError):
     """A file that is not a readable vesselnet checkpoint (or not one compatible with a run)."""
 
 
+#: Exact types (never subclasses) that :func:`check_plain` lets through besides tensors:
+#: what ``torch.load(weights_only=True)`` reads back. A subclass such as torch's
+#: ``TorchVersion`` (a str) or NumPy's ``float64`` (a float) pickles as its own class,
+#: which that loader refuses.
+_PLAIN_LEAVES = (str, bytes, bool, int, float, type(None))
+_PLAIN_MAPPINGS = (dict, OrderedDict)  # a module's state_dict() is an OrderedDict
+_PLAIN_SEQUENCES = (list, tuple, torch.Size)
+_PLAIN_KEYS = (str, int)
+
+
 def check_plain(value, where: str = "checkpoint") -> None:
     """Raise TypeError unless ``value`` is tensors and plain data only.
 
-    Plain data: dict (str/int keys), list, tuple, str, bytes, int, float, bool, None,
-    ``torch.Size``, ``torch.dtype``/``torch.device`` excluded.
+    Plain data, by exact type (a subclass such as ``TorchVersion`` or ``numpy.float64``
+    does not pass): str, bytes, int, float, bool, None; list, tuple and ``torch.Size`` of
+    plain data; dict and ``OrderedDict`` with str or int keys. Tensors (``torch.Tensor``
+    and ``nn.Parameter``) pass.
 
     Raises
     ------
     TypeError
-        Naming the path inside ``value`` of the first offending entry.
+        Naming the path inside ``value`` (``checkpoint['record']['versions']``) and the
+        type of the first offending entry.
     """
-    if value is None or isinstance(value, (str, bytes, bool, int, float, torch.Tensor)):
+    kind = type(value)
+    if kind in _PLAIN_LEAVES or isinstance(value, torch.Tensor):
         return
-    if isinstance(value, Mapping):
+    if kind in _PLAIN_MAPPINGS:
         for k, v in value.items():
-            if not isinstance(k, (str, int)):
-                raise TypeError(f"{where}: keys must be str or int, got {type(k).__name__}")
+            if type(k) not in _PLAIN_KEYS:
+                raise TypeError(f"{where}: keys must be str or int, got {_type_name(k)}")
             check_plain(v, f"{where}[{k!r}]")
         return
-    if isinstance(value, (list, tuple)):
+    if kind in _PLAIN_SEQUENCES:
         for i, v in enumerate(value):
             check_plain(v, f"{where}[{i}]")
         return
     raise TypeError(
-        f"{where}: checkpoints hold tensors and plain data only, got {type(value).__name__}"
+        f"{where}: checkpoints hold tensors and plain data only, got {_type_name(value)}"
     )
+
+
+def _type_name(value) -> str:
+    """The class name of ``value``, saying which plain type it subclasses, if any."""
+    kind = type(value)
+    base = next((b for b in (*_PLAIN_LEAVES, *_PLAIN_MAPPINGS, *_PLAIN_SEQUENCES)
+                 if isinstance(value, b)), None)
+    if base is None:
+        return kind.__name__
+    return f"{kind.__name__} (a subclass of {base.__name__}; convert it to {base.__name__})"
 
 
 def save_checkpoint(state: Mapping[str, Any], path) -> Path:
