@@ -24,34 +24,30 @@ from pathlib import Path
 
 import numpy as np
 
+from vesseltree.io import VOLUME_EXTENSIONS, split_extension
+
+from .ircadb_layout import MASKS_DICOM, PATIENT_DICOM, patient_part
+
 __all__ = ["EXTENSIONS", "case_name", "is_case", "list_cases", "match_pairs", "load_mask",
            "find_image", "load_image"]
 
-#: file extensions read as one case
-EXTENSIONS = (".nii.gz", ".nii", ".npy", ".npz", ".zip")
-_MASKS, _PATIENT = "MASKS_DICOM", "PATIENT_DICOM"
+#: file extensions read as one case (:data:`vesseltree.io.VOLUME_EXTENSIONS`)
+EXTENSIONS = VOLUME_EXTENSIONS
 
 
 def _split(p: Path) -> tuple[str, str] | None:
-    low = p.name.lower()
-    for ext in EXTENSIONS:
-        if low.endswith(ext) and len(low) > len(ext):
-            return p.name[: -len(ext)], ext
-    return None
-
-
-def _part(folder: Path, name: str) -> Path | None:
-    for cand in (folder / f"{name}.zip", folder / name):
-        if cand.exists():
-            return cand
-    return None
+    """``(stem, extension)`` of a case file (:func:`vesseltree.io.split_extension`), or None
+    for a name without one of :data:`EXTENSIONS`."""
+    stem, ext = split_extension(Path(p).name)
+    return (stem, ext) if ext else None
 
 
 def is_case(p: Path) -> bool:
     """Whether ``p`` is read as one volume (module docstring)."""
     p = Path(p)
     if p.is_dir():
-        return p.name.upper() in (_MASKS, _PATIENT) or _part(p, _MASKS) is not None
+        return (p.name.upper() in (MASKS_DICOM, PATIENT_DICOM)
+                or patient_part(p, MASKS_DICOM) is not None)
     return _split(p) is not None
 
 
@@ -59,7 +55,7 @@ def case_name(p: Path) -> str:
     """Name of a case: file stem, or the patient folder for 3D-IRCADb DICOM."""
     p = Path(p)
     stem = p.name if p.is_dir() else (_split(p) or (p.name, ""))[0]
-    if stem.upper() in (_MASKS, _PATIENT) and p.resolve().parent.name:
+    if stem.upper() in (MASKS_DICOM, PATIENT_DICOM) and p.resolve().parent.name:
         return p.resolve().parent.name
     return stem
 
@@ -172,13 +168,13 @@ def find_image(image, name: str, single: bool) -> Path | None:
     """The CT of case ``name`` under ``--image`` (module docstring), or None when absent."""
     root = Path(image)
     if single:  # a patient folder stands for its CT; else the file or DICOM folder itself
-        ct = _part(root, _PATIENT) if root.is_dir() else None
+        ct = patient_part(root, PATIENT_DICOM) if root.is_dir() else None
         return ct if ct is not None else root
     for cand in sorted(root.iterdir()) if root.is_dir() else []:
         if cand.name.startswith("."):
             continue
-        if cand.is_dir() and cand.name == name and _part(cand, _PATIENT) is not None:
-            return _part(cand, _PATIENT)
+        if cand.is_dir() and cand.name == name and patient_part(cand, PATIENT_DICOM) is not None:
+            return patient_part(cand, PATIENT_DICOM)
         if cand.is_file() and _split(cand) is not None and _split(cand)[0] == name:
             return cand
     return None

@@ -95,6 +95,26 @@ def test_match_pairs(folders):
     assert [p.name for p in up] == ["orphan.npy"] and ug == []
 
 
+def test_case_names_and_patient_parts_zipped_or_not(tmp_path):
+    """Extensions as vesseltree.io splits them; a patient part is its zip, else its folder."""
+    from vesselnet.evaluate_inputs import _split, case_name, find_image, is_case
+    from vesselnet.ircadb_layout import patient_part
+
+    assert _split(tmp_path / "Case01.NII.GZ") == ("Case01", ".nii.gz")
+    assert _split(tmp_path / "notes.txt") is None and _split(tmp_path / ".npy") is None
+    pat = tmp_path / "3Dircadb1.3"
+    (pat / "MASKS_DICOM").mkdir(parents=True)
+    (tmp_path / "other").mkdir()
+    assert is_case(pat) and not is_case(tmp_path / "other")
+    assert case_name(pat) == case_name(pat / "MASKS_DICOM") == "3Dircadb1.3"
+    assert patient_part(pat, "PATIENT_DICOM") is None
+    (pat / "PATIENT_DICOM").mkdir()
+    assert find_image(pat, "any", single=True) == pat / "PATIENT_DICOM"
+    assert find_image(tmp_path, "3Dircadb1.3", single=False) == pat / "PATIENT_DICOM"
+    (pat / "PATIENT_DICOM.zip").write_bytes(b"")
+    assert patient_part(pat, "PATIENT_DICOM") == pat / "PATIENT_DICOM.zip"  # the zip first
+
+
 # ------------------------------------------------------------------------------- errors
 def _run_err(argv, capsys):
     rc = main(argv)
