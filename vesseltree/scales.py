@@ -257,11 +257,12 @@ UNSET: Any = _Unset()
 
 
 def legacy_rule(rule, *, n_scales=UNSET, method=UNSET, thresholds=UNSET, quantiles=UNSET,
-                where: str, default=None) -> ScaleRule | None:
+                where: str, default=None, stacklevel: int = 3) -> ScaleRule | None:
     """Merge the deprecated scale keywords into a :class:`ScaleRule` (one release).
 
     ``rule`` wins when given together with the old keywords; without either, ``default``.
-    Emits one ``DeprecationWarning`` per call that uses an old keyword.
+    Emits one ``DeprecationWarning`` per call that uses an old keyword (``stacklevel``
+    counted from this function: 3, the caller of the function calling it).
     """
     old = {k: v for k, v in (("n_scales", n_scales), ("method", method),
                              ("thresholds", thresholds), ("quantiles", quantiles))
@@ -272,7 +273,7 @@ def legacy_rule(rule, *, n_scales=UNSET, method=UNSET, thresholds=UNSET, quantil
     warnings.warn(
         f"{where}: {', '.join(f'{k}=' for k in old)} is deprecated; pass a "
         "vesseltree.ScaleRule (ScaleRule.quantiles(S), ScaleRule.fixed([mm, ...])) instead",
-        DeprecationWarning, stacklevel=3)
+        DeprecationWarning, stacklevel=stacklevel)
     if rule is not None:
         raise TypeError(f"{where}: expected either a ScaleRule or the deprecated keywords "
                         f"{sorted(old)}, got both")
