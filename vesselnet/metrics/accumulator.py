@@ -58,6 +58,11 @@ def _recall_columns(n_scales: int) -> tuple[str, ...]:
     return tuple(f"recall_s{k}" for k in range(1, n_scales + 1))
 
 
+def _recall_values(recall) -> dict[str, float]:
+    """``{recall_s1: R_1, ...}``: the per-scale recall under its column names, as floats."""
+    return {c: float(r) for c, r in zip(_recall_columns(len(recall)), recall)}
+
+
 # -- metrics of one function ----------------------------------------------------------------
 class _FunctionMetric(MetricAccumulator):
     """Accumulates one pure function of a case, ``f(pred, gt[, spacing], **options)``.
@@ -183,7 +188,7 @@ class ScaleRecallMetric(_FunctionMetric):
         return {"n_scales": self.n_scales, **self.analyze_options}
 
     def _values(self, result) -> dict[str, float]:
-        return dict(zip(self.columns, (float(x) for x in result)))
+        return _recall_values(result)
 
 
 class BranchDetectionMetric(_FunctionMetric):
@@ -267,7 +272,7 @@ def evaluate_case(pred: ArrayLike, gt: ArrayLike, spacing: float | ArrayLike = 1
         from .vessel import vessel_metrics
 
         vm = vessel_metrics(p, g, sp, n_scales=n_scales, tree=tree, min_fraction=min_fraction, **analyze_options)
-        out.update({f"recall_s{k + 1}": float(r) for k, r in enumerate(vm.scale_recall)})
+        out.update(_recall_values(vm.scale_recall))
         out["branch_detection"] = float(vm.branch_detection_rate)
     return out
 
