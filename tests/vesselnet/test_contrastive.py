@@ -463,3 +463,12 @@ def test_nan_embeddings_name_the_map():
     maps[1][0, 0, 0, 0, 0] = float("nan")
     with pytest.raises(ValueError, match=r"embeddings\[1\]: expected finite values, got 1 NaN"):
         scale_contrastive_loss(maps, masks)
+
+
+def test_batch_of_one_warning_points_at_the_callers_line(monkeypatch):
+    monkeypatch.setattr(contrastive, "_warned_batch_one", False)
+    maps, masks = random_case(B=1, seed=4)
+    with pytest.warns(UserWarning, match="batch size 1") as rec:
+        scale_contrastive_loss(maps, masks)
+        ScaleContrastiveLoss(3, 0.94).double()(maps, masks)
+    assert [w.filename for w in rec] == [__file__, __file__]

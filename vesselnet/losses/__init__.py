@@ -3,6 +3,8 @@
 - :mod:`~vesselnet.losses.dice_ce` - Dice + weighted cross-entropy (L_mt, L_s of Eq. 5)
 - :mod:`~vesselnet.losses.multitask` - multi-task loss, Eq. 5
 - :mod:`~vesselnet.losses.contrastive` - scale-supervised contrastive loss, Eq. 7-8
+- :mod:`~vesselnet.losses.scale_embeddings` - its vectors: pooled or voxel-sampled per scale mask
+- :mod:`~vesselnet.losses.bank` - its memory bank of past embeddings
 - :mod:`~vesselnet.losses.total` - total loss, Eq. 9
 - :mod:`~vesselnet.losses.cldice` - soft-clDice topology term (Shit et al. 2021), optional
 """

@@ -1,11 +1,16 @@
-"""Scale-supervised contrastive loss (Eq. 7-8) with pooled / voxel sampling and a memory bank.
+"""Scale-supervised contrastive loss L_c, Eq. 7-8 of Sadikine et al. (ISBI 2023, Sect. 2.3).
 
-Sadikine et al., ISBI 2023, Sect. 2.3. Each auxiliary decoder s = 1..S yields projected
-embeddings z^s (Eq. 6); embeddings of the same scale are positives, of other scales negatives::
+Each auxiliary decoder s = 1..S yields projected embeddings z^s (Eq. 6); embeddings of the
+same scale are positives, of other scales negatives::
 
     L_c    = 1/|A| sum_{i in A} 1/|P_i| sum_{j in P_i} l_ij                         (Eq. 7)
     l_ij   = -log( exp(z_i.z_j/tau) / (exp(z_i.z_j/tau) + sum_{k in N_i} exp(z_i.z_k/tau)) )
                                                                                  (Eq. 8)
+
+:func:`supervised_contrastive_loss` is Eq. 7-8 over vectors; :func:`scale_contrastive_loss`
+and its module form :class:`ScaleContrastiveLoss` take the S projected maps and the scale
+masks, and get the vectors from :mod:`vesselnet.losses.scale_embeddings` (``mode="pooled"``,
+the paper's reading, or ``"voxel"``).
 
 Conventions of this implementation (all tested against a brute-force NumPy evaluation):
 
@@ -20,24 +25,9 @@ Conventions of this implementation (all tested against a brute-force NumPy evalu
   with a batch of 1 and no memory bank is always in that case (one vector per scale): a
   ``UserWarning`` says so, once per process for :func:`scale_contrastive_loss` and once per
   :class:`ScaleContrastiveLoss` object, suggesting ``bank_size > 0`` or ``mode="voxel"``.
-- Memory bank: entries (detached embeddings of past batches, per scale, FIFO) join P_i and
-  N_i as extra positives/negatives but are never anchors, so A is the current batch only.
-
-Sampling modes (how vectors are taken from the maps (B, dim, d, h, w) of each scale):
-
-- ``"pooled"`` (the paper's reading): one vector per sample and scale, the average of the
-  projected map over the voxels where that scale's mask is set (masks reduced to the
-  embedding resolution by max-pooling: a coarse voxel counts if any of its fine voxels is
-  set). If the mask of a sample is empty at that scale, the map is averaged globally
-  (``empty="global"``, default) or the pair is dropped (``empty="skip"``). The pooled vector
-  is then l2-normalised. N = B * S vectors (fewer with "skip").
-- ``"voxel"``: for each sample and scale, up to K = ``num_samples`` voxels drawn uniformly
-  without replacement (``torch.randperm`` with the given ``torch.Generator``) among the
-  voxels where the reduced mask is set; all of them if fewer. Empty masks contribute nothing.
-
-Scale masks: a sequence of S tensors (B, 1, D, H, W) (the auxiliary targets y^s) or one
-(B, S, D, H, W) tensor, values in [0, 1] (> 0 counts as set), at the embedding resolution or
-an integer multiple of it per axis.
+- Memory bank (:class:`~vesselnet.losses.bank.MemoryBank`): entries (detached embeddings of
+  past batches, per scale, FIFO) join P_i and N_i as extra positives/negatives but are never
+  anchors, so A is the current batch only.
 """
 from __future__ import annotations
 
@@ -50,15 +40,18 @@ from torch import nn
 
 from vesselnet._validation import (
     check_choice,
-    check_finite,
     check_nonnegative_int,
     check_positive,
     check_tensor,
-    check_unit_interval,
-    check_volume,
     describe,
 )
 from vesselnet.losses.bank import MemoryBank
+from vesselnet.losses.scale_embeddings import (
+    check_maps,
+    pooled_scale_embeddings,
+    sampled_scale_embeddings,
+    scale_vectors,
+)
 
 __all__ = [
     "PAPER_TAU",
@@ -83,7 +76,52 @@ _warned_batch_one = False  # the functional form warns once per process
 
 
 def _pooled_batch_of_one(mode: str, maps: Sequence[torch.Tensor]) -> bool:
+    """True when L_c is always 0 without a bank: pooled mode and a batch of 1."""
     return mode == "pooled" and int(maps[0].shape[0]) == 1
+
+
+def _warn_batch_of_one(where: str, fix: str, stacklevel: int) -> None:
+    """The ``UserWarning`` of a pooled batch of 1 without a bank; ``stacklevel`` counts from
+    the caller of this helper (as for :func:`warnings.warn` called there)."""
+    warnings.warn(
+        _BATCH_ONE_MESSAGE.format(where=where, fix=fix), UserWarning, stacklevel=stacklevel + 1
+    )
+
+
+def _check_vectors(embeddings, labels, tau) -> float:
+    """Check the arguments of :func:`supervised_contrastive_loss`; return ``tau`` as float."""
+    check_tensor(embeddings, "embeddings", ndim=2, floating=True)
+    check_tensor(labels, "labels", ndim=1)
+    tau = check_positive(tau, "tau")
+    if labels.shape[0] != embeddings.shape[0]:
+        raise ValueError(
+            f"labels: expected {embeddings.shape[0]} labels (one per embedding), got {describe(labels)}"
+        )
+    if labels.is_floating_point():
+        raise TypeError(f"labels: expected integer scale labels, got {describe(labels)}")
+    return tau
+
+
+def _keys_with_bank(z, lab, bank_embeddings, bank_labels) -> tuple[torch.Tensor, torch.Tensor]:
+    """Keys (N + M, dim) and their labels: the batch ``z``, then the checked, detached and
+    l2-normalised bank entries (M = 0 without a bank)."""
+    if (bank_embeddings is None) != (bank_labels is None):
+        raise ValueError("bank_labels: give both bank_embeddings and bank_labels, or neither")
+    if bank_embeddings is None or bank_embeddings.shape[0] == 0:
+        return z, lab
+    check_tensor(bank_embeddings, "bank_embeddings", ndim=2, floating=True)
+    check_tensor(bank_labels, "bank_labels", ndim=1)
+    if bank_embeddings.shape[1] != z.shape[1]:
+        raise ValueError(
+            f"bank_embeddings: expected dimension {z.shape[1]}, got {describe(bank_embeddings)}"
+        )
+    if bank_labels.shape[0] != bank_embeddings.shape[0]:
+        raise ValueError(
+            f"bank_labels: expected {bank_embeddings.shape[0]} labels, got {describe(bank_labels)}"
+        )
+    zb = F.normalize(bank_embeddings.detach().to(device=z.device, dtype=z.dtype), dim=1)
+    keys = torch.cat([z, zb], dim=0)
+    return keys, torch.cat([lab, bank_labels.to(device=z.device, dtype=torch.long)])
 
 
 def supervised_contrastive_loss(
@@ -122,37 +160,12 @@ def supervised_contrastive_loss(
         Naming ``embeddings``, ``labels``, ``tau``, ``bank_embeddings`` or ``bank_labels``
         (wrong type, rank, length or dimension).
     """
-    check_tensor(embeddings, "embeddings", ndim=2, floating=True)
-    check_tensor(labels, "labels", ndim=1)
-    tau = check_positive(tau, "tau")
-    if labels.shape[0] != embeddings.shape[0]:
-        raise ValueError(
-            f"labels: expected {embeddings.shape[0]} labels (one per embedding), got {describe(labels)}"
-        )
-    if labels.is_floating_point():
-        raise TypeError(f"labels: expected integer scale labels, got {describe(labels)}")
+    tau = _check_vectors(embeddings, labels, tau)
     dtype = torch.promote_types(embeddings.dtype, torch.float32)
     z = F.normalize(embeddings.to(dtype), dim=1)
     lab = labels.to(device=z.device, dtype=torch.long)
     n = z.shape[0]
-    if (bank_embeddings is None) != (bank_labels is None):
-        raise ValueError("bank_labels: give both bank_embeddings and bank_labels, or neither")
-    if bank_embeddings is not None and bank_embeddings.shape[0] > 0:
-        check_tensor(bank_embeddings, "bank_embeddings", ndim=2, floating=True)
-        check_tensor(bank_labels, "bank_labels", ndim=1)
-        if bank_embeddings.shape[1] != z.shape[1]:
-            raise ValueError(
-                f"bank_embeddings: expected dimension {z.shape[1]}, got {describe(bank_embeddings)}"
-            )
-        if bank_labels.shape[0] != bank_embeddings.shape[0]:
-            raise ValueError(
-                f"bank_labels: expected {bank_embeddings.shape[0]} labels, got {describe(bank_labels)}"
-            )
-        zb = F.normalize(bank_embeddings.detach().to(device=z.device, dtype=dtype), dim=1)
-        keys = torch.cat([z, zb], dim=0)
-        key_lab = torch.cat([lab, bank_labels.to(device=z.device, dtype=torch.long)])
-    else:
-        keys, key_lab = z, lab
+    keys, key_lab = _keys_with_bank(z, lab, bank_embeddings, bank_labels)
     if n == 0:
         return embeddings.sum() * 0.0
     # autocast would run the matmul in half precision: keep the similarities in `dtype`
@@ -173,182 +186,6 @@ def supervised_contrastive_loss(
         return embeddings.sum() * 0.0
     per_anchor = torch.where(pos, l, torch.zeros_like(l)).sum(dim=1) / n_pos.clamp_min(1)
     return per_anchor[anchors].mean()
-
-
-def _as_mask_list(scale_masks, num_scales: int, name: str = "scale_masks") -> list[torch.Tensor]:
-    if isinstance(scale_masks, torch.Tensor):
-        check_volume(scale_masks, name, channels=num_scales, floating=False)
-        masks = [scale_masks[:, s : s + 1] for s in range(num_scales)]
-    elif isinstance(scale_masks, Sequence) and not isinstance(scale_masks, str):
-        if len(scale_masks) != num_scales:
-            raise ValueError(
-                f"{name}: expected {num_scales} masks (one per scale), got {len(scale_masks)}"
-            )
-        masks = [
-            check_volume(m, f"{name}[{s}]", channels=1, floating=False)
-            for s, m in enumerate(scale_masks)
-        ]
-    else:
-        raise TypeError(
-            f"{name}: expected a (B, S, D, H, W) tensor or a sequence of S (B, 1, D, H, W) tensors, "
-            f"got {describe(scale_masks)}"
-        )
-    for s, m in enumerate(masks):
-        check_unit_interval(m, f"{name}[{s}]")
-    return masks
-
-
-def _check_maps(embeddings, name: str = "embeddings") -> list[torch.Tensor]:
-    if isinstance(embeddings, torch.Tensor) or not isinstance(embeddings, Sequence) or not embeddings:
-        raise TypeError(
-            f"{name}: expected a non-empty sequence of S tensors (B, dim, d, h, w), got "
-            f"{describe(embeddings)}"
-        )
-    maps = [
-        check_finite(check_volume(e, f"{name}[{s}]"), f"{name}[{s}]")
-        for s, e in enumerate(embeddings)
-    ]
-    # AMP: pool and compare in float32 at least (float64 stays float64)
-    maps = [e.float() if e.dtype in (torch.float16, torch.bfloat16) else e for e in maps]
-    for s, e in enumerate(maps[1:], start=1):
-        if e.shape != maps[0].shape:
-            raise ValueError(
-                f"{name}[{s}]: expected the shape of {name}[0] {tuple(maps[0].shape)}, got "
-                f"{tuple(e.shape)}"
-            )
-    return maps
-
-
-def _reduce_mask(mask: torch.Tensor, size: Sequence[int], name: str) -> torch.Tensor:
-    """(B, 1, D, H, W) mask in [0, 1] -> (B, 1, d, h, w) float {0, 1} by max-pooling of (> 0)."""
-    m = (mask > 0).to(torch.float32)
-    full = tuple(mask.shape[2:])
-    if full == tuple(size):
-        return m
-    if any(f % s for f, s in zip(full, size)) or any(f < s for f, s in zip(full, size)):
-        raise ValueError(
-            f"{name}: spatial size {full} must be an integer multiple of the embedding size "
-            f"{tuple(size)} along every axis"
-        )
-    k = tuple(f // s for f, s in zip(full, size))
-    return F.max_pool3d(m, kernel_size=k, stride=k)
-
-
-def _prepare(embeddings, scale_masks) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
-    maps = _check_maps(embeddings)
-    masks = _as_mask_list(scale_masks, len(maps))
-    B = maps[0].shape[0]
-    out = []
-    for s, m in enumerate(masks):
-        if m.shape[0] != B:
-            raise ValueError(f"scale_masks[{s}]: expected batch size {B}, got {describe(m)}")
-        out.append(_reduce_mask(m.to(maps[0].device), maps[0].shape[2:], f"scale_masks[{s}]"))
-    return maps, out
-
-
-def pooled_scale_embeddings(
-    embeddings: Sequence[torch.Tensor], scale_masks, *, empty: str = "global"
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Pooled mode: one l2-normalised vector per (sample, scale).
-
-    Parameters
-    ----------
-    embeddings : sequence of S tensors (B, dim, d, h, w)
-        Projected maps, scale 1 first.
-    scale_masks : sequence of S tensors (B, 1, D, H, W) or tensor (B, S, D, H, W)
-        Masks y^s in [0, 1] (> 0 counts as set), at the embedding resolution or an integer
-        multiple of it per axis.
-    empty : {"global", "skip"}
-        What to do with an empty mask: global average pooling, or drop that (sample, scale).
-
-    Returns
-    -------
-    vectors : Tensor (N, dim)
-        Ordered scale-major: all samples of scale 1, then scale 2, ...
-    labels : Tensor (N,)
-        Scale labels 1..S (int64).
-
-    Raises
-    ------
-    TypeError, ValueError
-        Naming ``embeddings``, ``scale_masks`` or ``empty``.
-    """
-    check_choice(empty, "empty", ("global", "skip"))
-    maps, masks = _prepare(embeddings, scale_masks)
-    vecs, labs = [], []
-    for s, (z, m) in enumerate(zip(maps, masks), start=1):
-        m = m.to(z.dtype)
-        count = m.sum(dim=(2, 3, 4))  # (B, 1)
-        masked = (z * m).sum(dim=(2, 3, 4)) / count.clamp_min(1.0)
-        has = count[:, 0] > 0
-        if empty == "global":
-            v = torch.where(has[:, None], masked, z.mean(dim=(2, 3, 4)))
-        else:
-            v = masked[has]
-        vecs.append(F.normalize(v, dim=1))
-        labs.append(torch.full((v.shape[0],), s, dtype=torch.long, device=z.device))
-    return torch.cat(vecs, 0), torch.cat(labs, 0)
-
-
-def sampled_scale_embeddings(
-    embeddings: Sequence[torch.Tensor],
-    scale_masks,
-    *,
-    num_samples: int = 64,
-    generator: torch.Generator | None = None,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Voxel mode: up to ``num_samples`` voxel vectors per (sample, scale) where the mask is set.
-
-    The voxel choice is made on the CPU with ``generator`` (a CPU ``torch.Generator``; the
-    global RNG when None), so a seeded generator gives the same voxels on any device.
-
-    Parameters
-    ----------
-    embeddings : sequence of S tensors (B, dim, d, h, w)
-        Projected maps, scale 1 first.
-    scale_masks : sequence of S tensors (B, 1, D, H, W) or tensor (B, S, D, H, W)
-        Masks y^s in [0, 1] (> 0 counts as set), at the embedding resolution or an integer
-        multiple of it per axis.
-    num_samples : int >= 1, default 64
-        K, the most voxels drawn per (sample, scale); all of them when fewer are set.
-    generator : torch.Generator, optional
-        CPU generator of the draw; the global RNG when None.
-
-    Returns
-    -------
-    vectors : Tensor (N, dim)
-        l2-normalised; scale 1 first, within a scale sample 0 first, voxels in draw order.
-        N = 0 when every mask is empty.
-    labels : Tensor (N,)
-        Scale labels 1..S (int64).
-
-    Raises
-    ------
-    TypeError, ValueError
-        Naming ``embeddings``, ``scale_masks``, ``num_samples`` or ``generator``.
-    """
-    k = check_nonnegative_int(num_samples, "num_samples", minimum=1)
-    if generator is not None and not isinstance(generator, torch.Generator):
-        raise TypeError(f"generator: expected a torch.Generator or None, got {describe(generator)}")
-    maps, masks = _prepare(embeddings, scale_masks)
-    vecs, labs = [], []
-    for s, (z, m) in enumerate(zip(maps, masks), start=1):
-        flat_mask = m.flatten(1).cpu() > 0  # (B, d*h*w)
-        for b in range(z.shape[0]):
-            idx = torch.nonzero(flat_mask[b], as_tuple=False)[:, 0]
-            if idx.numel() == 0:
-                continue
-            if idx.numel() > k:
-                idx = idx[torch.randperm(idx.numel(), generator=generator)[:k]]
-            v = z[b].flatten(1)[:, idx.to(z.device)].T  # (n, dim)
-            vecs.append(F.normalize(v, dim=1))
-            labs.append(torch.full((v.shape[0],), s, dtype=torch.long, device=z.device))
-    if not vecs:
-        dim = maps[0].shape[1]
-        return maps[0].new_zeros((0, dim)) + maps[0].sum() * 0.0, torch.zeros(
-            0, dtype=torch.long, device=maps[0].device
-        )
-    return torch.cat(vecs, 0), torch.cat(labs, 0)
 
 
 def _own_generator(generator, seed) -> torch.Generator:
@@ -382,14 +219,6 @@ def _own_bank(bank, bank_size: int, embedding_dim, num_scales: int) -> MemoryBan
     return MemoryBank(num_scales, bank_size, embedding_dim)
 
 
-def _scale_vectors(embeddings, scale_masks, mode, num_samples, generator, empty):
-    """Vectors and scale labels of the maps: :func:`pooled_scale_embeddings` (``empty``) or
-    :func:`sampled_scale_embeddings` (``num_samples``, ``generator``) by ``mode``."""
-    if mode == "pooled":
-        return pooled_scale_embeddings(embeddings, scale_masks, empty=empty)
-    return sampled_scale_embeddings(embeddings, scale_masks, num_samples=num_samples, generator=generator)
-
-
 def _loss_with_bank(vecs, labs, tau, bank: MemoryBank | None) -> torch.Tensor:
     """:func:`supervised_contrastive_loss` of the batch, against the bank's content when it
     holds any."""
@@ -421,7 +250,7 @@ def scale_contrastive_loss(
     tau : float > 0, default PAPER_TAU
         Temperature (:data:`PAPER_TAU`, the paper's value).
     mode : {"pooled", "voxel"}
-        How vectors are taken from the maps (module docstring).
+        How vectors are taken from the maps (:mod:`vesselnet.losses.scale_embeddings`).
     num_samples : int >= 1, default 64
         Voxel mode: K voxels per (sample, scale).
     generator : torch.Generator, optional
@@ -451,17 +280,14 @@ def scale_contrastive_loss(
     global _warned_batch_one
     check_choice(mode, "mode", ("pooled", "voxel"))
     tau = check_positive(tau, "tau")
-    if bank is None and not _warned_batch_one and _pooled_batch_of_one(mode, _check_maps(embeddings)):
+    if bank is None and not _warned_batch_one and _pooled_batch_of_one(mode, check_maps(embeddings)):
         _warned_batch_one = True
-        warnings.warn(
-            _BATCH_ONE_MESSAGE.format(
-                where="scale_contrastive_loss", fix="bank=MemoryBank(...), or bank_size > 0 in "
-                "ScaleContrastiveLoss / TotalLoss",
-            ),
-            UserWarning,
+        _warn_batch_of_one(
+            "scale_contrastive_loss",
+            "bank=MemoryBank(...), or bank_size > 0 in ScaleContrastiveLoss / TotalLoss",
             stacklevel=2,
         )
-    vecs, labs = _scale_vectors(embeddings, scale_masks, mode, num_samples, generator, empty)
+    vecs, labs = scale_vectors(embeddings, scale_masks, mode, num_samples, generator, empty)
     if bank is not None and len(bank) > 0 and bank.num_scales != len(embeddings):
         raise ValueError(f"bank: expected a bank of {len(embeddings)} scales, got {bank.num_scales}")
     return _loss_with_bank(vecs, labs, tau, bank)
@@ -482,6 +308,7 @@ class ScaleContrastiveLoss(nn.Module):
     tau : float
         Temperature (> 0); default :data:`PAPER_TAU`, the paper's value.
     mode : {"pooled", "voxel"}
+        How vectors are taken from the maps (:mod:`vesselnet.losses.scale_embeddings`).
     num_samples : int
         K voxels per sample and scale in voxel mode.
     bank_size : int
@@ -562,21 +389,16 @@ class ScaleContrastiveLoss(nn.Module):
         UserWarning
             Once per object: pooled mode, batch size 1 and no bank (L_c is then 0).
         """
-        maps = _check_maps(embeddings)
+        maps = check_maps(embeddings)
         if len(maps) != self.num_scales:
             raise ValueError(
                 f"embeddings: expected {self.num_scales} maps (num_scales), got {len(maps)}"
             )
         if self.bank is None and not self._warned_batch_one and _pooled_batch_of_one(self.mode, maps):
             self._warned_batch_one = True
-            warnings.warn(
-                _BATCH_ONE_MESSAGE.format(
-                    where=type(self).__name__, fix="bank_size > 0 with embedding_dim"
-                ),
-                UserWarning,
-                stacklevel=4  # past nn.Module.__call__: the caller's line,
-            )
-        vecs, labs = _scale_vectors(
+            # stacklevel 4: past nn.Module.__call__ (two frames), the caller's line
+            _warn_batch_of_one(type(self).__name__, "bank_size > 0 with embedding_dim", stacklevel=4)
+        vecs, labs = scale_vectors(
             embeddings, scale_masks, self.mode, self.num_samples, self.generator, self.empty
         )
         loss = _loss_with_bank(vecs, labs, self.tau, self.bank)
