@@ -171,3 +171,13 @@ def test_non_numeric_strings_still_name_the_key(text):
         TrainConfig.from_dict({"optim": {"lr": text}})
     with pytest.raises(ConfigTypeError, match=r"config key 'run.epochs': expected an integer"):
         TrainConfig.from_dict({"run": {"epochs": "1e3"}})  # integer keys take no strings
+
+
+def test_save_failing_midway_leaves_no_temporary_file(tmp_path, monkeypatch):
+    cfg = TrainConfig.from_preset("multitask")
+    path = save_config(cfg, tmp_path / "c.yaml")
+    before = path.read_bytes()
+    monkeypatch.setattr(TrainConfig, "to_yaml", lambda self: 123)  # the write itself fails
+    with pytest.raises(TypeError):
+        save_config(cfg, path)
+    assert path.read_bytes() == before and sorted(os.listdir(tmp_path)) == ["c.yaml"]

@@ -25,16 +25,16 @@ flushed to disk, then ``os.replace``: a crash leaves the previous checkpoint int
 """
 from __future__ import annotations
 
-import os
 import pickle
 import random
-import tempfile
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Mapping
 
 import numpy as np
 import torch
+
+from vesselnet.train.runlog import open_atomic
 
 __all__ = [
     "FORMAT",
@@ -131,17 +131,8 @@ def save_checkpoint(state: Mapping[str, Any], path) -> Path:
     payload = {"format": FORMAT, "format_version": FORMAT_VERSION, **state}
     check_plain(payload)
     p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            torch.save(payload, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, p)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with open_atomic(p, "wb", fsync=True) as fh:
+        torch.save(payload, fh)
     return p
 
 

@@ -17,6 +17,7 @@ CSV rows after the checkpoint's step are dropped, so the logs tell the resumed r
 """
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime as _dt
 import io
@@ -28,24 +29,58 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import IO, Iterator
 
-__all__ = ["RunFolder", "write_atomic", "versions", "git_commit"]
+__all__ = ["RunFolder", "open_atomic", "write_atomic", "versions", "git_commit"]
 
 RUN_FILES = ("run.json", "config.yaml", "steps.csv", "epochs.csv")
 RUN_DIRS = ("checkpoints", "tensorboard")
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` via a temporary file in the same folder and ``os.replace``."""
+@contextlib.contextmanager
+def open_atomic(path, mode: str = "w", *, fsync: bool = False) -> Iterator[IO]:
+    """Open a temporary file in ``path``'s folder; on success it replaces ``path``.
+
+    The one atomic writer of the training side (config, run record, logs, checkpoints):
+    the file is written under a temporary name, then moved over ``path`` with
+    ``os.replace``, so a reader sees the old file or the new one, never half of one. On any
+    error the temporary file is removed and ``path`` is untouched.
+
+    Parameters
+    ----------
+    path : path-like
+        Its folder is created if missing.
+    mode : {"w", "wb"}
+        Text (UTF-8, newlines written as given) or binary.
+    fsync : bool
+        Flush the file to disk before the replace (checkpoints).
+
+    Yields
+    ------
+    file object
+        Open for writing.
+    """
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    text = {"encoding": "utf-8", "newline": ""} if "b" not in mode else {}
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
+        with os.fdopen(fd, mode, **text) as fh:
+            yield fh
+            if fsync:
+                fh.flush()
+                os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` via a temporary file in the same folder and ``os.replace``
+    (:func:`open_atomic`)."""
+    with open_atomic(path, "w") as fh:
+        fh.write(text)
 
 
 def git_commit() -> str | None:
