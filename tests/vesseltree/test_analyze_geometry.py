@@ -134,3 +134,46 @@ def test_structure_options_refused_where_they_mean_nothing(two):
         analyze({"a": ma}, 1.0, root=0)
     with pytest.raises(ValueError, match="structures: masks overlap"):
         analyze({"a": ma, "b": ma | mb}, 1.0, overlap="error")
+
+
+def _tube_with_bumps(spacing):
+    """A straight tube (radius 3 mm along x) with two balls on its side: the thinning gives
+    each bump a short spur."""
+    from vesseltree.synthetic import tube
+
+    shape = (24, 28, 64)
+    mask = tube(shape, (10.0, 10.0, 4.0), (10.0, 10.0, 43.0), 3.0, spacing)
+    pts = np.stack(np.meshgrid(*[np.arange(n) * s for n, s in zip(shape, spacing)],
+                               indexing="ij"), -1)
+    for cx in (15.0, 30.0):
+        mask |= np.linalg.norm(pts - (10.0, 14.0, cx), axis=-1) <= 2.0
+    return mask
+
+
+def test_analyze_prunes_spurs_by_the_junction_radius_rule():
+    """analyze's spur pruning is BranchGraph.prune of the thinned skeleton with, at each
+    junction, the largest Eq. 1 radius over its voxels plus the largest voxel size
+    (length_factor), or an absolute length alone, and nothing with both rules off."""
+    import vesseltree as vt
+    from vesseltree.radius import local_radius
+
+    sp = (0.9, 0.8, 0.8)
+    mask = _tube_with_bumps(sp)
+    skel = vt.skeletonize(mask)
+    graph = vt.build_graph(skel, sp)
+    coords, r_eq1 = local_radius(mask, skel, sp, method="paper", output="points")
+    at = {tuple(c): r for c, r in zip(coords.tolist(), r_eq1)}
+    jr = {nid: max(at[tuple(v)] for v in vox.tolist()) + max(sp)
+          for nid, vox in enumerate(graph.node_voxels) if len(vox)}
+    cols = list(graph.branches.columns)
+    cases = [({}, graph.prune(length_factor=1.0, junction_radius=jr)),
+             ({"prune_length_factor": 0.0, "prune_min_length_mm": 2.0},
+              graph.prune(min_length_mm=2.0)),
+             ({"prune_length_factor": 0.0}, graph)]
+    for options, expected in cases:
+        tree = _quiet(analyze, mask, sp, inscribed=False, **options)
+        pd = pytest.importorskip("pandas")
+        pd.testing.assert_frame_equal(tree.branch_graph.branches[cols], expected.branches,
+                                      check_dtype=False)
+    # the spurs were there, and the absolute rule removed one of two
+    assert len(cases[0][1].branches) < len(cases[1][1].branches) < len(graph.branches)
