@@ -33,8 +33,7 @@ from vesselnet.models.resunet import (
     Encoder,
     ResUNet3d,
     _backbone_config,
-    _param_dtype,
-    check_network_input,
+    check_model_input,
 )
 
 __all__ = ["ProjectionHead", "MultiTaskOutput", "MultiTaskResUNet3d"]
@@ -211,9 +210,7 @@ class MultiTaskResUNet3d(nn.Module):
         TypeError, ValueError
             Naming ``x`` (not a float 5D tensor, wrong channel count, sizes not divisible).
         """
-        check_network_input(
-            x, self.in_channels, self.levels, param_dtype=_param_dtype(self), training=self.training
-        )
+        check_model_input(self, x)
         return self.decoders[0](self.encoder(x))
 
     def forward(self, x: torch.Tensor, all_tasks: bool | None = None):
@@ -242,9 +239,7 @@ class MultiTaskResUNet3d(nn.Module):
             all_tasks = self.training
         if not all_tasks:
             return self.predict(x)
-        check_network_input(
-            x, self.in_channels, self.levels, param_dtype=_param_dtype(self), training=self.training
-        )
+        check_model_input(self, x)
         feats = self.encoder(x)
         main = self.decoders[0](feats)
         aux, emb = [], []

@@ -30,7 +30,7 @@ from torch import nn
 from vesselnet._validation import check_finite, check_nonnegative_int, check_volume, describe
 from vesselnet.models.blocks import DownBlock, ResidualUnit, UpBlock
 
-__all__ = ["Encoder", "Decoder", "ResUNet3d", "level_channels", "check_network_input"]
+__all__ = ["Encoder", "Decoder", "ResUNet3d", "level_channels", "check_network_input", "check_model_input"]
 
 
 def level_channels(levels: int, base_channels: int) -> tuple[int, ...]:
@@ -306,9 +306,7 @@ class ResUNet3d(nn.Module):
         TypeError, ValueError
             Naming ``x`` (see :func:`check_network_input`).
         """
-        check_network_input(
-            x, self.in_channels, self.levels, param_dtype=_param_dtype(self), training=self.training
-        )
+        check_model_input(self, x)
         return self.decoder(self.encoder(x))
 
     def extra_repr(self) -> str:
@@ -319,7 +317,12 @@ class ResUNet3d(nn.Module):
         )
 
 
-def _param_dtype(module: nn.Module) -> torch.dtype | None:
-    """dtype of the first parameter (None for a network without parameters)."""
-    p = next(module.parameters(), None)
-    return None if p is None else p.dtype
+def check_model_input(model: nn.Module, x) -> torch.Tensor:
+    """:func:`check_network_input` of ``x`` for ``model``: its ``in_channels`` and
+    ``levels``, the dtype of its first parameter (none for a network without parameters)
+    and its training mode; returns ``x``."""
+    p = next(model.parameters(), None)
+    return check_network_input(
+        x, model.in_channels, model.levels, param_dtype=None if p is None else p.dtype,
+        training=model.training,
+    )

@@ -1,7 +1,7 @@
 """Training of the vesselnet networks (Sect. 3.2 of Sadikine et al., ISBI 2023).
 
 - :mod:`~vesselnet.train.config` - :class:`TrainConfig` (YAML in/out, validated) and the four
-  Table-1 presets
+  Table-1 presets; its sections in :mod:`~vesselnet.train.sections`
 - :mod:`~vesselnet.train.trainer` - :func:`train` and :class:`Trainer` (device, AMP, logs,
   validation, exact resume)
 - :mod:`~vesselnet.train.checkpoint` - atomic checkpoints of tensors and plain data,

@@ -55,15 +55,20 @@ def _range_error(key: str, expected: str, value) -> ConfigError:
     return ConfigError(f"config key '{key}': expected {expected}, got {_shown(value)}")
 
 
-def boolean() -> Rule:
-    """true or false (YAML booleans; 0/1 and strings are refused)."""
+def _of_type(kind: type, expected: str) -> Rule:
+    """A value of ``kind`` (returned as is); ``expected`` says it in the error."""
 
     def rule(value, key):
-        if not isinstance(value, bool):
-            raise _type_error(key, "true or false", value)
+        if not isinstance(value, kind):
+            raise _type_error(key, expected, value)
         return value
 
     return rule
+
+
+def boolean() -> Rule:
+    """true or false (YAML booleans; 0/1 and strings are refused)."""
+    return _of_type(bool, "true or false")
 
 
 def integer(minimum: int | None = None, maximum: int | None = None) -> Rule:
@@ -140,13 +145,7 @@ def choice(*options: str) -> Rule:
 
 def text() -> Rule:
     """Any string."""
-
-    def rule(value, key):
-        if not isinstance(value, str):
-            raise _type_error(key, "a string", value)
-        return value
-
-    return rule
+    return _of_type(str, "a string")
 
 
 def optional(inner: Rule) -> Rule:
