@@ -18,7 +18,8 @@
 8. scales (:mod:`vesseltree.scales`): S - 1 thresholds on the branch radii under one
    :class:`vesseltree.ScaleRule`, S masks,
 
-and returns a :class:`vesseltree.VesselTree`.
+and returns a :class:`vesseltree.VesselTree`. Steps 2 to 8 run in
+:mod:`vesseltree.analysis_chain`.
 
 Components. Labels, radii and ownership never cross from one 26-connected component of the
 mask to another, so every mask voxel carries the id of a branch of its own component

@@ -1,8 +1,10 @@
-"""analyze's branch-geometry columns and its per-structure entry (issue 14 items 1, 3, 4).
+"""analyze's branch-geometry columns, its per-structure entry (issue 14 items 1, 3, 4) and
+its spur pruning.
 
 References: analytic elliptic tubes (minor semi-axis a, area-equivalent sqrt(a b)) and helices
 (curvature a / (a^2 + b^2), torsion b / (a^2 + b^2)), the tube helpers of test_inscribed and
-test_curvature; vesseltree.structures.analyze_structures for the per-structure entry.
+test_curvature; vesseltree.structures.analyze_structures for the per-structure entry;
+BranchGraph.prune on the thinned skeleton for the pruning.
 """
 from __future__ import annotations
 
