@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from vesselnet._validation import check_nonnegative_int, check_positive, check_volume
 from vesselnet.losses.dice_ce import _check_logits, _LossModule, _probabilities, prepare_target

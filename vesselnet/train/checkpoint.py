@@ -44,6 +44,7 @@ __all__ = [
     "load_checkpoint",
     "load_model",
     "check_plain",
+    "check_same_config",
     "capture_rng",
     "restore_rng",
 ]
@@ -243,6 +244,41 @@ def load_model(path, device="cpu"):
             f"({str(exc).splitlines()[0]})"
         ) from exc
     return model.to(device).eval(), ckpt
+
+
+def _flatten(d: dict, prefix: str = "") -> dict:
+    """Nested dicts -> one dict with dotted keys (``{"optim.lr": ...}``)."""
+    out = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            out.update(_flatten(v, key + "."))
+        else:
+            out[key] = v
+    return out
+
+
+def check_same_config(ckpt: dict, config, path) -> None:
+    """Raise :class:`CheckpointError` unless ``config`` is the checkpoint's config, but for
+    the ``run`` section and the name (what a resumed run may change).
+
+    Parameters
+    ----------
+    ckpt : dict
+        A checkpoint (:func:`load_checkpoint`).
+    config : TrainConfig
+        The config of the run that resumes.
+    path : path-like
+        The checkpoint's file, named in the error with the first differing keys.
+    """
+    old = {k: v for k, v in _flatten(ckpt["config"]).items() if not k.startswith(("run.", "name"))}
+    new = {k: v for k, v in _flatten(config.to_dict()).items() if not k.startswith(("run.", "name"))}
+    diff = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+    if diff:
+        raise CheckpointError(
+            f"checkpoint {str(path)!r}: made with another config (differs at {', '.join(diff[:8])}); "
+            f"resume with the run's own config (its config.yaml), or start a new run"
+        )
 
 
 # ------------------------------------------------------------------------------------ RNG
