@@ -18,6 +18,8 @@ import pytest  # noqa: E402
 
 from vesseltree.cli import branch_radius_volume, main, volume_name, write_graphml  # noqa: E402
 
+from .dicom_files import dicom_slice  # noqa: E402
+
 SPACING = (1.5, 0.5, 0.5)  # z, y, x (mm)
 R_TRUNK_MM, R_BRANCH_MM = 2.0, 1.0
 
@@ -281,29 +283,8 @@ def test_phantom_writes_ct_radius_and_segments(tmp_path):
 
 
 def _dicom_slice(pix: np.ndarray, z: float) -> bytes:
-    import io
-
-    import pydicom
-    from pydicom.dataset import Dataset, FileMetaDataset
-    from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
-
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = CTImageStorage
-    meta.MediaStorageSOPInstanceUID = generate_uid()
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds = Dataset()
-    ds.file_meta = meta
-    ds.SOPClassUID, ds.SOPInstanceUID = CTImageStorage, meta.MediaStorageSOPInstanceUID
-    ds.Rows, ds.Columns = pix.shape
-    ds.PixelSpacing = [str(SPACING[1]), str(SPACING[2])]
-    ds.ImagePositionPatient = ["0", "0", str(z)]
-    ds.ImageOrientationPatient = ["1", "0", "0", "0", "1", "0"]
-    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
-    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 8, 8, 7, 0
-    ds.PixelData = (pix.astype(np.uint8) * 255).tobytes()
-    buf = io.BytesIO()
-    pydicom.dcmwrite(buf, ds, enforce_file_format=True)
-    return buf.getvalue()
+    return dicom_slice(pix.astype(np.uint8) * np.uint8(255), z, pixel_spacing=SPACING[1:],
+                       origin_xy=(0.0, 0.0))
 
 
 def test_analyze_synthetic_ircadb_zip(tmp_path, capsys):

@@ -11,10 +11,10 @@ import pydicom
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
 
 from vesseltree.io import Volume, list_structures, load_volume, save_volume
+
+from .dicom_files import dicom_slice
 
 SPACING = (2.5, 0.7, 0.9)  # anisotropic, z, y, x
 
@@ -139,8 +139,12 @@ def test_load_does_not_share_or_modify_saved_input(tmp_path):
 def test_unknown_extension_and_missing_file(tmp_path):
     f = tmp_path / "vol.mha"
     f.write_bytes(b"x")
-    with pytest.raises(ValueError, match=r"supported: .*\.nii\.gz.*\.npy.*\.npz"):
+    with pytest.raises(ValueError, match=r"extension '\.mha'\); supported: .*\.nii\.gz.*\.npy.*\.npz"):
         load_volume(f)
+    with pytest.raises(ValueError, match=r"unsupported extension '\.mha' for writing"):
+        save_volume(f, np.zeros((2, 2, 2)), 1.0)
+    with pytest.raises(ValueError, match=r"unsupported extension '\(none\)'"):
+        save_volume(tmp_path / "noext", np.zeros((2, 2, 2)), 1.0)
     with pytest.raises(FileNotFoundError, match="nope.nii"):
         load_volume(tmp_path / "nope.nii")
     save_volume(tmp_path / "a.npy", np.zeros((2, 2, 2)), 1.0)
@@ -156,31 +160,7 @@ Z0, DZ = 10.0, 2.5
 
 
 def _dicom_bytes(pix: np.ndarray, z: float, *, ps=PS, slope=None, intercept=None) -> bytes:
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = CTImageStorage
-    meta.MediaStorageSOPInstanceUID = generate_uid()
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds = Dataset()
-    ds.file_meta = meta
-    ds.SOPClassUID = CTImageStorage
-    ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
-    ds.Modality = "CT"
-    ds.Rows, ds.Columns = pix.shape
-    ds.PixelSpacing = [str(ps[0]), str(ps[1])]
-    ds.ImagePositionPatient = ["-5", "7", str(z)]
-    ds.ImageOrientationPatient = ["1", "0", "0", "0", "1", "0"]
-    ds.SamplesPerPixel = 1
-    ds.PhotometricInterpretation = "MONOCHROME2"
-    if pix.dtype == np.int16:
-        ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 1
-    else:
-        ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 8, 8, 7, 0
-    if slope is not None:
-        ds.RescaleSlope, ds.RescaleIntercept = str(slope), str(intercept)
-    ds.PixelData = np.ascontiguousarray(pix).tobytes()
-    buf = io.BytesIO()
-    pydicom.dcmwrite(buf, ds, enforce_file_format=True)
-    return buf.getvalue()
+    return dicom_slice(pix, z, pixel_spacing=ps, slope=slope, intercept=intercept)
 
 
 def _structure_volume(seed: int, n: int = 4) -> np.ndarray:
@@ -338,12 +318,6 @@ def test_dicom_member_not_dicom(tmp_path):
         load_volume(p)
 
 
-def test_dicom_missing_slice(tmp_path):
-    p = _write_zip(tmp_path / "m.zip", _masks_members(drop=("portalvein", 1)))
-    with pytest.raises(ValueError, match=r"non-uniform slice gaps.*missing slices.*gap of 5 mm.*expected 2.5 mm"):
-        load_volume(p)
-
-
 def test_dicom_missing_slice_in_one_structure_of_union(tmp_path):
     # an end slice missing in one structure: uniform by itself, but not on the others' grid
     p = _write_zip(tmp_path / "m.zip", _masks_members(drop=("venoussystem", 3)))
@@ -352,16 +326,16 @@ def test_dicom_missing_slice_in_one_structure_of_union(tmp_path):
         load_volume(p)
 
 
-def test_dicom_inconsistent_slice_sizes(tmp_path):
-    p = _write_zip(tmp_path / "m.zip", _masks_members(resize=("portalvein", 2)))
-    with pytest.raises(ValueError, match=r"inconsistent slice sizes.*portalvein/image_2.*8x9"):
-        load_volume(p)
-
-
-def test_dicom_duplicate_position(tmp_path):
-    p = _write_zip(tmp_path / "m.zip", _masks_members(dup=("liver", 2)))
-    with pytest.raises(ValueError, match="duplicate slice position"):
-        load_volume(p, structures="liver")
+@pytest.mark.parametrize("damage, structures, match", [
+    ({"drop": ("portalvein", 1)}, None,
+     r"non-uniform slice gaps.*missing slices.*gap of 5 mm.*expected 2.5 mm"),
+    ({"resize": ("portalvein", 2)}, None, r"inconsistent slice sizes.*portalvein/image_2.*8x9"),
+    ({"dup": ("liver", 2)}, "liver", "duplicate slice position"),
+], ids=["missing_slice", "inconsistent_slice_sizes", "duplicate_position"])
+def test_dicom_damaged_series_refused(tmp_path, damage, structures, match):
+    p = _write_zip(tmp_path / "m.zip", _masks_members(**damage))
+    with pytest.raises(ValueError, match=match):
+        load_volume(p, structures=structures)
 
 
 # ------------------------------------------------------------------------------------------
