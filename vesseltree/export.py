@@ -4,7 +4,9 @@
 ParaView and pyvista read) with one point per skeleton voxel and one polyline per branch;
 :func:`write_surface` writes the surface of the scale masks (marching cubes, scikit-image) as
 ``.vtp`` (one mesh, a ``scale`` value per triangle) or binary ``.stl`` (no attributes; no vtk
-needed). ``docs/centerlines.md`` shows how to open them.
+needed). ``docs/centerlines.md`` shows how to open them. The surfaces are made in
+:mod:`vesseltree.surface`, the shared inputs and VTK writing in
+:mod:`vesseltree._export_common`; every public name is importable from here.
 
 Coordinates are world millimetres: a voxel ``(iz, iy, ix)`` goes to ``affine @ (iz, iy, ix,
 1)``, the convention of :class:`vesseltree.io.Volume` (RAS+ for NIfTI input); without an
@@ -36,72 +38,23 @@ first point; a zero-length ``'point'`` branch is a two-point line on its voxel.
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
+from ._export_common import as_trees, check_path, polydata, to_world, world_affine, write_vtp
 from .curvature import GEOMETRY_COLUMNS, geometry_table, skeleton_voronoi, window_centroids
 from .inscribed import VMTK_RADIUS_NAME, inscribed_radius_at
 from .radius import branch_radius
+from .surface import surface_mesh, write_surface
 
 if TYPE_CHECKING:  # pragma: no cover
     from .tree import VesselTree
 
 __all__ = ["centerline_arrays", "centerline_polydata", "write_centerlines", "surface_mesh",
            "write_surface"]
-
-_VTK_HINT = "the optional 'vtk' package (pip install 'vesseltree[vtk]')"
-
-
-# ------------------------------------------------------------------------------ inputs
-def _as_trees(trees, structure: str) -> dict[str, "VesselTree"]:
-    from .tree import VesselTree
-
-    if isinstance(trees, VesselTree):
-        if not isinstance(structure, str) or not structure:
-            raise ValueError(f"structure: expected a non-empty name, got {structure!r}")
-        return {structure: trees}
-    if isinstance(trees, Mapping) and trees:
-        out = {}
-        for name, t in trees.items():
-            if not isinstance(name, str) or not name:
-                raise ValueError(f"trees: expected non-empty structure names, got {name!r}")
-            if not isinstance(t, VesselTree):
-                raise TypeError(f"trees: expected VesselTree values, got {type(t).__name__} "
-                                f"for {name!r}")
-            out[name] = t
-        first = next(iter(out.values()))
-        for name, t in out.items():
-            if t.shape != first.shape or not np.allclose(t.spacing, first.spacing):
-                raise ValueError(
-                    f"trees: expected one geometry for every structure, got {name!r} with shape "
-                    f"{t.shape} and spacing {t.spacing} vs {first.shape} and {first.spacing}")
-        return out
-    raise TypeError(f"trees: expected a VesselTree or a non-empty mapping of name -> VesselTree, "
-                    f"got {type(trees).__name__}")
-
-
-def _check_affine(affine, spacing) -> np.ndarray:
-    from .io import default_affine
-
-    if affine is None:
-        return default_affine(spacing)
-    aff = np.asarray(affine, dtype=np.float64)
-    if aff.shape != (4, 4) or not np.isfinite(aff).all():
-        raise ValueError(f"affine: expected a finite 4x4 matrix, got shape {aff.shape}")
-    norms = np.linalg.norm(aff[:3, :3], axis=0)
-    if not np.allclose(norms, spacing, rtol=1e-4, atol=1e-6):
-        raise ValueError(
-            "affine: expected voxel steps (norms of its first three columns, z, y, x) equal to "
-            f"the trees' spacing {tuple(spacing)}, got {tuple(np.round(norms, 6))}")
-    return aff
-
-
-def _to_world(index_coords: np.ndarray, affine: np.ndarray) -> np.ndarray:
-    return index_coords @ affine[:3, :3].T + affine[:3, 3]
 
 
 # ------------------------------------------------------------------------------ centerlines
@@ -170,7 +123,7 @@ def _tree_arrays(tree: "VesselTree", affine: np.ndarray, positions: str) -> dict
 
     lin = np.ravel_multi_index(sc.T, tree.shape) if len(sc) else np.zeros(0, np.int64)
     return {
-        "points": _to_world(index, affine),
+        "points": to_world(index, affine),
         "lines": _branch_lines(tree, lin) if len(br) else [],
         "point_data": {
             VMTK_RADIUS_NAME: r_ins,
@@ -215,11 +168,11 @@ def centerline_arrays(trees, *, affine=None, positions: str = "voxel",
     TypeError, ValueError
         Bad ``trees``, ``affine``, ``positions`` or ``structure``.
     """
-    tmap = _as_trees(trees, structure)
+    tmap = as_trees(trees, structure)
     if positions not in ("voxel", "centroid"):
         raise ValueError(f"positions: expected 'voxel' or 'centroid', got {positions!r}")
     first = next(iter(tmap.values()))
-    aff = _check_affine(affine, first.spacing)
+    aff = world_affine(affine, first.spacing)
     pts, lines, pdata, cells = [], [], [], []
     offset = 0
     for k, (name, tree) in enumerate(tmap.items(), start=1):
@@ -264,60 +217,6 @@ def _cell_columns(table: pd.DataFrame) -> dict[str, np.ndarray]:
     return out
 
 
-def _vtk():
-    try:
-        from vtkmodules.util import numpy_support
-        from vtkmodules.vtkCommonCore import vtkPoints, vtkStringArray
-        from vtkmodules.vtkCommonDataModel import vtkCellArray, vtkPolyData
-        from vtkmodules.vtkIOXML import vtkXMLPolyDataWriter
-    except ImportError as exc:  # pragma: no cover - the extra is installed in the tests
-        raise ImportError(f".vtp files need {_VTK_HINT}") from exc
-    return numpy_support, vtkPoints, vtkStringArray, vtkCellArray, vtkPolyData, vtkXMLPolyDataWriter
-
-
-def _vtk_array(name: str, values: np.ndarray):
-    numpy_support, _, vtkStringArray, *_ = _vtk()
-    if values.dtype == object:
-        arr = vtkStringArray()
-        arr.SetNumberOfValues(len(values))
-        for i, s in enumerate(values.tolist()):
-            arr.SetValue(i, str(s))
-    else:
-        arr = numpy_support.numpy_to_vtk(np.ascontiguousarray(values), deep=True)
-    arr.SetName(name)
-    return arr
-
-
-def _polydata(points: np.ndarray, cells: list[np.ndarray] | np.ndarray, kind: str,
-              point_data: dict, cell_data: dict):
-    numpy_support, vtkPoints, _, vtkCellArray, vtkPolyData, _ = _vtk()
-    pd_ = vtkPolyData()
-    vp = vtkPoints()
-    vp.SetDataTypeToDouble()
-    vp.SetData(numpy_support.numpy_to_vtk(np.ascontiguousarray(points, dtype=np.float64),
-                                          deep=True))
-    pd_.SetPoints(vp)
-    if isinstance(cells, np.ndarray):  # triangles (m, 3)
-        offsets = np.arange(0, 3 * len(cells) + 1, 3, dtype=np.int64)
-        conn = cells.reshape(-1).astype(np.int64)
-    else:
-        sizes = np.array([len(c) for c in cells], dtype=np.int64)
-        offsets = np.concatenate(([0], np.cumsum(sizes)))
-        conn = np.concatenate(cells).astype(np.int64) if cells else np.zeros(0, np.int64)
-    ca = vtkCellArray()
-    ca.SetData(numpy_support.numpy_to_vtkIdTypeArray(offsets, deep=True),
-               numpy_support.numpy_to_vtkIdTypeArray(conn, deep=True))
-    if kind == "lines":
-        pd_.SetLines(ca)
-    else:
-        pd_.SetPolys(ca)
-    for name, v in point_data.items():
-        pd_.GetPointData().AddArray(_vtk_array(name, np.asarray(v)))
-    for name, v in cell_data.items():
-        pd_.GetCellData().AddArray(_vtk_array(name, np.asarray(v)))
-    return pd_
-
-
 def centerline_polydata(trees, *, affine=None, positions: str = "voxel",
                         structure: str = "vessel"):
     """The centerlines as a ``vtkPolyData`` (arguments of :func:`centerline_arrays`).
@@ -332,34 +231,9 @@ def centerline_polydata(trees, *, affine=None, positions: str = "voxel",
         Without the optional ``vtk`` package.
     """
     arr = centerline_arrays(trees, affine=affine, positions=positions, structure=structure)
-    pdata = _polydata(arr["points"], arr["lines"], "lines", arr["point_data"], arr["cell_data"])
+    pdata = polydata(arr["points"], arr["lines"], "lines", arr["point_data"], arr["cell_data"])
     pdata.GetPointData().SetActiveScalars(VMTK_RADIUS_NAME)
     return pdata
-
-
-def _write_vtp(pdata, path: Path) -> Path:
-    from .io import atomic_write
-
-    *_, writer_cls = _vtk()
-    with atomic_write(path, suffix=".vtp") as tmp:
-        w = writer_cls()
-        w.SetFileName(str(tmp))
-        w.SetInputData(pdata)
-        w.SetDataModeToBinary()
-        w.SetCompressorTypeToZLib()
-        if w.Write() != 1:
-            raise OSError(f"path: VTK could not write {str(path)!r}")
-    return path
-
-
-def _check_path(path, suffixes: tuple[str, ...]) -> Path:
-    p = Path(path)
-    if p.suffix.lower() not in suffixes:
-        raise ValueError(f"path: expected a file name ending in {' or '.join(suffixes)}, "
-                         f"got {str(p)!r}")
-    if p.is_dir():
-        raise ValueError(f"path: expected a file, got the folder {str(p)!r}")
-    return p
 
 
 def write_centerlines(trees, path, *, affine=None, positions: str = "voxel",
@@ -386,118 +260,6 @@ def write_centerlines(trees, path, *, affine=None, positions: str = "voxel",
     TypeError, ValueError
         Bad arguments (``path`` not ending in ``.vtp``, ...).
     """
-    p = _check_path(path, (".vtp",))
-    return _write_vtp(centerline_polydata(trees, affine=affine, positions=positions,
-                                          structure=structure), p)
-
-
-# ------------------------------------------------------------------------------ surfaces
-def surface_mesh(trees, *, affine=None, n_scales: int | None = None,
-                 structure: str = "vessel") -> dict[str, Any]:
-    """Triangle mesh of the scale masks (marching cubes at 0.5, scikit-image), world mm.
-
-    Every scale mask of every tree is meshed on its own (closed surfaces; neighbouring
-    scales share their contact faces). A tree without scale thresholds (fewer branches
-    than scales) is meshed as one surface of scale 0.
-
-    Parameters
-    ----------
-    trees : VesselTree or mapping of str to VesselTree
-    affine : array_like (4, 4), optional
-        As :func:`centerline_arrays`.
-    n_scales : int, optional
-        Number of scales (default: each tree's).
-    structure : str
-        Name of a single tree's structure.
-
-    Returns
-    -------
-    dict
-        ``vertices`` (n, 3) float64 world mm (x, y, z); ``faces`` (m, 3) int64, oriented so
-        that normals point out of the vessel; ``scale`` and ``structure_id`` (m,) int32 per
-        triangle; ``structures``: the names.
-    """
-    from skimage.measure import marching_cubes
-
-    tmap = _as_trees(trees, structure)
-    first = next(iter(tmap.values()))
-    aff = _check_affine(affine, first.spacing)
-    flip = np.linalg.det(aff[:3, :3]) > 0  # marching_cubes' winding, seen through the affine
-    verts, faces, scale, sid = [], [], [], []
-    nv = 0
-    for k, tree in enumerate(tmap.values(), start=1):
-        if tree.thresholds is not None or n_scales is not None:
-            labels = tree.scale_labels(n_scales)
-        else:
-            labels = tree.mask.astype(np.uint8) * np.uint8(255)
-        for s in np.unique(labels[labels > 0]).tolist():
-            m = labels == s
-            nz = np.nonzero(m)
-            lo = np.array([a.min() for a in nz])
-            hi = np.array([a.max() for a in nz]) + 1
-            crop = np.pad(m[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]], 1).astype(np.float32)
-            v, f, _, _ = marching_cubes(crop, 0.5, allow_degenerate=False)
-            verts.append(_to_world(v + lo - 1, aff))
-            faces.append((f[:, ::-1] if flip else f).astype(np.int64) + nv)
-            nv += len(v)
-            scale.append(np.full(len(f), 0 if s == 255 else s, dtype=np.int32))
-            sid.append(np.full(len(f), k, dtype=np.int32))
-    cat = lambda parts, shape, dt: np.concatenate(parts) if parts else np.zeros(shape, dt)
-    return {"vertices": cat(verts, (0, 3), np.float64), "faces": cat(faces, (0, 3), np.int64),
-            "scale": cat(scale, (0,), np.int32), "structure_id": cat(sid, (0,), np.int32),
-            "structures": list(tmap)}
-
-
-def _write_stl(mesh: dict, path: Path) -> Path:
-    from .io import atomic_write
-
-    v, f = mesh["vertices"], mesh["faces"]
-    tri = v[f]
-    normal = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
-    length = np.linalg.norm(normal, axis=1, keepdims=True)
-    normal = np.divide(normal, length, out=np.zeros_like(normal), where=length > 0)
-    rec = np.zeros(len(f), dtype=[("n", "<f4", 3), ("v", "<f4", (3, 3)), ("attr", "<u2")])
-    rec["n"] = normal
-    rec["v"] = tri
-    header = b"vesseltree surface, world mm".ljust(80, b" ")
-    with atomic_write(path, suffix=".stl") as tmp:
-        with open(tmp, "wb") as fh:
-            fh.write(header)
-            fh.write(np.uint32(len(f)).tobytes())
-            fh.write(rec.tobytes())
-    return path
-
-
-def write_surface(trees, path, *, affine=None, n_scales: int | None = None,
-                  structure: str = "vessel") -> Path:
-    """Write the surface of the scale masks (:func:`surface_mesh`), atomically.
-
-    Parameters
-    ----------
-    trees : VesselTree or mapping of str to VesselTree
-    path : str or path-like
-        ``.vtp`` (VTK PolyData with cell data ``scale``, ``structure_id``; needs ``vtk``) or
-        ``.stl`` (binary STL, geometry only; no extra package).
-    affine, n_scales, structure
-        See :func:`surface_mesh`.
-
-    Returns
-    -------
-    pathlib.Path
-
-    Raises
-    ------
-    ImportError
-        ``.vtp`` without the optional ``vtk`` package.
-    TypeError, ValueError
-        Bad arguments.
-    """
-    p = _check_path(path, (".vtp", ".stl"))
-    mesh = surface_mesh(trees, affine=affine, n_scales=n_scales, structure=structure)
-    if p.suffix.lower() == ".stl":
-        return _write_stl(mesh, p)
-    names = np.array(mesh["structures"], dtype=object)
-    cells = {"scale": mesh["scale"], "structure_id": mesh["structure_id"],
-             "structure": names[mesh["structure_id"] - 1] if len(mesh["faces"])
-             else np.zeros(0, dtype=object)}
-    return _write_vtp(_polydata(mesh["vertices"], mesh["faces"], "polys", {}, cells), p)
+    p = check_path(path, (".vtp",))
+    return write_vtp(centerline_polydata(trees, affine=affine, positions=positions,
+                                         structure=structure), p)
