@@ -35,19 +35,24 @@ k for the k-th structure), one ``graph.graphml`` holding every structure's graph
 (``portalvein``; ``venacava+venoussystem`` unites two masks into one structure) or, for a
 label map (NIfTI, ``.npy``, ``.npz`` of integers), labels (``1=portalvein``, ``2``,
 ``3+4=veins``): :func:`parse_structures`.
+
+The files are written by :mod:`vesseltree.pipeline_outputs` (one order, one set of writers for
+one tree and for several structures).
 """
 from __future__ import annotations
 
 import dataclasses
-import json
-import math
+import functools
 import time
 import warnings
 from pathlib import Path
 
 import numpy as np
 
-from .scales import UNSET, ScaleRule
+from .outputs import OutputUnit, check_output_name
+from .pipeline_outputs import (branch_radius_volume, case_summary, write_case_files,
+                               write_graphml, write_vtk_files)
+from .scales import UNSET, ScaleRule, legacy_rule
 
 __all__ = ["analyze_file", "volume_name", "unique_names", "write_graphml",
            "branch_radius_volume", "parse_structures", "CASE_FILES", "TOOL", "UserError"]
@@ -83,76 +88,6 @@ def unique_names(paths) -> list[str]:
         seen[base] = n + 1
         names.append(base if n == 0 else f"{base}_{n + 1}")
     return names
-
-
-def _plain(value):
-    """JSON/GraphML-friendly version of a value (numpy scalars -> Python, arrays -> lists)."""
-    if isinstance(value, (bool, np.bool_)):
-        return bool(value)
-    if isinstance(value, (np.integer,)):
-        return int(value)
-    if isinstance(value, (float, np.floating)):
-        v = float(value)
-        return v if math.isfinite(v) else None
-    if isinstance(value, (int, str)) or value is None:
-        return value
-    if isinstance(value, np.ndarray):
-        return _plain(value.tolist())
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple, set)):
-        return [_plain(v) for v in value]
-    return str(value)
-
-
-def _graphml_value(value):
-    """GraphML holds str, int, float and bool only: others become JSON strings, None dropped."""
-    v = _plain(value)
-    if v is None or isinstance(v, (bool, int, float, str)):
-        return v
-    return json.dumps(v, separators=(",", ":"))
-
-
-def _clean(attrs) -> dict:
-    return {str(k): v for k, v in ((k, _graphml_value(v)) for k, v in attrs.items()) if v is not None}
-
-
-def write_graphml(graph, path) -> Path:
-    """Write a networkx graph as GraphML (atomic), converting array/list attributes such as
-    branch paths to JSON strings and dropping ``None``/NaN values."""
-    import networkx as nx
-
-    from .io import atomic_write
-
-    g = graph.__class__()
-    g.graph.update(_clean(graph.graph))
-    for n, attrs in graph.nodes(data=True):
-        g.add_node(_graphml_value(n), **_clean(attrs))
-    if graph.is_multigraph():
-        edges = ((u, v, k, d) for u, v, k, d in graph.edges(keys=True, data=True))
-    else:
-        edges = ((u, v, None, d) for u, v, d in graph.edges(data=True))
-    for u, v, k, attrs in edges:
-        key = {} if k is None else {"key": _graphml_value(k)}
-        g.add_edge(_graphml_value(u), _graphml_value(v), **key, **_clean(attrs))
-    with atomic_write(path) as tmp:
-        nx.write_graphml(g, tmp)
-    return Path(path)
-
-
-def branch_radius_volume(labels: np.ndarray, branches) -> np.ndarray:
-    """Each vessel voxel gets the radius (mm) of its branch; 0 elsewhere.
-
-    ``labels``: int volume of branch ids (0 background, ``VesselTree.labels``); ``branches``:
-    a DataFrame indexed by branch id (or with a ``branch_id`` column) with ``radius_mm``.
-    Returns a float32 volume of the labels' shape.
-    """
-    ids = branches["branch_id"].to_numpy() if "branch_id" in branches.columns else branches.index.to_numpy()
-    radii = branches["radius_mm"].to_numpy(dtype=float)
-    top = int(max(labels.max(initial=0), ids.max(initial=0)))
-    lut = np.zeros(top + 1, dtype=np.float32)
-    lut[np.asarray(ids, dtype=np.int64)] = np.nan_to_num(radii, nan=0.0)
-    return lut[labels]
 
 
 def parse_structures(items) -> list[tuple[str, tuple[str, ...]]]:
@@ -278,13 +213,6 @@ def _read_input(path: Path, spacing, structures, liver_only: bool, per_structure
     return dataclasses.replace(vol, source=" | ".join(sources)), masks
 
 
-def _scales_of(tree) -> np.ndarray:
-    try:
-        return tree.scale_labels()
-    except ValueError as exc:  # a quantile rule with fewer branches than scales
-        raise UserError(f"{exc} (use --thresholds MM ... for such volumes)") from exc
-
-
 def analyze_file(
     path,
     out_dir,
@@ -318,28 +246,17 @@ def analyze_file(
         path (``ValueError`` otherwise).
     spacing : 3 floats, optional
         Voxel size (mm) overriding the file's.
-    structures : str or sequence of str, optional
-        3D-IRCADb DICOM masks: structures to read (:func:`parse_structures`), united into one
-        mask unless ``per_structure``; a label map: its label values (``"1=portalvein"``).
-    per_structure : bool
-        One tree per structure of ``structures`` (module docstring).
-    liver_only : bool
-        3D-IRCADb DICOM masks only: keep the voxels inside the liver.
-    scale_rule : ScaleRule or int, optional
-        The scale rule of every output (default ``ScaleRule.quantiles(3)``; an int S is
-        short for ``ScaleRule.quantiles(S)``).
-    scale_basis : {"union", "structure"}
-        ``per_structure`` only: thresholds over all structures' branches or per structure.
-    radius_method : {"corrected", "paper"}
-        Estimator behind ``radius_mm``.
-    curvature : bool
-        Add the ``curvature_per_mm`` and ``torsion_per_mm`` columns (``analyze(curvature=)``).
+    structures, per_structure, liver_only
+        3D-IRCADb DICOM masks: the structures to read, by name; a label map: its label
+        values (``"1=portalvein"``; :func:`parse_structures`). United into one mask, or one
+        tree each with ``per_structure``. ``liver_only``: DICOM masks, voxels in the liver.
+    scale_rule, scale_basis, radius_method, curvature
+        As :func:`vesseltree.analyze` (``scale_basis``: ``per_structure`` only): one scale
+        rule for every output, default ``ScaleRule.quantiles(3)``.
     export_vtp : bool
         Write ``centerlines.vtp`` and ``surface.vtp`` (needs the optional ``vtk`` package).
-    figures : bool
-        Write the two MIP figures.
-    projection_axis : int
-        Axis of the MIPs (0 = z).
+    figures, projection_axis
+        Write the two MIP figures, projected along this axis (0 = z).
     overwrite : bool
         Replace an existing output folder of an earlier run (otherwise an error).
     n_scales, thresholds
@@ -355,17 +272,11 @@ def analyze_file(
     Raises
     ------
     UserError, ValueError, OSError
-        Unreadable input, a quantile rule with fewer branches than scales (nothing written),
-        an output folder that exists (without ``overwrite``) or is not an output folder,
-        ``export_vtp`` without the ``vtk`` package.
+        Unreadable input, a quantile rule with too few branches (nothing written), an output
+        folder that exists (without ``overwrite``) or is not one, ``export_vtp`` without vtk.
     """
-    from . import scales as _scales
-    from .analysis import analyze
-    from .io import check_output_name
-    from .outputs import OutputUnit
-
-    rule = _scales.legacy_rule(scale_rule, n_scales=n_scales, thresholds=thresholds,
-                               where="analyze_file", default=ScaleRule.quantiles())
+    rule = legacy_rule(scale_rule, n_scales=n_scales, thresholds=thresholds,
+                       where="analyze_file", default=ScaleRule.quantiles())
     if export_vtp:
         _check_vtk()
     p = Path(path)
@@ -373,31 +284,70 @@ def analyze_file(
     unit = OutputUnit(Path(out_dir) / name, tool=TOOL, known_files=CASE_FILES, overwrite=overwrite)
     vol, data = _read_input(p, spacing, structures, liver_only, per_structure)
     unit.check_target()  # input errors first, then the output folder, then the (long) analysis
-    options = dict(scale_rule=rule, radius_method=radius_method, curvature=bool(curvature))
+    options = dict(scale_rule=rule, radius_method=radius_method, curvature=bool(curvature),
+                   figures=figures, axis=projection_axis, export_vtp=export_vtp)
     if isinstance(data, dict):
         from . import pipeline_structures
 
-        return pipeline_structures.run(unit, vol, data, name, scale_basis=scale_basis,
-                                       figures=figures, axis=projection_axis,
-                                       export_vtp=export_vtp, **options)
-    t0 = time.perf_counter()
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        tree = analyze(data, vol.spacing, **options)
-        scales = _scales_of(tree)  # raises before anything is written
-    seconds = time.perf_counter() - t0
-    for w in caught:  # pass them on to the caller, and keep them in the summary
-        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-    summary = _summary(tree, vol, name, scales, seconds, [str(w.message) for w in caught])
+        return pipeline_structures.run(unit, vol, data, name, scale_basis=scale_basis, **options)
+    return _run_tree(unit, vol, data, name, **options)
+
+
+def _run_tree(unit, vol, mask: np.ndarray, name: str, *, scale_rule, radius_method: str,
+              curvature: bool, figures: bool, axis: int, export_vtp: bool) -> dict:
+    """:func:`analyze_file` for one tree: analyse ``mask``, write ``unit``, the result."""
+    from .analysis import analyze
+
+    tree, scales, seconds, messages = run_analysis(functools.partial(
+        analyze, mask, vol.spacing, scale_rule=scale_rule, radius_method=radius_method,
+        curvature=curvature))
+    thresholds = None if tree.thresholds is None else tree.thresholds.tolist()
+    summary = case_summary(
+        tree.summary(), vol, name, scales, seconds, messages, n_scales=tree.n_scales,
+        radius_method=tree.radius_method,
+        scale_fields={"scale_rule": tree.scale_rule.to_dict(), "scale_thresholds_mm": thresholds})
+    branches = tree.branches
     with unit:
-        _write_case(unit, tree, vol, name, scales, summary, figures, projection_axis)
+        # the index is the branch id (from 1), the key of labels.nii.gz
+        write_case_files(unit, vol, name, table=branches,
+                         index_label=branches.index.name or "branch_id", graph=tree.graph,
+                         labels=np.asarray(tree.labels, dtype=np.int32), scales=scales,
+                         n_scales=tree.n_scales, summary=summary, radius_table=branches,
+                         figures=figures, axis=axis)
         if export_vtp:
             write_vtk_files(unit, tree, vol)
         unit.commit(inputs=[vol.source])
-    branches = tree.branches
-    radii = branches["radius_mm"].to_numpy(dtype=float) if len(branches) else np.zeros(0)
+    return case_result(name, unit, branches, summary, None)
+
+
+def run_analysis(analyse) -> tuple:
+    """``(result, scales, seconds, messages)`` of ``analyse()`` (a call returning a tree or
+    :class:`vesseltree.structures.StructureTrees`): its scale volume, computed before anything
+    is written (a quantile rule with too few branches is a :class:`UserError`), the time of
+    both, and the messages of the warnings it gave, which are also passed on to the caller."""
+    t0 = time.perf_counter()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = analyse()
+        scales = _scales_of(result)  # raises before anything is written
+    seconds = time.perf_counter() - t0
+    for w in caught:  # pass them on to the caller, and keep them in the summary
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    return result, scales, seconds, [str(w.message) for w in caught]
+
+
+def case_result(name: str, unit, table, summary: dict, structures) -> dict:
+    """The dict :func:`analyze_file` returns (``table``: the branches written)."""
+    radii = table["radius_mm"].to_numpy(dtype=float) if len(table) else np.zeros(0)
     return {"name": name, "dir": unit.target, "radii": radii, "summary": summary,
-            "structures": None}
+            "structures": structures}
+
+
+def _scales_of(tree) -> np.ndarray:
+    try:
+        return tree.scale_labels()
+    except ValueError as exc:  # a quantile rule with fewer branches than scales
+        raise UserError(f"{exc} (use --thresholds MM ... for such volumes)") from exc
 
 
 def _check_vtk() -> None:
@@ -406,63 +356,3 @@ def _check_vtk() -> None:
     except ImportError as exc:
         raise UserError("--export-vtp: the .vtp files need the optional 'vtk' package "
                         "(pip install 'vesseltree[vtk]')") from exc
-
-
-def write_vtk_files(unit, trees, vol) -> None:
-    """``centerlines.vtp`` and ``surface.vtp`` of one tree or ``{structure: tree}`` into an
-    output unit, in the input's world coordinates (:mod:`vesseltree.export`)."""
-    from .export import write_centerlines, write_surface
-
-    write_centerlines(trees, unit.path("centerlines.vtp"), affine=vol.affine)
-    unit.wrote("centerlines.vtp")
-    write_surface(trees, unit.path("surface.vtp"), affine=vol.affine)
-    unit.wrote("surface.vtp")
-
-
-def _summary(tree, vol, name, scales, seconds, messages) -> dict:
-    s = tree.n_scales
-    summary = dict(_plain(tree.summary()))
-    summary.update({
-        "name": name,
-        "source": vol.source,
-        "shape": list(vol.data.shape),
-        "spacing_mm": list(vol.spacing),
-        "n_scales": s,
-        "radius_method": tree.radius_method,
-        "scale_rule": tree.scale_rule.to_dict(),
-        "scale_thresholds_mm": None if tree.thresholds is None else tree.thresholds.tolist(),
-        "scale_voxels": np.bincount(scales.ravel(), minlength=s + 1)[1:].astype(int).tolist(),
-        "analyze_seconds": round(seconds, 3),
-        "warnings": messages,
-    })
-    summary["scale_volume_mm3"] = [float(v * np.prod(vol.spacing)) for v in summary["scale_voxels"]]
-    return _plain(summary)
-
-
-def _write_case(unit, tree, vol, name, scales, summary, figures: bool, axis: int) -> None:
-    from .io import atomic_write, save_volume
-
-    branches = tree.branches
-    with atomic_write(unit.path("branches.csv")) as tmp:
-        # the index is the branch id (from 1), the key of labels.nii.gz
-        branches.to_csv(tmp, index=True, index_label=branches.index.name or "branch_id")
-    unit.wrote("branches.csv")
-    write_graphml(tree.graph, unit.path("graph.graphml"))
-    unit.wrote("graph.graphml")
-    labels = np.asarray(tree.labels, dtype=np.int32)
-    save_volume(unit.path("labels.nii.gz"), labels, vol.spacing, vol.affine)
-    unit.wrote("labels.nii.gz")
-    save_volume(unit.path("scales.nii.gz"), scales, vol.spacing, vol.affine)
-    unit.wrote("scales.nii.gz")
-    with atomic_write(unit.path("summary.json")) as tmp:
-        tmp.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-    unit.wrote("summary.json")
-    if figures:
-        from .plot import radius_mip, scale_mip
-
-        radius_mip(branch_radius_volume(labels, branches), unit.path("radius_mip.png"),
-                   axis=axis, spacing=vol.spacing, title=f"{name}: branch radius (max)")
-        unit.wrote("radius_mip.png")
-        scale_mip(scales, unit.path("scales_mip.png"), axis=axis, spacing=vol.spacing,
-                  n_scales=tree.n_scales, title=f"{name}: largest scale")
-        unit.wrote("scales_mip.png")

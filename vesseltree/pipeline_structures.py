@@ -23,15 +23,14 @@ for all structures together:
 """
 from __future__ import annotations
 
+import functools
 import json
-import time
-import warnings
 
 import numpy as np
 import pandas as pd
 
-from .pipeline import (_plain, _scales_of, branch_radius_volume, write_graphml,
-                       write_vtk_files)
+from .pipeline import case_result, run_analysis
+from .pipeline_outputs import case_summary, write_case_files, write_vtk_files
 
 __all__ = ["run", "label_offsets", "global_labels", "branch_table", "union_graph"]
 
@@ -79,27 +78,17 @@ def union_graph(res, offsets: dict[str, int]):
 
 
 def _summary(res, vol, name, scales, offsets, seconds, messages) -> dict:
-    s = res.scale_rule.n_scales
     per = {n: t.summary() for n, t in res.trees.items()}
-    summary = dict(_plain(res.summary()))
-    summary.update({
-        "name": name,
-        "source": vol.source,
-        "shape": list(vol.data.shape),
-        "spacing_mm": list(vol.spacing),
+    fields = {
         "structure_names": res.names,
         "label_offsets": offsets,
         "n_branches": int(sum(v["n_branches"] for v in per.values())),
         "vessel_voxels": int(sum(v["vessel_voxels"] for v in per.values())),
-        "n_scales": s,
-        "radius_method": next(iter(res.trees.values())).radius_method,
-        "scale_voxels": np.bincount(scales.ravel(), minlength=s + 1)[1:].astype(int).tolist(),
-        "analyze_seconds": round(seconds, 3),
-        "warnings": messages,
-    })
-    summary["scale_volume_mm3"] = [float(v * np.prod(vol.spacing))
-                                   for v in summary["scale_voxels"]]
-    return _plain(summary)
+    }
+    return case_summary(res.summary(), vol, name, scales, seconds, messages,
+                        n_scales=res.scale_rule.n_scales,
+                        radius_method=next(iter(res.trees.values())).radius_method,
+                        structure_fields=fields)
 
 
 def run(unit, vol, masks: dict, name: str, *, scale_rule, scale_basis: str, radius_method: str,
@@ -108,54 +97,20 @@ def run(unit, vol, masks: dict, name: str, *, scale_rule, scale_basis: str, radi
     returns :func:`vesseltree.pipeline.analyze_file`'s dict."""
     from .structures import analyze_structures
 
-    t0 = time.perf_counter()
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        res = analyze_structures(masks, vol.spacing, scale_rule=scale_rule,
-                                 scale_basis=scale_basis, radius_method=radius_method,
-                                 curvature=curvature)
-        scales = _scales_of(res)  # raises before anything is written
-    seconds = time.perf_counter() - t0
-    for w in caught:
-        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    res, scales, seconds, messages = run_analysis(functools.partial(
+        analyze_structures, masks, vol.spacing, scale_rule=scale_rule, scale_basis=scale_basis,
+        radius_method=radius_method, curvature=curvature))
     offsets = label_offsets(res)
     table = branch_table(res, offsets)
-    summary = _summary(res, vol, name, scales, offsets, seconds, [str(w.message) for w in caught])
+    summary = _summary(res, vol, name, scales, offsets, seconds, messages)
     with unit:
-        _write(unit, res, vol, name, table, offsets, scales, summary, figures, axis)
+        write_case_files(unit, vol, name, table=table, index_label=None,
+                         graph=union_graph(res, offsets), labels=global_labels(res, offsets),
+                         volumes={"structures.nii.gz": res.structure_map()}, scales=scales,
+                         n_scales=res.scale_rule.n_scales, summary=summary,
+                         radius_table=table.set_index("label")[["radius_mm"]],
+                         figures=figures, axis=axis)
         if export_vtp:
             write_vtk_files(unit, res.trees, vol)
         unit.commit(inputs=[vol.source])
-    radii = table["radius_mm"].to_numpy(dtype=float) if len(table) else np.zeros(0)
-    return {"name": name, "dir": unit.target, "radii": radii, "summary": summary,
-            "structures": res.names}
-
-
-def _write(unit, res, vol, name, table, offsets, scales, summary, figures, axis) -> None:
-    from .io import atomic_write, save_volume
-
-    with atomic_write(unit.path("branches.csv")) as tmp:
-        table.to_csv(tmp, index=False)
-    unit.wrote("branches.csv")
-    write_graphml(union_graph(res, offsets), unit.path("graph.graphml"))
-    unit.wrote("graph.graphml")
-    labels = global_labels(res, offsets)
-    save_volume(unit.path("labels.nii.gz"), labels, vol.spacing, vol.affine)
-    unit.wrote("labels.nii.gz")
-    save_volume(unit.path("structures.nii.gz"), res.structure_map(), vol.spacing, vol.affine)
-    unit.wrote("structures.nii.gz")
-    save_volume(unit.path("scales.nii.gz"), scales, vol.spacing, vol.affine)
-    unit.wrote("scales.nii.gz")
-    with atomic_write(unit.path("summary.json")) as tmp:
-        tmp.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-    unit.wrote("summary.json")
-    if figures:
-        from .plot import radius_mip, scale_mip
-
-        by_label = table.set_index("label")[["radius_mm"]]
-        radius_mip(branch_radius_volume(labels, by_label), unit.path("radius_mip.png"),
-                   axis=axis, spacing=vol.spacing, title=f"{name}: branch radius (max)")
-        unit.wrote("radius_mip.png")
-        scale_mip(scales, unit.path("scales_mip.png"), axis=axis, spacing=vol.spacing,
-                  n_scales=res.scale_rule.n_scales, title=f"{name}: largest scale")
-        unit.wrote("scales_mip.png")
+    return case_result(name, unit, table, summary, res.names)
