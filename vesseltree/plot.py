@@ -200,19 +200,10 @@ def scale_mip(
     -------
     matplotlib.figure.Figure
     """
-    lab = np.asarray(scale_labels)
-    if lab.ndim != 3:
-        raise ValueError(f"scale_labels: expected a 3D array (z, y, x), got shape {lab.shape}")
-    if lab.dtype == bool or not np.issubdtype(lab.dtype, np.integer):
-        raise TypeError(f"scale_labels: expected integer labels 0..S, got dtype {lab.dtype}")
-    if lab.size and lab.min() < 0:
-        raise ValueError(f"scale_labels: expected labels >= 0, got {int(lab.min())}")
+    lab = _check_scale_labels(scale_labels)
     ax_ = _check_axis(axis)
     sp = check_spacing(spacing, "spacing")
-    top = int(lab.max()) if lab.size else 0
-    S = max(top, 1) if n_scales is None else int(n_scales)
-    if S < max(top, 1):
-        raise ValueError(f"n_scales: expected >= the largest label {top}, got {n_scales}")
+    S = _n_scales(lab, n_scales)
     from matplotlib import colormaps
     from matplotlib.colors import BoundaryNorm, ListedColormap
     from matplotlib.patches import Patch
@@ -240,6 +231,27 @@ def scale_mip(
     _save(fig, path)
     plt.close(fig)
     return fig
+
+
+def _check_scale_labels(scale_labels) -> np.ndarray:
+    """``scale_labels`` as an array, checked: 3D, integers, none negative."""
+    lab = np.asarray(scale_labels)
+    if lab.ndim != 3:
+        raise ValueError(f"scale_labels: expected a 3D array (z, y, x), got shape {lab.shape}")
+    if lab.dtype == bool or not np.issubdtype(lab.dtype, np.integer):
+        raise TypeError(f"scale_labels: expected integer labels 0..S, got dtype {lab.dtype}")
+    if lab.size and lab.min() < 0:
+        raise ValueError(f"scale_labels: expected labels >= 0, got {int(lab.min())}")
+    return lab
+
+
+def _n_scales(lab: np.ndarray, n_scales) -> int:
+    """S of a scale MIP: ``n_scales``, at least the largest label; default that label (>= 1)."""
+    top = int(lab.max()) if lab.size else 0
+    S = max(top, 1) if n_scales is None else int(n_scales)
+    if S < max(top, 1):
+        raise ValueError(f"n_scales: expected >= the largest label {top}, got {n_scales}")
+    return S
 
 
 def radius_mip(

@@ -317,31 +317,36 @@ def local_radius(mask: npt.ArrayLike, skeleton: npt.ArrayLike, spacing=(1.0, 1.0
     if (skel & ~msk).any():
         raise ValueError("skeleton: expected a subset of mask, got skeleton voxels outside it")
     sc = _coords(skel)
-    vals = np.zeros(len(sc))
-    if len(sc):
-        vc = _coords(msk)
-        comp = labels_nb.components26(msk, vc)
-        sg = comp[np.searchsorted(np.ravel_multi_index(vc.T, msk.shape),
-                                  np.ravel_multi_index(sc.T, msk.shape))]
-        if method == "paper":
-            vals = paper_radius_at(msk, vc, sc, sp, m, comp, sg)
-            warn_if_m_reaches_along(msk, vc, sc, sp, m, vals, comp, sg, stacklevel=2)
-        else:
-            nearest, _ = nearest_seed(vc, sc, np.zeros(len(sc), dtype=np.int64), sp, msk.shape,
-                                      comp, sg)
-            if method == "inscribed":
-                from .inscribed import inscribed_radius_at  # it imports this module
-                vals = inscribed_radius_at(sc, nearest, vc, sp, msk.shape, window, sg)
-            else:
-                # a component without skeleton voxel (nearest -1) owns nothing
-                owned = np.bincount(nearest[nearest >= 0], minlength=len(sc)) * float(np.prod(sp))
-                vals = corrected_radius_at(sc, owned, sp, msk.shape, window, sg)
+    vals = _radius_values(msk, sc, sp, m, method, window) if len(sc) else np.zeros(0)
     if output == "points":
         return sc, vals
     out = np.zeros(msk.shape, dtype=np.float32)
     if len(sc):
         out[sc[:, 0], sc[:, 1], sc[:, 2]] = vals
     return out
+
+
+def _radius_values(msk: np.ndarray, sc: np.ndarray, sp: np.ndarray, m: int, method: str,
+                   window: int) -> np.ndarray:
+    """:func:`local_radius` at the skeleton voxels ``sc`` (raster order, at least one) of the
+    checked mask ``msk``, each looking inside its own 26-connected mask component. Warnings
+    name the caller of :func:`local_radius`."""
+    vc = _coords(msk)
+    comp = labels_nb.components26(msk, vc)
+    sg = comp[np.searchsorted(np.ravel_multi_index(vc.T, msk.shape),
+                              np.ravel_multi_index(sc.T, msk.shape))]
+    if method == "paper":
+        vals = paper_radius_at(msk, vc, sc, sp, m, comp, sg)
+        warn_if_m_reaches_along(msk, vc, sc, sp, m, vals, comp, sg, stacklevel=3)
+        return vals
+    nearest, _ = nearest_seed(vc, sc, np.zeros(len(sc), dtype=np.int64), sp, msk.shape,
+                              comp, sg)
+    if method == "inscribed":
+        from .inscribed import inscribed_radius_at  # it imports this module
+        return inscribed_radius_at(sc, nearest, vc, sp, msk.shape, window, sg)
+    # a component without skeleton voxel (nearest -1) owns nothing
+    owned = np.bincount(nearest[nearest >= 0], minlength=len(sc)) * float(np.prod(sp))
+    return corrected_radius_at(sc, owned, sp, msk.shape, window, sg)
 
 
 def branch_radius(values: npt.ArrayLike, branch_ids: npt.ArrayLike, n_branches: int | None = None) -> np.ndarray:

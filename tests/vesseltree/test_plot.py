@@ -83,6 +83,16 @@ def test_scale_mip_bad_input(tmp_path):
         scale_mip(np.zeros((2, 2), np.uint8), tmp_path / "a.png")
     with pytest.raises(ValueError, match="spacing"):
         scale_mip(np.zeros((2, 2, 2), np.uint8), tmp_path / "a.png", spacing=(1, 0, 1))
+    with pytest.raises(ValueError, match=r"labels >= 0, got -1"):
+        scale_mip(-np.ones((2, 2, 2), np.int16), tmp_path / "a.png")
+    three = np.full((2, 2, 2), 3, np.uint8)
+    with pytest.raises(ValueError, match=r"n_scales: expected >= the largest label 3, got 2"):
+        scale_mip(three, tmp_path / "a.png", n_scales=2)
+    # n_scales sets the legend (default: the largest label, at least 1)
+    for n_scales, legend in ((3, 3), (5, 5), (None, 3)):
+        fig = scale_mip(three, tmp_path / "a.png", n_scales=n_scales)
+        assert len(fig.axes[0].get_legend().get_texts()) == legend
+    assert len(scale_mip(three * 0, tmp_path / "a.png").axes[0].get_legend().get_texts()) == 1
 
 
 def test_radius_mip(tmp_path):
