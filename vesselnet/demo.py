@@ -100,6 +100,7 @@ def _phantoms(out: Path, p: dict) -> tuple:
 def _scale_targets(out: Path, train_src, test, p: dict) -> tuple:
     """Prepare the training phantoms (scale targets) and analyse the held-out tree."""
     from vesselnet.data import PrepareConfig, prepare
+    from vesselnet.data.threads import keep_torch_threads
     import pandas as pd
 
     from vesseltree.io import load_volume
@@ -111,8 +112,9 @@ def _scale_targets(out: Path, train_src, test, p: dict) -> tuple:
     if len(complete) < 2:
         raise ValueError(f"n_train: only {len(complete)} phantom(s) hold every scale; use more phantoms")
     counts = {c: [int(v) for v in ds[c].scales.reshape(3, -1).sum(1)] for c in ds.case_ids}
-    res = analyze_file(out / "heldout" / "gt" / "heldout.nii.gz", out / "analysis", name="heldout",
-                       scale_rule=3, overwrite=True)
+    with keep_torch_threads():  # the training after it keeps its thread count
+        res = analyze_file(out / "heldout" / "gt" / "heldout.nii.gz", out / "analysis", name="heldout",
+                           scale_rule=3, overwrite=True)
     labels = np.asarray(load_volume(res["dir"] / "labels.nii.gz").data, dtype=np.int32)
     branches = pd.read_csv(res["dir"] / "branches.csv", index_col=0)
     from vesseltree.synthetic import make_phantom
@@ -130,10 +132,8 @@ def _scale_targets(out: Path, train_src, test, p: dict) -> tuple:
 def _train(out: Path, ds, p: dict, device: str, progress: bool) -> dict:
     import pandas as pd
 
-    from vesselnet.cv.runner import torch_threads
     from vesselnet.train import TrainConfig, train
 
-    torch_threads()  # vesseltree.analyze's Numba kernels reset torch's OpenMP thread count
     cfg = TrainConfig.from_preset("multitask-contrastive", {
         "name": "demo-multitask-contrastive", "seed": p["seed"],
         "model": {"depth": p["depth"], "base_channels": p["base_channels"], "proj_dim": 16},
@@ -211,9 +211,6 @@ def run_demo(out="results", *, n_train: int = DEFAULTS["n_train"], train_shape=D
                          f"(the held-out phantom is predicted with windows of the training shape), got {p['test_shape']}")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    from vesselnet.cv.runner import torch_threads
-
-    torch_threads()  # remember the thread count before any Numba kernel runs
     t0 = time.perf_counter()
     summary: dict = {"parameters": {k: list(v) if isinstance(v, tuple) else v for k, v in p.items()}}
     _say(f"1/6 phantoms: {n_train} x {p['train_shape']} for training, 1 x {p['test_shape']} held out")
@@ -229,9 +226,6 @@ def run_demo(out="results", *, n_train: int = DEFAULTS["n_train"], train_shape=D
     _say(f"   {summary['training']['steps']} steps in {summary['training']['seconds']} s; "
          f"contrastive term > 0 at every step: {summary['training']['steps_without_contrast'] == 0}")
     _say(f"4/6 sliding-window prediction of the held-out phantom (windows {p['train_shape']})")
-    from vesselnet.cv.runner import torch_threads
-
-    torch_threads()
     rep = predict_files(summary["training"]["checkpoint"], [ct], out / "prediction", progress=False,
                         device=device, roi_size=p["train_shape"], overlap=0.5)
     if rep.failed:

@@ -133,6 +133,7 @@ class _Data:
     def truth(self, cid: str):
         """(mask bool, spacing, affine, tree) of a case on the evaluation grid."""
         if cid not in self._gt:
+            from vesselnet.data.threads import keep_torch_threads
             from vesselnet.metrics.vessel import analyze_reference
             from vesseltree.scales import ScaleRule
 
@@ -145,7 +146,8 @@ class _Data:
                 if self.config.vessel_in_liver and case.liver is not None:
                     gt = gt & np.asarray(case.liver, bool)
                 sp, aff = tuple(case.spacing), np.asarray(case.affine, float)
-            tree = analyze_reference(gt, sp, scale_rule=ScaleRule.quantiles(self.config.n_scales))
+            with keep_torch_threads():  # the trainings after it keep their thread count
+                tree = analyze_reference(gt, sp, scale_rule=ScaleRule.quantiles(self.config.n_scales))
             self._gt[cid] = (gt, sp, aff, tree)
         return self._gt[cid]
 
@@ -204,40 +206,8 @@ def _val_split(train_ids: list, config, seed: int) -> tuple[list, list]:
     return [c for i, c in enumerate(train_ids) if i not in pick], [c for i, c in enumerate(train_ids) if i in pick]
 
 
-def torch_threads(n: int | None = None) -> int:
-    """Set torch's CPU threads back to ``n`` (default: what the process started with).
-
-    Numba's OpenMP threading layer (:mod:`vesseltree`'s parallel kernels, e.g. in
-    :func:`vesseltree.analyze`) shares the OpenMP runtime with torch and sets its thread count
-    to Numba's (all cores), overriding ``OMP_NUM_THREADS`` and ``torch.set_num_threads``; on
-    a busy machine the extra spinning thread made our training steps up to 7x more expensive
-    in CPU time (measured). Called before every training and prediction.
-    """
-    import torch
-
-    global _THREADS
-    if _THREADS is None:
-        _THREADS = _initial_threads()
-    torch.set_num_threads(_THREADS if n is None else n)
-    return torch.get_num_threads()
-
-
-def _initial_threads() -> int:
-    import os
-
-    import torch
-
-    env = os.environ.get("OMP_NUM_THREADS", "")
-    return int(env) if env.isdigit() and int(env) > 0 else torch.get_num_threads()
-
-
-_THREADS: int | None = None
-
-
 def _train_unit(config, data: "_Data", train_ids, val_ids, run_dir: Path, device, progress):
     from vesselnet.train import train
-
-    torch_threads()
 
     resume = (run_dir / "checkpoints" / "last.pt").is_file() and (run_dir / "run.json").is_file()
     val = data.dataset.subset(val_ids) if val_ids else None
@@ -251,7 +221,6 @@ def _evaluate_unit(ckpt, data: "_Data", test_ids, unit: Path, predict: dict, dev
     from vesselnet.predict.pipeline import CheckpointPredictor
     from vesseltree.io import atomic_write, save_volume
 
-    torch_threads()
     predictor = CheckpointPredictor(ckpt, device=device, **predict)
     predictor.check_prepared(data.config)
     ev = CaseEvaluator(n_scales=data.config.n_scales, vessel=True)
@@ -358,13 +327,29 @@ def run_cv(data, out_dir, presets: Sequence = ("resunet-binary", "resunet-multic
         not raised.
     """
     from vesselnet.cv.report import build_report
-    from vesselnet.data import PrepareConfig
 
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise ValueError(f"out: {str(out)!r} exists and is not a folder")
-    torch_threads()  # remember the thread count before any Numba kernel runs
     configs = resolve_presets(presets, overrides)
+    prepare_config = _common_prepare(configs, prepare_config)
+    if overwrite and out.is_dir():
+        _clear(out)
+    out.mkdir(parents=True, exist_ok=True)
+    data_ = _Data(data, out, prepare_config, progress=bool(progress) and not quiet)
+    predict = {"tta": bool(tta), "overlap": float(overlap), "threshold": float(threshold)}
+    folds_ = _start(out, data_, configs, folds, seed, splits, predict)
+    result = CVResult(out, list(configs), folds_)
+    _run_units(result, configs, data_, predict, device, progress, quiet)
+    result.report = build_report(out, figures=figures)
+    return result
+
+
+def _common_prepare(configs: dict, prepare_config):
+    """The one preprocessing of every preset: ``prepare_config``, else the presets' common
+    ``data.prepare``; its ``n_scales`` must be every preset's ``model.num_scales``."""
+    from vesselnet.data import PrepareConfig
+
     if prepare_config is None:
         preps = {n: json.dumps(c.data.prepare, sort_keys=True) for n, c in configs.items()}
         if len(set(preps.values())) > 1:
@@ -375,13 +360,14 @@ def run_cv(data, out_dir, presets: Sequence = ("resunet-binary", "resunet-multic
         if c.model.num_scales != prepare_config.n_scales:
             raise ValueError(f"presets: {n} has model.num_scales {c.model.num_scales}, the preprocessing "
                              f"makes n_scales {prepare_config.n_scales}")
-    if overwrite and out.is_dir():
-        _clear(out)
-    out.mkdir(parents=True, exist_ok=True)
-    data_ = _Data(data, out, prepare_config, progress=bool(progress) and not quiet)
-    predict = {"tta": bool(tta), "overlap": float(overlap), "threshold": float(threshold)}
-    folds_, new_splits = _splits(out, data_, folds, int(seed), splits)
-    plan = _plan(data_.record, data_.grid, data_.config, configs, len(folds_), int(seed), predict)
+    return prepare_config
+
+
+def _start(out: Path, data: "_Data", configs: dict, folds: int | None, seed, splits, predict: dict) -> list:
+    """The folds, with the plan (``cv.json``, checked against a cv being resumed), the splits
+    and the ground truth written to ``out``."""
+    folds_, new_splits = _splits(out, data, folds, int(seed), splits)
+    plan = _plan(data.record, data.grid, data.config, configs, len(folds_), int(seed), predict)
     if (out / "cv.json").is_file():
         plan = _check_plan(json.loads((out / "cv.json").read_text(encoding="utf-8")), plan, out)
     if new_splits:
@@ -389,8 +375,14 @@ def run_cv(data, out_dir, presets: Sequence = ("resunet-binary", "resunet-multic
 
         save_splits(out / "splits.json", folds_, seed)
     _write_json(out / "cv.json", plan)
-    _write_truth(out, data_, folds_)
-    result = CVResult(out, list(configs), folds_)
+    _write_truth(out, data, folds_)
+    return folds_
+
+
+def _run_units(result: CVResult, configs: dict, data: "_Data", predict: dict, device, progress,
+               quiet: bool) -> None:
+    """Run every (fold, preset) unit not done yet, fold by fold; record each in ``result``."""
+    out, folds_ = result.out_dir, result.folds
     for k in range(len(folds_)):
         for name, cfg in configs.items():
             unit = out / name / f"fold_{k}"
@@ -400,10 +392,8 @@ def run_cv(data, out_dir, presets: Sequence = ("resunet-binary", "resunet-multic
                 continue
             _say(f"{name} fold {k}/{len(folds_)}: train on {sum(len(f) for f in folds_) - len(folds_[k])} "
                  f"case(s), test on {len(folds_[k])}", quiet)
-            rec = _run_unit(name, cfg, k, folds_, data_, out, predict, device, progress, quiet)
+            rec = _run_unit(name, cfg, k, folds_, data, out, predict, device, progress, quiet)
             (result.done if rec["status"] == "done" else result.failed).append((name, k))
-    result.report = build_report(out, figures=figures)
-    return result
 
 
 def _read_result(unit: Path) -> dict | None:

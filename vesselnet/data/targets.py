@@ -23,6 +23,8 @@ import warnings
 
 import numpy as np
 
+from .threads import keep_torch_threads
+
 __all__ = ["scale_targets", "TARGET_RULE_OPTIONS"]
 
 #: :func:`vesseltree.analyze` options and radius column of each rule
@@ -55,6 +57,11 @@ def scale_targets(vessel: np.ndarray, spacing, n_scales: int = 3, rule: str = "d
         ``thresholds_mm`` (list), ``n_branches``, ``n_point_branches``, ``rule``.
     flags : tuple of str
         ``"empty_vessel"``, ``"few_branches"``, ``"missing_scale_<s>"``.
+
+    Notes
+    -----
+    torch's CPU thread count is the same after the call as before it
+    (:func:`vesselnet.data.threads.keep_torch_threads`).
     """
     from vesseltree import analyze
     from vesseltree.scales import assign_scales, default_quantiles, scale_thresholds
@@ -67,7 +74,7 @@ def scale_targets(vessel: np.ndarray, spacing, n_scales: int = 3, rule: str = "d
     info = {"rule": rule, "thresholds_mm": None, "n_branches": 0, "n_point_branches": 0}
     if not m.any():
         return out, info, ("empty_vessel",)
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), keep_torch_threads():
         # fewer branches than scales: handled (and flagged) below
         warnings.filterwarnings("ignore", message="n_scales", category=UserWarning)
         tree = analyze(m, spacing, scale_rule=n_scales, **options)

@@ -325,10 +325,7 @@ def predict_files(checkpoint, inputs: Iterable, out_dir, *, spacing: Sequence[fl
     ValueError, CheckpointError
         Bad checkpoint, options or output folder (before anything is predicted).
     """
-    from tqdm.auto import tqdm
-
-    from vesselnet.data.preprocess import PreparedCase
-    from vesselnet.predict.inputs import discover_inputs, load_input
+    from vesselnet.predict.inputs import discover_inputs
     from vesseltree.validation import check_spacing
 
     out = Path(out_dir)
@@ -339,15 +336,36 @@ def predict_files(checkpoint, inputs: Iterable, out_dir, *, spacing: Sequence[fl
     items = discover_inputs(inputs)
     out.mkdir(parents=True, exist_ok=True)
     report = PredictionReport(out)
+    _predict_items(predictor, items, _case_loader(predictor, sp, liver_dir), report, progress)
+    report.summary_path = out / "predictions.json"
+    _write_json(report.summary_path, {"model": predictor.describe(), "cases": report.written,
+                                      "failed": report.failed})
+    return report
+
+
+def _case_loader(predictor: CheckpointPredictor, spacing, liver_dir):
+    """``load(item) -> case``: an input read in original geometry, or a prepared case checked
+    against the checkpoint's preprocessing."""
+    from vesselnet.data.preprocess import PreparedCase
+    from vesselnet.predict.inputs import load_input
 
     def load(item):
-        case = load_input(item, spacing=sp, liver_dir=liver_dir)
+        case = load_input(item, spacing=spacing, liver_dir=liver_dir)
         if isinstance(case, PreparedCase):
             from vesselnet.data import PreparedDataset
 
             predictor.check_prepared(PreparedDataset(item.path).config)
             case.case_id = item.case_id
         return case
+
+    return load
+
+
+def _predict_items(predictor: CheckpointPredictor, items: list, load, report: PredictionReport,
+                   progress: bool | None) -> None:
+    """Predict and write every item into ``report`` (written or failed), the next item read in
+    a background thread while the current one is predicted."""
+    from tqdm.auto import tqdm
 
     bar = tqdm(total=len(items), desc="predict", unit="case", file=sys.stderr,
                disable=(None if progress is None else not progress))
@@ -362,13 +380,7 @@ def predict_files(checkpoint, inputs: Iterable, out_dir, *, spacing: Sequence[fl
                 future = pool.submit(load, items[k + 1])
             if case is not None:
                 try:
-                    pred = predictor.predict_case(case)
-                    files = write_prediction(pred, out)
-                    report.written.append({
-                        "case_id": item.case_id, "input": item.source, **files,
-                        "shape": list(pred.probability.shape), "spacing": list(pred.spacing),
-                        "prepared_shape": list(pred.prepared_shape), "flags": list(pred.flags),
-                        "vessel_voxels": int(pred.mask.sum()), "seconds": pred.seconds})
+                    report.written.append(_predict_one(predictor, item, case, report.out_dir))
                     error = None
                 except Exception as exc:  # noqa: BLE001
                     error = exc
@@ -376,7 +388,13 @@ def predict_files(checkpoint, inputs: Iterable, out_dir, *, spacing: Sequence[fl
                 report.failed.append({"case_id": item.case_id, "input": item.source, "error": _short(error)})
             bar.update(1)
     bar.close()
-    report.summary_path = out / "predictions.json"
-    _write_json(report.summary_path, {"model": predictor.describe(), "cases": report.written,
-                                      "failed": report.failed})
-    return report
+
+
+def _predict_one(predictor: CheckpointPredictor, item, case, out: Path) -> dict:
+    """Predict one case, write its files, and return its row of the report."""
+    pred = predictor.predict_case(case)
+    files = write_prediction(pred, out)
+    return {"case_id": item.case_id, "input": item.source, **files,
+            "shape": list(pred.probability.shape), "spacing": list(pred.spacing),
+            "prepared_shape": list(pred.prepared_shape), "flags": list(pred.flags),
+            "vessel_voxels": int(pred.mask.sum()), "seconds": pred.seconds}

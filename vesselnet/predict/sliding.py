@@ -238,39 +238,67 @@ def sliding_window_inference(
     spatial = tuple(int(s) for s in image.shape[2:])
     padded = tuple(_round_up(n, divisor) for n in spatial)
     window = _window_shape(padded, roi)
-    if padded != spatial:
-        pads = [p for n, q in zip(reversed(spatial), reversed(padded)) for p in (0, q - n)]
-        image = (F.pad(image, pads, mode="constant", value=float(pad_value)) if pad_mode == "constant"
-                 else F.pad(image, pads, mode=pad_mode))
+    image = _pad_high(image, spatial, padded, pad_mode, pad_value)
     starts = list(itertools.product(*(window_starts(n, w, overlap, divisor) for n, w in zip(padded, window))))
     weight = (gaussian_importance(window, sigma_scale, device=out_device) if mode == "gaussian"
               else torch.ones(window, device=out_device))
-    wsum = torch.zeros(padded, device=out_device)
-    for s in starts:
-        wsum[tuple(slice(a, a + w) for a, w in zip(s, window))] += weight
     jobs = [(b, s) for b in range(image.shape[0]) for s in starts]
+    with torch.inference_mode():
+        out = _accumulate(image, predictor, jobs, window, weight, padded, batch_size, device,
+                          out_device, progress)
+        out /= _weight_sum(starts, window, weight, padded)
+    return out[(slice(None), slice(None)) + tuple(slice(0, n) for n in spatial)].clone()
+
+
+def _pad_high(image: torch.Tensor, spatial, padded, pad_mode: str, pad_value: float) -> torch.Tensor:
+    """``image`` padded at the high end of each axis from ``spatial`` to ``padded``."""
+    if padded == spatial:
+        return image
+    pads = [p for n, q in zip(reversed(spatial), reversed(padded)) for p in (0, q - n)]
+    if pad_mode == "constant":
+        return F.pad(image, pads, mode="constant", value=float(pad_value))
+    return F.pad(image, pads, mode=pad_mode)
+
+
+def _window_slices(start, window) -> tuple[slice, ...]:
+    return tuple(slice(a, a + w) for a, w in zip(start, window))
+
+
+def _weight_sum(starts, window, weight: torch.Tensor, padded) -> torch.Tensor:
+    """The sum of the windows' weights at each voxel of the padded volume."""
+    wsum = torch.zeros(padded, device=weight.device)
+    for s in starts:
+        wsum[_window_slices(s, window)] += weight
+    return wsum
+
+
+def _check_output(y, n: int, window) -> None:
+    if not isinstance(y, torch.Tensor) or y.ndim != 5 or y.shape[0] != n or tuple(y.shape[2:]) != window:
+        raise ValueError(
+            f"predictor: expected a (N, K, {', '.join(map(str, window))}) tensor for {n} "
+            f"window(s), got {describe(y)}"
+        )
+
+
+def _accumulate(image, predictor, jobs, window, weight, padded, batch_size, device, out_device,
+                progress) -> torch.Tensor:
+    """The weighted sum of the predictions of the windows ``jobs`` ((batch item, start) pairs),
+    ``batch_size`` windows per predictor call, shape (B, K) + ``padded`` on ``out_device``."""
     out = None
     batches = range(0, len(jobs), batch_size)
     bar = tqdm(batches, desc="windows", unit="batch", file=sys.stderr, disable=not progress, leave=False)
-    with torch.inference_mode():
-        for i in bar:
-            chunk = jobs[i:i + batch_size]
-            sls = [tuple(slice(a, a + w) for a, w in zip(s, window)) for _, s in chunk]
-            x = torch.stack([image[b][(slice(None),) + sl] for (b, _), sl in zip(chunk, sls)]).to(device)
-            y = predictor(x)
-            if not isinstance(y, torch.Tensor) or y.ndim != 5 or y.shape[0] != len(chunk) \
-                    or tuple(y.shape[2:]) != window:
-                raise ValueError(
-                    f"predictor: expected a (N, K, {', '.join(map(str, window))}) tensor for {len(chunk)} "
-                    f"window(s), got {describe(y)}"
-                )
-            y = y.to(device=out_device, dtype=torch.float32)
-            if out is None:
-                out = torch.zeros((image.shape[0], y.shape[1]) + padded, device=out_device)
-            for k, ((b, _), sl) in enumerate(zip(chunk, sls)):
-                out[b][(slice(None),) + sl].addcmul_(y[k], weight)
-        out /= wsum
-    return out[(slice(None), slice(None)) + tuple(slice(0, n) for n in spatial)].clone()
+    for i in bar:
+        chunk = jobs[i:i + batch_size]
+        sls = [_window_slices(s, window) for _, s in chunk]
+        x = torch.stack([image[b][(slice(None),) + sl] for (b, _), sl in zip(chunk, sls)]).to(device)
+        y = predictor(x)
+        _check_output(y, len(chunk), window)
+        y = y.to(device=out_device, dtype=torch.float32)
+        if out is None:
+            out = torch.zeros((image.shape[0], y.shape[1]) + padded, device=out_device)
+        for k, ((b, _), sl) in enumerate(zip(chunk, sls)):
+            out[b][(slice(None),) + sl].addcmul_(y[k], weight)
+    return out
 
 
 def flip_tta(predictor: Predictor, axes: Sequence[int] = (0, 1, 2)) -> Predictor:

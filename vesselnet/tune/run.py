@@ -5,7 +5,8 @@ One trial: draw the parameters (:mod:`vesselnet.tune.space`), train the trial co
 selected fold (:mod:`vesselnet.tune.folds`) with :func:`vesselnet.train.train`, score each fold
 by its validation DSC (best or last validation of the run) and return the mean. After every
 validation the DSC is reported to the pruner (step ``fold position x epochs + epoch``); a poor
-trial is stopped there (``optuna.TrialPruned`` raised from the trainer's epoch-end callback).
+trial is stopped there (``optuna.TrialPruned`` raised from the trainer's epoch-end callback,
+:mod:`vesselnet.tune.pruning`).
 
 Layout of ``out_dir``::
 
@@ -43,6 +44,7 @@ from typing import Callable, Mapping
 
 from vesselnet.tune import storage as _st
 from vesselnet.tune.folds import Fold, check_folds, holdout_fold, read_folds, select_folds
+from vesselnet.tune.pruning import PruneCallback, broadcast, fold_score
 from vesselnet.tune.space import SearchSpace, load_space
 
 __all__ = ["tune", "TuneResult", "TuneError", "SCORES"]
@@ -116,50 +118,6 @@ def _resolve_space(space, config) -> SearchSpace:
     return space
 
 
-def _broadcast(value, ctx):
-    if not ctx.distributed:
-        return value
-    import torch.distributed as dist
-
-    box = [value]
-    dist.broadcast_object_list(box, src=0)
-    return box[0]
-
-
-class _PruneCallback:
-    """Epoch-end hook: report the validation DSC, raise ``TrialPruned`` when the pruner says so
-    (rank 0 decides, every rank raises). The very last epoch of a trial (last epoch of its last
-    fold) is reported but never pruned: the trial has cost all it will cost, so it completes."""
-
-    def __init__(self, trial, step0: int, fold: Fold, ctx, final_epoch: int | None) -> None:
-        self.trial, self.step0, self.fold, self.ctx = trial, step0, fold, ctx
-        self.final_epoch = final_epoch
-        self.reports: list[tuple[int, float]] = []
-
-    def __call__(self, trainer, row: dict) -> None:
-        import optuna
-
-        prune, value = False, row.get("val_dsc")
-        if self.trial is not None and value is not None and value == value:
-            step = self.step0 + int(row["epoch"])
-            self.trial.report(float(value), step)
-            self.reports.append((step, float(value)))
-            prune = int(row["epoch"]) != self.final_epoch and self.trial.should_prune()
-        prune = _broadcast(prune, self.ctx)
-        if prune:
-            shown = f"{value:.4f}" if isinstance(value, float) else "?"
-            raise optuna.TrialPruned(f"fold {self.fold.index}, epoch {row['epoch']}: validation "
-                                     f"DSC {shown} below the pruner's threshold")
-
-
-def _fold_score(history: list[dict], score: str) -> float:
-    values = [r["val_dsc"] for r in history if r.get("val_dsc") is not None]
-    values = [float(v) for v in values if v == v]
-    if not values:
-        return float("nan")
-    return max(values) if score == "best" else values[-1]
-
-
 def _now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
@@ -227,7 +185,7 @@ class _Tuner:
             if self.ctx.is_main:
                 trial = self._next()
                 plan = None if trial is None else (trial.number, self.space.suggest(trial))
-            plan = _broadcast(plan, self.ctx)
+            plan = broadcast(plan, self.ctx)
             if plan is None:
                 return
             self._trial(trial if self.ctx.is_main else None, *plan)
@@ -314,7 +272,7 @@ class _Tuner:
         scores = []
         for pos, fold in enumerate(self.folds):
             last = cfg.run.epochs - 1 if pos == len(self.folds) - 1 else None
-            hook = _PruneCallback(trial, pos * cfg.run.epochs, fold, self.ctx, last)
+            hook = PruneCallback(trial, pos * cfg.run.epochs, fold, self.ctx, last)
             entry = {"index": fold.index, "dir": f"fold_{fold.index}", "reports": hook.reports}
             rec["folds"].append(entry)
             run_dir = tdir / f"fold_{fold.index}"
@@ -327,7 +285,7 @@ class _Tuner:
                     shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)
             if not self.ctx.is_main:
                 continue
-            entry["score"] = _fold_score(result.history, self.o["score"])
+            entry["score"] = fold_score(result.history, self.o["score"])
             scores.append(entry["score"])
             trial.set_user_attr("fold_scores", [float(s) for s in scores])
             self._record(tdir, rec)
@@ -451,6 +409,21 @@ def tune(config, dataset, out_dir, *, n_trials: int, storage: str | None = "defa
     TuneError
         ``max_failures`` trials in a row failed.
     """
+    trial_config = _trial_config(config, n_trials, max_failures, score, trial_overrides, device)
+    space = _resolve_space(space, config)
+    folds = _resolve_folds(folds, trial_config, dataset, fold_indices)
+    opts = dict(n_trials=n_trials, storage=storage, study_name=study_name or config.name,
+                score=score, seed=seed, worker=worker, startup_trials=startup_trials, pruner=pruner,
+                prune_startup=prune_startup, prune_warmup=prune_warmup,
+                heartbeat_interval=heartbeat_interval, grace_period=grace_period, max_retry=max_retry,
+                max_failures=max_failures, keep_checkpoints=keep_checkpoints, progress=progress,
+                figure=figure, log=log)
+    return _run_study(_Tuner(config, trial_config, dataset, out_dir, space, folds, opts))
+
+
+def _trial_config(config, n_trials, max_failures, score, trial_overrides, device):
+    """The config of every trial: ``config`` with ``trial_overrides`` and ``device``, after
+    checking the settings of :func:`tune` that need no data."""
     from vesselnet.train.config import TrainConfig
 
     if not isinstance(config, TrainConfig):
@@ -466,22 +439,18 @@ def tune(config, dataset, out_dir, *, n_trials: int, storage: str | None = "defa
     if not trial_config.run.val_every:
         raise ValueError("config key 'run.val_every': tuning scores validation DSC, so it must be "
                          ">= 1 (validate every N epochs), got 0")
-    space = _resolve_space(space, config)
-    folds = _resolve_folds(folds, trial_config, dataset, fold_indices)
-    opts = dict(n_trials=n_trials, storage=storage, study_name=study_name or config.name,
-                score=score, seed=seed, worker=worker, startup_trials=startup_trials, pruner=pruner,
-                prune_startup=prune_startup, prune_warmup=prune_warmup,
-                heartbeat_interval=heartbeat_interval, grace_period=grace_period, max_retry=max_retry,
-                max_failures=max_failures, keep_checkpoints=keep_checkpoints, progress=progress,
-                figure=figure, log=log)
-    tuner = _Tuner(config, trial_config, dataset, out_dir, space, folds, opts)
+    return trial_config
+
+
+def _run_study(tuner: _Tuner) -> TuneResult:
+    """Open the study (rank 0), run its trials on every rank, and summarise it (rank 0)."""
     if tuner.ctx.is_main:
         try:
             tuner.open()
         except BaseException:
-            _broadcast(None, tuner.ctx)  # the other ranks wait for a plan: tell them to stop
+            broadcast(None, tuner.ctx)  # the other ranks wait for a plan: tell them to stop
             raise
     tuner.run()
     if tuner.ctx.is_main:
         return tuner.summary()
-    return TuneResult(out_dir=Path(out_dir), study_name=opts["study_name"], storage="", counts={})
+    return TuneResult(out_dir=tuner.out, study_name=tuner.o["study_name"], storage="", counts={})
