@@ -17,6 +17,7 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
 from vesseltree.cli import branch_radius_volume, main, volume_name, write_graphml  # noqa: E402
+from vesseltree.synthetic import tube  # noqa: E402
 
 from .dicom_files import dicom_slice  # noqa: E402
 
@@ -25,13 +26,9 @@ R_TRUNK_MM, R_BRANCH_MM = 2.0, 1.0
 
 
 def _cylinder(shape, spacing, p0, p1, r):
-    """Voxels whose centre lies within ``r`` mm of the segment p0-p1 (mm, z y x)."""
-    zz, yy, xx = np.meshgrid(*[np.arange(n) * s for n, s in zip(shape, spacing)], indexing="ij")
-    pts = np.stack([zz, yy, xx], -1)
-    p0, p1 = np.asarray(p0, float), np.asarray(p1, float)
-    d = p1 - p0
-    t = np.clip(((pts - p0) @ d) / (d @ d), 0.0, 1.0)
-    return np.linalg.norm(pts - (p0 + t[..., None] * d), axis=-1) <= r
+    """Voxels whose centre lies within ``r`` mm of the segment p0-p1 (mm, z y x): a tube
+    with round caps (vesseltree.synthetic.tube, tested against analytic volumes)."""
+    return tube(shape, p0, p1, r, spacing, caps="round")
 
 
 def _y_tree(shape=(24, 64, 64), spacing=SPACING):
