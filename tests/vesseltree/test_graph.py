@@ -126,9 +126,24 @@ def check_invariants(g: BranchGraph, skel: np.ndarray) -> None:
                 if kind == "endpoint":
                     n = sum((tuple(v + d) in s) for d in OFFSETS)
                     assert n == 1
+    check_orientation(g)
     # components agree with scipy
     n_comp = ndimage.label(skel, structure=np.ones((3, 3, 3)))[1]
     assert g.n_components == n_comp
+
+
+def check_orientation(g: BranchGraph) -> None:
+    """The documented path orientation (``BranchGraph.paths``)."""
+    for b, row in g.branches.iterrows():
+        lin = np.ravel_multi_index(tuple(g.paths[b].T), g.shape)
+        if row.kind == "cycle":
+            # starts at its smallest voxel, steps first to the smaller of its two neighbours
+            assert lin[0] == lin.min()
+            assert len(lin) <= 2 or lin[1] < lin[-1]
+        else:
+            # first voxel before last; a one-voxel path goes from the smaller node anchor
+            # (node ids follow anchor order)
+            assert lin[0] < lin[-1] or (lin[0] == lin[-1] and row.src <= row.dst)
 
 
 # --------------------------------------------------------------------------- analytic shapes
@@ -523,6 +538,7 @@ def test_property_prune_keeps_ownership_and_never_disconnects(skel, limit):
         for a, b in ((row.src, row.dst), (row.dst, row.src)):
             if kinds[a] == "endpoint" and kinds[b] == "junction" and deg[b] >= 3:
                 assert row.length_mm >= limit
+    check_orientation(p)
     # stable: pruning again changes nothing
     q = p.prune(min_length_mm=limit)
     pd.testing.assert_frame_equal(q.branches, p.branches)
@@ -597,6 +613,7 @@ def test_prune_self_loop_on_degree2_junction_becomes_cycle():
     assert p.n_branches == 1 and p.branches.kind.iloc[0] == "cycle"
     assert kind_counts(p) == {"junction": 0, "endpoint": 0, "isolated": 0, "cycle": 1}
     assert p.branches.n_voxels.iloc[0] == 20
+    check_orientation(p)  # the merged cycle is oriented as build_graph orients one
 
 
 def test_prune_bad_arguments():

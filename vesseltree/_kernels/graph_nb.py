@@ -26,6 +26,11 @@ END_JUNCTION = 0
 END_ENDPOINT = 1
 END_CYCLE = 2
 
+#: decorator of the helpers that only index arrays their caller owns (no array is created,
+#: stored or returned): compiled without reference counting (Numba's ``_nrt=False``), so
+#: that calling one per branch or per voxel costs a plain function call
+_borrowing = njit(cache=True, _nrt=False)
+
 
 @njit(cache=True, inline="always")
 def _lower_bound(a, lo, hi, value):
@@ -149,29 +154,6 @@ def label_clusters(nbr, member):
 
 
 @njit(cache=True)
-def _close_branch(path, start, stop, src_anchor, dst_anchor, b, a_src, a_dst, kind_src, kind_dst):
-    # canonical orientation: first voxel < last voxel; ties (one-voxel paths) by node anchor
-    first = path[start]
-    last = path[stop - 1]
-    flip = last < first or (last == first and a_dst < a_src)
-    if flip:
-        i = start
-        j = stop - 1
-        while i < j:
-            t = path[i]
-            path[i] = path[j]
-            path[j] = t
-            i += 1
-            j -= 1
-        src_anchor[b] = a_dst
-        dst_anchor[b] = a_src
-        return kind_dst, kind_src
-    src_anchor[b] = a_src
-    dst_anchor[b] = a_dst
-    return kind_src, kind_dst
-
-
-@njit(cache=True)
 def _adjacent(nbr, u, v):
     for a in range(26):
         w = nbr[u, a]
@@ -220,6 +202,95 @@ def absorb_triangles(nbr, degree, junction, junction_anchor):
     return count
 
 
+@_borrowing
+def _next_voxel(nbr, degree, cur, prev):
+    """The neighbour of chain voxel ``cur`` (degree 1 or 2) that is not ``prev``.
+
+    At the start of a chain (``prev < 0``) the smaller of the two (rows of ``nbr`` are
+    sorted), which is what starts a cycle towards the smaller neighbour of its first voxel.
+    """
+    n0 = nbr[cur, 0]
+    if degree[cur] == 1 or prev < 0:
+        return n0
+    n1 = nbr[cur, 1]
+    return n1 if n0 == prev else n0
+
+
+@_borrowing
+def _follow_chain(nbr, degree, junction, junction_anchor, visited, path, m, cur, prev, cycle_start):
+    """Walk a chain of degree-1/2 voxels from ``cur`` (entered from ``prev``, -1 at an end).
+
+    Appends the voxels to ``path`` from index ``m`` and marks them ``visited`` (both IN
+    PLACE). The walk stops at an endpoint, before a junction voxel, or (``cycle_start``
+    >= 0) before stepping back onto ``cycle_start``.
+
+    Returns
+    -------
+    m : int
+        Index after the chain's last voxel in ``path``.
+    anchor, kind : int, int
+        The node at the far end: its anchor voxel and END_* kind.
+    """
+    while True:
+        visited[cur] = True
+        path[m] = cur
+        m += 1
+        if degree[cur] == 1 and prev >= 0:
+            return m, cur, END_ENDPOINT
+        nxt = _next_voxel(nbr, degree, cur, prev)
+        if junction[nxt] >= 0:
+            return m, junction_anchor[junction[nxt]], END_JUNCTION
+        if nxt == cycle_start:
+            return m, cycle_start, END_CYCLE
+        prev = cur
+        cur = nxt
+
+
+@_borrowing
+def _reverse(path, start, stop):
+    """Reverse ``path[start:stop]`` IN PLACE."""
+    i = start
+    j = stop - 1
+    while i < j:
+        t = path[i]
+        path[i] = path[j]
+        path[j] = t
+        i += 1
+        j -= 1
+
+
+@_borrowing
+def _add_branch(nbr, degree, junction, junction_anchor, visited, out, b, m, cur, prev,
+                a_src, k_src, cycle_start):
+    """Trace one branch from ``cur`` and store it as branch ``b`` in ``out``.
+
+    ``out`` is the tuple (path, ptr, src_anchor, dst_anchor, src_kind, dst_kind) of
+    :func:`trace_branches`, filled IN PLACE; the branch's own voxels go to ``path[m:]``.
+    Orientation is canonical: first voxel < last voxel, ties (one-voxel paths) by node
+    anchor; a cycle starts at its smallest voxel, so it is never reversed.
+
+    Returns
+    -------
+    b, m : int, int
+        The next branch index and the next free index of ``path``.
+    """
+    path, ptr, src_anchor, dst_anchor, src_kind, dst_kind = out
+    stop, a_dst, k_dst = _follow_chain(nbr, degree, junction, junction_anchor, visited, path,
+                                       m, cur, prev, cycle_start)
+    first = path[m]
+    last = path[stop - 1]
+    if last < first or (last == first and a_dst < a_src):
+        _reverse(path, m, stop)
+        a_src, a_dst = a_dst, a_src
+        k_src, k_dst = k_dst, k_src
+    src_anchor[b] = a_src
+    dst_anchor[b] = a_dst
+    src_kind[b] = k_src
+    dst_kind[b] = k_dst
+    ptr[b + 1] = stop
+    return b + 1, stop
+
+
 @njit(cache=True)
 def trace_branches(nbr, degree, junction, junction_anchor):
     """Split the skeleton into branches (ordered voxel chains between nodes).
@@ -255,106 +326,35 @@ def trace_branches(nbr, degree, junction, junction_anchor):
     Orientation is canonical: the first voxel index of a path is smaller than its last;
     one-voxel paths go from the smaller to the larger node anchor. A cycle starts at its
     smallest voxel and steps first to the smaller of its two neighbours. Branches come out
-    in tracing order; the caller sorts them.
+    in tracing order (from junctions, then from endpoints, then isolated cycles); the
+    caller sorts them.
     """
     n = nbr.shape[0]
     visited = np.zeros(n, dtype=np.bool_)
-    path = np.empty(n, dtype=np.int64)
-    ptr = np.zeros(n + 1, dtype=np.int64)
-    src_anchor = np.empty(n, dtype=np.int64)
-    dst_anchor = np.empty(n, dtype=np.int64)
-    src_kind = np.empty(n, dtype=np.int8)
-    dst_kind = np.empty(n, dtype=np.int8)
+    out = (np.empty(n, dtype=np.int64), np.zeros(n + 1, dtype=np.int64),
+           np.empty(n, dtype=np.int64), np.empty(n, dtype=np.int64),
+           np.empty(n, dtype=np.int8), np.empty(n, dtype=np.int8))
     b = 0
     m = 0
-    # pass 0: branches leaving a junction; pass 1: from endpoints; pass 2: isolated cycles
-    for stage in range(3):
-        for i in range(n):
-            if stage == 0:
-                if junction[i] < 0:
-                    continue
-                n_starts = degree[i]
-            elif stage == 1:
-                if degree[i] != 1 or visited[i]:
-                    continue
-                n_starts = 1
-            else:
-                if degree[i] != 2 or visited[i] or junction[i] >= 0:
-                    continue
-                n_starts = 1
-            for s in range(n_starts):
-                if stage == 0:
-                    cur = nbr[i, s]
-                    if cur < 0:
-                        break
-                    if junction[cur] >= 0 or visited[cur]:
-                        continue
-                    prev = i
-                    a_src = junction_anchor[junction[i]]
-                    k_src = END_JUNCTION
-                elif stage == 1:
-                    cur = i
-                    prev = -1
-                    a_src = i
-                    k_src = END_ENDPOINT
-                else:
-                    cur = i
-                    prev = -1
-                    a_src = i
-                    k_src = END_CYCLE
-                start = m
-                a_dst = -1
-                k_dst = END_ENDPOINT
-                while True:
-                    visited[cur] = True
-                    path[m] = cur
-                    m += 1
-                    if degree[cur] == 1 and prev >= 0:
-                        a_dst = cur
-                        k_dst = END_ENDPOINT
-                        break
-                    # next voxel: the neighbour that is not prev (smaller one at a cycle start)
-                    n0 = nbr[cur, 0]
-                    n1 = nbr[cur, 1]
-                    if degree[cur] == 1:
-                        nxt = n0
-                    elif prev < 0:
-                        nxt = n0  # neighbours are sorted: n0 < n1
-                    elif n0 == prev:
-                        nxt = n1
-                    else:
-                        nxt = n0
-                    if junction[nxt] >= 0:
-                        a_dst = junction_anchor[junction[nxt]]
-                        k_dst = END_JUNCTION
-                        break
-                    if stage == 2 and nxt == i:
-                        a_dst = i
-                        k_dst = END_CYCLE
-                        break
-                    prev = cur
-                    cur = nxt
-                if stage == 2:
-                    src_anchor[b] = a_src
-                    dst_anchor[b] = a_dst
-                    src_kind[b] = k_src
-                    dst_kind[b] = k_dst
-                else:
-                    ks, kd = _close_branch(
-                        path, start, m, src_anchor, dst_anchor, b, a_src, a_dst, k_src, k_dst
-                    )
-                    src_kind[b] = ks
-                    dst_kind[b] = kd
-                b += 1
-                ptr[b] = m
-    return (
-        path[:m].copy(),
-        ptr[: b + 1].copy(),
-        src_anchor[:b].copy(),
-        dst_anchor[:b].copy(),
-        src_kind[:b].copy(),
-        dst_kind[:b].copy(),
-    )
+    for i in range(n):  # branches leaving a junction, one per free neighbour
+        if junction[i] < 0:
+            continue
+        for s in range(degree[i]):
+            cur = nbr[i, s]
+            if junction[cur] < 0 and not visited[cur]:
+                b, m = _add_branch(nbr, degree, junction, junction_anchor, visited, out, b, m,
+                                   cur, i, junction_anchor[junction[i]], END_JUNCTION, -1)
+    for i in range(n):  # chains between two endpoints
+        if degree[i] == 1 and not visited[i]:
+            b, m = _add_branch(nbr, degree, junction, junction_anchor, visited, out, b, m,
+                               i, -1, i, END_ENDPOINT, -1)
+    for i in range(n):  # isolated cycles: what is left of degree 2
+        if degree[i] == 2 and not visited[i] and junction[i] < 0:
+            b, m = _add_branch(nbr, degree, junction, junction_anchor, visited, out, b, m,
+                               i, -1, i, END_CYCLE, i)
+    path, ptr, src_anchor, dst_anchor, src_kind, dst_kind = out
+    return (path[:m].copy(), ptr[: b + 1].copy(), src_anchor[:b].copy(),
+            dst_anchor[:b].copy(), src_kind[:b].copy(), dst_kind[:b].copy())
 
 
 @njit(cache=True)
