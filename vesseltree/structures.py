@@ -2,8 +2,8 @@
 
 The portal vein and the hepatic veins (3D-IRCADb's ``venoussystem``) are two vascular trees
 that touch inside the liver; analysed as one mask they form one graph in which generation
-and Strahler orders run from one tree into the other (3D-IRCADb patient 1.1: one component,
-23 generations). :func:`analyze_structures` runs :func:`vesseltree.analyze` on each structure's
+and Strahler orders run from one tree into the other (``docs/structures.md`` shows it on
+3D-IRCADb). :func:`analyze_structures` runs :func:`vesseltree.analyze` on each structure's
 own mask, so each gets its own skeleton, branches, radii, roots and orders, and puts the
 results side by side (:class:`StructureTrees`): a combined branch table with a ``structure``
 column, a combined scale volume, per-structure summaries.
