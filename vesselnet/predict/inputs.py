@@ -26,11 +26,13 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
+from vesseltree.io import VOLUME_EXTENSIONS, split_extension
+from vesselnet.ircadb_layout import MASKS_DICOM, PATIENT_DICOM, PATIENT_FOLDER, patient_part
+
 __all__ = ["InputItem", "discover_inputs", "load_input", "safe_case_id", "VOLUME_SUFFIXES"]
 
-#: file suffixes read as one volume
-VOLUME_SUFFIXES = (".nii.gz", ".nii", ".npz", ".npy", ".zip")
-_PATIENT = re.compile(r"3Dircadb1\.\d+")
+#: file suffixes read as one volume (:data:`vesseltree.io.VOLUME_EXTENSIONS`)
+VOLUME_SUFFIXES = VOLUME_EXTENSIONS
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
@@ -75,25 +77,10 @@ def safe_case_id(name: str) -> str:
     return s or "case"
 
 
-def _strip_suffix(name: str) -> str:
-    low = name.lower()
-    for suf in VOLUME_SUFFIXES:
-        if low.endswith(suf) and len(name) > len(suf):
-            return name[: -len(suf)]
-    return name
-
-
-def _part(folder: Path, name: str) -> Path | None:
-    for cand in (folder / f"{name}.zip", folder / name):
-        if cand.exists():
-            return cand
-    return None
-
-
 def _volume_stem(p: Path) -> str:
-    stem = _strip_suffix(p.name)
+    stem = split_extension(p.name)[0]
     # a 3D-IRCADb PATIENT_DICOM(.zip) is named after its patient folder
-    if stem.upper() == "PATIENT_DICOM" and _PATIENT.fullmatch(p.parent.name):
+    if stem.upper() == PATIENT_DICOM and PATIENT_FOLDER.fullmatch(p.parent.name):
         return p.parent.name
     return stem
 
@@ -104,12 +91,12 @@ def _expand(path: Path, label: str) -> list[InputItem]:
     if path.is_dir():
         if (path / "manifest.json").is_file():
             return _prepared_items(path, label)
-        if _part(path, "PATIENT_DICOM") is not None:
+        if patient_part(path, PATIENT_DICOM) is not None:
             return [InputItem(path.name, "ircadb", path, source=label)]
-        patients = sorted((c for c in path.iterdir() if c.is_dir() and _PATIENT.fullmatch(c.name)),
+        patients = sorted((c for c in path.iterdir() if c.is_dir() and PATIENT_FOLDER.fullmatch(c.name)),
                           key=lambda c: int(c.name.split(".")[1]))
         if patients:
-            with_ct = [c for c in patients if _part(c, "PATIENT_DICOM") is not None]
+            with_ct = [c for c in patients if patient_part(c, PATIENT_DICOM) is not None]
             if not with_ct:
                 return [InputItem(path.name, "missing", path, source=label,
                                   extra={"reason": "a 3D-IRCADb folder without any PATIENT_DICOM (no CT to predict)"})]
@@ -239,8 +226,8 @@ def load_input(item: InputItem, *, spacing: Sequence[float] | None = None, liver
         return PreparedDataset(item.path)[item.key]
     liver = None
     if item.kind == "ircadb":
-        vol = _read_ct(_part(item.path, "PATIENT_DICOM"), spacing, where)
-        masks = _part(item.path, "MASKS_DICOM")
+        vol = _read_ct(patient_part(item.path, PATIENT_DICOM), spacing, where)
+        masks = patient_part(item.path, MASKS_DICOM)
         if masks is not None:
             liver = _read_liver(masks, vol.shape, where)
     else:

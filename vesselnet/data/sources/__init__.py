@@ -4,6 +4,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from vesselnet.ircadb_layout import PATIENT_FOLDER
+
 from .base import Source
 from .ircadb import IrcadbSource
 from .nifti import NiftiSource
@@ -27,8 +29,8 @@ def source_kind(spec) -> str:
         raise ValueError(f"source: {str(spec)!r} is neither 'synthetic[:N]' nor an existing folder")
     if p.is_dir() and (p / "dataset.json").is_file():
         return "nifti"
-    if p.is_dir() and (re.fullmatch(r"3Dircadb1\.\d+", p.name)
-                       or any(re.fullmatch(r"3Dircadb1\.\d+", c.name) for c in p.iterdir() if c.is_dir())):
+    if p.is_dir() and (PATIENT_FOLDER.fullmatch(p.name)
+                       or any(PATIENT_FOLDER.fullmatch(c.name) for c in p.iterdir() if c.is_dir())):
         return "ircadb"
     raise ValueError(
         f"source: {str(spec)!r} is not a dataset this layer reads; expected 'synthetic[:N]', a "

@@ -19,6 +19,8 @@ from typing import Sequence
 
 import numpy as np
 
+from vesselnet.ircadb_layout import MASKS_DICOM, PATIENT_DICOM, PATIENT_FOLDER, patient_part
+
 from .._files import check_zip, file_record
 from ..case import Case
 from .base import Source
@@ -27,16 +29,6 @@ __all__ = ["IrcadbSource", "DEFAULT_STRUCTURES"]
 
 #: default vessel structures (with :func:`vesseltree.load_volume`'s matching and fallback)
 DEFAULT_STRUCTURES = ("portalvein", "venoussystem")
-_PATIENT = re.compile(r"3Dircadb1\.(\d+)")
-
-
-def _part(folder: Path, name: str) -> Path | None:
-    for cand in (folder / f"{name}.zip", folder / name):
-        if cand.exists():
-            return cand
-    return None
-
-
 def _patient_key(p) -> str:
     s = str(p)
     m = re.fullmatch(r"(?:3Dircadb)?1\.(\d+)|(\d+)", s)
@@ -69,10 +61,10 @@ class IrcadbSource(Source):
         self.root = Path(root)
         if not self.root.is_dir():
             raise FileNotFoundError(f"root: no such folder: {str(self.root)!r}")
-        if _PATIENT.fullmatch(self.root.name):
+        if PATIENT_FOLDER.fullmatch(self.root.name):
             folders = {self.root.name: self.root}
         else:
-            folders = {p.name: p for p in self.root.iterdir() if p.is_dir() and _PATIENT.fullmatch(p.name)}
+            folders = {p.name: p for p in self.root.iterdir() if p.is_dir() and PATIENT_FOLDER.fullmatch(p.name)}
         if not folders:
             raise ValueError(f"root: no 3Dircadb1.N patient folder in {str(self.root)!r}")
         self.structures = (structures,) if isinstance(structures, str) else tuple(structures)
@@ -84,8 +76,8 @@ class IrcadbSource(Source):
         self.require_image = bool(require_image)
         if patients is None:
             keys = sorted(folders, key=lambda n: int(n.split(".")[1]))
-            keys = [k for k in keys if _part(folders[k], "MASKS_DICOM")
-                    and (not self.require_image or _part(folders[k], "PATIENT_DICOM"))]
+            keys = [k for k in keys if patient_part(folders[k], MASKS_DICOM)
+                    and (not self.require_image or patient_part(folders[k], PATIENT_DICOM))]
             if not keys:
                 what = "PATIENT_DICOM and MASKS_DICOM" if self.require_image else "MASKS_DICOM"
                 raise ValueError(f"root: no patient folder with {what} in {str(self.root)!r}")
@@ -100,10 +92,10 @@ class IrcadbSource(Source):
 
     def _files(self, case_id: str) -> tuple[Path | None, Path]:
         folder = self._folders[self._check_id(case_id)]
-        masks = _part(folder, "MASKS_DICOM")
+        masks = patient_part(folder, MASKS_DICOM)
         if masks is None:
             raise FileNotFoundError(f"{case_id}: no MASKS_DICOM.zip or MASKS_DICOM/ in {str(folder)!r}")
-        image = _part(folder, "PATIENT_DICOM")
+        image = patient_part(folder, PATIENT_DICOM)
         if image is None and self.require_image:
             raise FileNotFoundError(f"{case_id}: no PATIENT_DICOM.zip or PATIENT_DICOM/ in {str(folder)!r}")
         return image, masks
