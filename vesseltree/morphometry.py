@@ -131,73 +131,110 @@ def branch_orders(nodes: pd.DataFrame, branches: pd.DataFrame, root=None,
     )
     if not len(idx):
         return out
+    walk = _Walk(_adjacency(branches), _point_branches(branches))
+    for r in _component_roots(nodes, branches, explicit, radius):
+        walk.from_root(r)
+    strahler = walk.strahler()
+    out["generation"] = [walk.gen[b] for b in idx]
+    out["strahler"] = [strahler[b] for b in idx]
+    out["parent"] = [walk.parent[b] for b in idx]
+    out["root_node"] = [walk.root[b] for b in idx]
+    out["in_tree"] = [walk.in_tree[b] for b in idx]
+    return out
+
+
+def _component_roots(nodes: pd.DataFrame, branches: pd.DataFrame, explicit: list[int],
+                     radius: str) -> list[int]:
+    """Root node of every component with a branch, in component order: the explicit root
+    of the component, else its inferred one (:func:`infer_roots`)."""
     roots = {int(nodes.at[n, "component"]): n for n in explicit}
     comps = set(int(c) for c in branches["component"].tolist())
     if len(roots) < len(comps):
         inferred = infer_roots(nodes, branches, radius)
         for c in comps:
             roots.setdefault(c, inferred[c])
-    # adjacency: node -> sorted [(branch, other end)]
+    return [roots[c] for c in sorted(comps)]
+
+
+def _adjacency(branches: pd.DataFrame) -> dict[int, list[tuple[int, int]]]:
+    """node -> sorted [(branch id, node at the other end)] (a self-loop listed once)."""
     adj: dict[int, list[tuple[int, int]]] = {}
     src = branches["src"].to_numpy()
     dst = branches["dst"].to_numpy()
-    for b, s, d in zip(idx.tolist(), src.tolist(), dst.tolist()):
+    for b, s, d in zip(branches.index.tolist(), src.tolist(), dst.tolist()):
         adj.setdefault(s, []).append((b, d))
         if d != s:
             adj.setdefault(d, []).append((b, s))
     for v in adj.values():
         v.sort()
-    point = (set(idx[(branches["kind"] == "point").to_numpy()].tolist())
-             if "kind" in branches.columns else set())
-    gen = {}
-    parent = {}
-    rootn = {}
-    intree = {}
-    children: dict[int, list[int]] = {}
-    order: list[int] = []
-    node_gen: dict[int, int] = {}
-    node_in: dict[int, int] = {}  # node -> branch through which it was reached (0 at root)
-    for comp in sorted(comps):
-        r = roots[comp]
-        node_gen[r] = 0
-        node_in[r] = 0
+    return adj
+
+
+def _point_branches(branches: pd.DataFrame) -> set[int]:
+    """Ids of the zero-length ``'point'`` branches (none without a ``kind`` column)."""
+    if "kind" not in branches.columns:
+        return set()
+    return set(branches.index[(branches["kind"] == "point").to_numpy()].tolist())
+
+
+class _Walk:
+    """Breadth-first orientation of the branch graph from one root per component.
+
+    Per branch id: ``gen`` (generation), ``parent`` (0: none), ``root`` (root node),
+    ``in_tree`` (False for a branch that closes a loop); ``children`` of each branch (0:
+    the roots' branches) and the tree branches in visiting ``order``.
+    """
+
+    def __init__(self, adj: dict[int, list[tuple[int, int]]], point: set[int]) -> None:
+        self.adj, self.point = adj, point
+        self.gen: dict[int, int] = {}
+        self.parent: dict[int, int] = {}
+        self.root: dict[int, int] = {}
+        self.in_tree: dict[int, bool] = {}
+        self.children: dict[int, list[int]] = {}
+        self.order: list[int] = []
+        self.node_gen: dict[int, int] = {}
+        self.node_in: dict[int, int] = {}  # node -> branch through which it was reached (0 at root)
+
+    def from_root(self, r: int) -> None:
+        """Visit the component of root node ``r`` (branches in increasing id at each node)."""
+        self.node_gen[r] = 0
+        self.node_in[r] = 0
         queue = deque([r])
         while queue:
             u = queue.popleft()
-            for b, v in adj.get(u, []):
-                if b in gen:
+            for b, v in self.adj.get(u, []):
+                if b in self.gen:
                     continue
                 # a zero-length branch of a branchless component is a leaf
-                leaf = b in point
-                if not leaf and v in node_gen:
+                leaf = b in self.point
+                if not leaf and v in self.node_gen:
                     # closes a loop (or a self-loop / parallel branch)
-                    gen[b] = min(node_gen[u], node_gen[v]) + 1
-                    parent[b] = 0
-                    intree[b] = False
+                    self.gen[b] = min(self.node_gen[u], self.node_gen[v]) + 1
+                    self.parent[b] = 0
+                    self.in_tree[b] = False
                 else:
-                    gen[b] = node_gen[u] + 1
-                    parent[b] = node_in[u]
-                    intree[b] = True
-                    children.setdefault(node_in[u], []).append(b)
-                    order.append(b)
+                    self.gen[b] = self.node_gen[u] + 1
+                    self.parent[b] = self.node_in[u]
+                    self.in_tree[b] = True
+                    self.children.setdefault(self.node_in[u], []).append(b)
+                    self.order.append(b)
                     if not leaf:  # the far node joins the tree
-                        node_gen[v] = gen[b]
-                        node_in[v] = b
+                        self.node_gen[v] = self.gen[b]
+                        self.node_in[v] = b
                         queue.append(v)
-                rootn[b] = r
-    strahler = {b: 1 for b in gen}
-    for b in reversed(order):
-        ch = children.get(b, [])
-        if ch:
-            o = [strahler[c] for c in ch]
-            mx = max(o)
-            strahler[b] = mx + 1 if o.count(mx) >= 2 else mx
-    out["generation"] = [gen[b] for b in idx]
-    out["strahler"] = [strahler[b] for b in idx]
-    out["parent"] = [parent[b] for b in idx]
-    out["root_node"] = [rootn[b] for b in idx]
-    out["in_tree"] = [intree[b] for b in idx]
-    return out
+                self.root[b] = r
+
+    def strahler(self) -> dict[int, int]:
+        """Horton-Strahler order of every visited branch (1 for loop-closing branches)."""
+        strahler = {b: 1 for b in self.gen}
+        for b in reversed(self.order):
+            ch = self.children.get(b, [])
+            if ch:
+                o = [strahler[c] for c in ch]
+                mx = max(o)
+                strahler[b] = mx + 1 if o.count(mx) >= 2 else mx
+        return strahler
 
 
 # branch-table columns summarised when present (optional columns of analyze)

@@ -81,6 +81,18 @@ def test_loop_closing_branch_is_out_of_tree():
     assert o["in_tree"].sum() == 5
 
 
+def test_loop_closing_branch_generation_from_the_nearer_node():
+    # 0-1 stem; 1-2-3-4 one way round, 1-4 the other: branch 3-4 closes the loop between
+    # node 3 (generation 3) and node 4 (generation 2), so it is generation 2 + 1
+    edges = [(0, 1), (1, 2), (2, 3), (3, 4), (1, 4), (4, 5)]
+    kinds = ["endpoint", "junction", "junction", "junction", "junction", "endpoint"]
+    nodes, br = _graph(edges, kinds, [9.0, 3, 3, 3, 3, 2])
+    o = branch_orders(nodes, br)
+    assert o["in_tree"].tolist() == [True, True, True, False, True, True]
+    assert o["generation"].tolist() == [1, 2, 3, 3, 2, 3]
+    assert o["parent"].tolist() == [0, 1, 2, 0, 1, 5]
+
+
 def test_bad_root():
     nodes, br = _graph([(0, 1), (1, 2), (1, 3)], ["endpoint", "junction", "endpoint", "endpoint"],
                        [5.0, 3.0, 2.0])
