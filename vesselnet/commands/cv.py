@@ -17,7 +17,6 @@ network, fewer epochs), --epochs N sets run.epochs.
 """
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -28,9 +27,9 @@ _HELP = "cross-validate the Table-1 presets on the same folds (train, predict, e
 
 def add_parser(subparsers) -> None:
     """Add the ``cv`` sub-command."""
-    p = subparsers.add_parser("cv", help=_HELP, description=__doc__.split("\n\n")[0],
-                              formatter_class=argparse.RawDescriptionHelpFormatter,
-                              epilog=__doc__.split("\n\n", 1)[1])
+    from vesselnet.commands._common import add_command
+
+    p = add_command(subparsers, "cv", _HELP, __doc__)
     p.add_argument("--data", required=True, help="synthetic[:N], a 3D-IRCADb / MSD folder, or a prepared folder")
     p.add_argument("--out", type=Path, required=True, metavar="DIR", help="cv folder (created; resumed when it holds one)")
     p.add_argument("--folds", type=int, help="number of folds K (default: the splits', else 5)")
@@ -54,27 +53,14 @@ def add_parser(subparsers) -> None:
     p.set_defaults(func=run)
 
 
-def _yaml(path: Path, what: str) -> dict:
-    import yaml
-
-    from vesseltree.cli import UserError
-
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise UserError(f"{what}: cannot read {str(path)!r}: {str(exc).splitlines()[0]}") from exc
-    if data is not None and not isinstance(data, dict):
-        raise UserError(f"{what}: {str(path)!r} must hold a mapping of keys")
-    return data or {}
-
-
 def run(args) -> int:
     """Run ``vesselnet cv``; 0 when every fold of every preset is done, 1 when some failed."""
     from vesseltree.cli import UserError
+    from vesselnet.commands._common import yaml_mapping
     from vesselnet.cv.runner import run_cv
     from vesselnet.data import PrepareConfig
 
-    overrides = _yaml(args.overrides, "--overrides") if args.overrides else {}
+    overrides = yaml_mapping(args.overrides, "--overrides", "config keys") if args.overrides else {}
     if args.epochs is not None:
         if args.epochs < 1:
             raise UserError(f"--epochs: expected an integer >= 1, got {args.epochs}")
@@ -82,7 +68,8 @@ def run(args) -> int:
     prep = None
     if args.prepare_config is not None:
         try:
-            prep = PrepareConfig.from_dict(_yaml(args.prepare_config, "--prepare-config"))
+            prep = PrepareConfig.from_dict(yaml_mapping(args.prepare_config, "--prepare-config",
+                                                        "PrepareConfig keys"))
         except (TypeError, ValueError) as exc:
             raise UserError(f"--prepare-config: {exc}") from exc
     data = args.data

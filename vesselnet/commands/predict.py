@@ -17,7 +17,6 @@ Then: ``vesselnet evaluate DIR/masks GT_DIR``.
 """
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -29,10 +28,9 @@ _HELP = "predict vessel masks with a trained checkpoint (NIfTI out, input geomet
 def add_parser(subparsers) -> None:
     """Add the ``predict`` sub-command."""
     from vesseltree.cli import positive_float
+    from vesselnet.commands._common import add_command
 
-    p = subparsers.add_parser("predict", help=_HELP, description=__doc__.split("\n\n")[0],
-                              formatter_class=argparse.RawDescriptionHelpFormatter,
-                              epilog=__doc__.split("\n\n", 1)[1])
+    p = add_command(subparsers, "predict", _HELP, __doc__)
     p.add_argument("checkpoint", type=Path, help="checkpoint of vesselnet train (best.pt / last.pt)")
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="CT files or folders (see below)")
     p.add_argument("--out", type=Path, required=True, metavar="DIR", help="output folder (created)")

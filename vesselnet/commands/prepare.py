@@ -10,7 +10,6 @@ unless ``--no-figures``, ``DIR/figures/<case>.png`` (a mid slice of image, vesse
 """
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -22,10 +21,9 @@ _HELP = "preprocess a dataset (crop, resample, scale targets) into a cached fold
 def add_parser(subparsers) -> None:
     """Add the ``prepare`` sub-command."""
     from vesseltree.cli import positive_float
+    from vesselnet.commands._common import add_command
 
-    p = subparsers.add_parser("prepare", help=_HELP, description=__doc__.split("\n\n")[0],
-                              formatter_class=argparse.RawDescriptionHelpFormatter,
-                              epilog=__doc__.split("\n\n", 1)[1])
+    p = add_command(subparsers, "prepare", _HELP, __doc__)
     p.add_argument("source", help="synthetic[:N], a 3D-IRCADb-01 folder or an MSD/nnU-Net folder")
     p.add_argument("--out", type=Path, required=True, help="prepared folder (created)")
     p.add_argument("--config", type=Path, help="YAML file of PrepareConfig keys (flags override it)")
@@ -55,20 +53,12 @@ def add_parser(subparsers) -> None:
 
 
 def _config(args):
-    from vesseltree.cli import UserError
+    from vesselnet.commands._common import yaml_mapping
     from vesselnet.data import PrepareConfig
 
     base: dict = {}
     if args.config is not None:
-        import yaml
-
-        try:
-            loaded = yaml.safe_load(args.config.read_text(encoding="utf-8"))
-        except (OSError, yaml.YAMLError) as exc:
-            raise UserError(f"--config: cannot read {str(args.config)!r}: {exc}") from exc
-        if loaded is not None and not isinstance(loaded, dict):
-            raise UserError(f"--config: {str(args.config)!r} must hold a mapping of PrepareConfig keys")
-        base.update(loaded or {})
+        base.update(yaml_mapping(args.config, "--config", "PrepareConfig keys"))
     flags = {"target_shape": args.target_shape, "target_spacing": args.target_spacing,
              "hu_window": args.hu_window, "crop": args.crop, "margin_mm": args.margin_mm,
              "label_resampling": args.label_resampling, "n_scales": args.n_scales,

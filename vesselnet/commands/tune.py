@@ -13,7 +13,6 @@ Search space: defaults lambda_s and lambda_c in [0, 1], tau in [0.05, 1]; change
 """
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -24,9 +23,9 @@ _HELP = "search the loss weights (lambda_1..S, lambda_c, tau) with Optuna, resum
 
 def add_parser(subparsers) -> None:
     """Add the ``tune`` sub-command."""
-    p = subparsers.add_parser("tune", help=_HELP, description=__doc__.split("\n\n")[0],
-                              formatter_class=argparse.RawDescriptionHelpFormatter,
-                              epilog=__doc__.split("\n\n", 1)[1])
+    from vesselnet.commands._common import add_command
+
+    p = add_command(subparsers, "tune", _HELP, __doc__)
     which = p.add_mutually_exclusive_group(required=True)
     which.add_argument("--preset", help="a preset (Table 1 row), e.g. multitask-contrastive")
     which.add_argument("--config", type=Path, help="a YAML training config")
@@ -86,22 +85,13 @@ def _config(args):
 
 
 def _space(args, num_scales: int):
-    from vesseltree.cli import UserError
+    from vesselnet.commands._common import yaml_mapping
     from vesselnet.tune.space import load_space, parse_param
 
     spec: dict = {}
     source = []
     if args.space is not None:
-        import yaml
-
-        try:
-            loaded = yaml.safe_load(args.space.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-            raise UserError(f"--space: cannot read {str(args.space)!r} as plain YAML ({exc})") from exc
-        if loaded is not None and not isinstance(loaded, dict):
-            raise UserError(f"--space: {str(args.space)!r} must hold a mapping of parameter "
-                            f"names to ranges, got {type(loaded).__name__}")
-        spec.update(loaded or {})
+        spec.update(yaml_mapping(args.space, "--space", "parameter names to ranges"))
         source.append(str(args.space))
     for text in args.param:
         name, value = parse_param(text)
