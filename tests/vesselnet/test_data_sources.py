@@ -15,6 +15,8 @@ from vesselnet.data import (IrcadbSource, NiftiSource, PrepareConfig, SyntheticS
                             preprocess, restore_mask)
 from vesselnet.data._files import check_zip
 
+from ..vesseltree.dicom_files import dicom_slice
+
 pydicom = pytest.importorskip("pydicom")
 
 
@@ -51,31 +53,7 @@ def test_open_source_specs(tmp_path):
 
 # ---------------------------------------------------------------------------- DICOM helpers
 def _dcm(pix: np.ndarray, z: float, ps=(0.7, 0.8), slope=None, intercept=None) -> bytes:
-    from pydicom.dataset import Dataset, FileMetaDataset
-    from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
-
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = CTImageStorage
-    meta.MediaStorageSOPInstanceUID = generate_uid()
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds = Dataset()
-    ds.file_meta = meta
-    ds.SOPClassUID, ds.SOPInstanceUID, ds.Modality = CTImageStorage, meta.MediaStorageSOPInstanceUID, "CT"
-    ds.Rows, ds.Columns = pix.shape
-    ds.PixelSpacing = [str(ps[0]), str(ps[1])]
-    ds.ImagePositionPatient = ["-5", "7", str(z)]
-    ds.ImageOrientationPatient = ["1", "0", "0", "0", "1", "0"]
-    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
-    if pix.dtype == np.int16:
-        ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 1
-    else:
-        ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 8, 8, 7, 0
-    if slope is not None:
-        ds.RescaleSlope, ds.RescaleIntercept = str(slope), str(intercept)
-    ds.PixelData = np.ascontiguousarray(pix).tobytes()
-    buf = io.BytesIO()
-    pydicom.dcmwrite(buf, ds, enforce_file_format=True)
-    return buf.getvalue()
+    return dicom_slice(pix, z, pixel_spacing=ps, slope=slope, intercept=intercept)
 
 
 def _zip(path: Path, members: dict) -> Path:
