@@ -40,19 +40,14 @@ from pathlib import Path
 from typing import Sequence
 
 from vesseltree.cli import UserError, describe_error, positive_float
+from vesseltree.io import split_extension
+
+from vesselnet.evaluate_inputs import load_mask as _load_mask
+from vesselnet.evaluate_inputs import match_pairs
 
 __all__ = ["main", "build_parser", "match_pairs", "evaluate_paths", "EvaluationResult", "PROG"]
 
 PROG = "vesselnet"
-
-
-
-
-# --------------------------------------------------------------------------------------------
-# pairing: vesselnet.evaluate_inputs (the inputs of vesseltree.load_volume)
-
-from vesselnet.evaluate_inputs import _split as _split_name  # noqa: E402
-from vesselnet.evaluate_inputs import match_pairs  # noqa: E402
 
 
 # --------------------------------------------------------------------------------------------
@@ -75,12 +70,9 @@ class EvaluationResult:
     single: bool = False  # pred and gt are one case each (not folders of cases)
 
 
-from vesselnet.evaluate_inputs import load_mask as _load_mask  # noqa: E402
-
-
 def _carries_spacing(path: Path, vol) -> bool:
     """Whether the file stores a voxel size (NIfTI, DICOM, .npz with spacing or affine)."""
-    ext = _split_name(path)[1] if _split_name(path) else ""
+    ext = split_extension(Path(path).name)[1]
     if ext == ".npy":
         return False
     if ext == ".npz":
@@ -141,7 +133,7 @@ def _evaluate_pair(res: EvaluationResult, name: str, pf: Path, gf: Path, overrid
         res.reoriented.append(name)
         res.warnings.append(f"{name}: {pf.name} is stored with other axis flips/order than "
                             f"{gf.name}; compared on the ground truth's grid")
-    if override is None and (_split_name(gf) or ("", ""))[1] == ".npy":
+    if override is None and split_extension(Path(gf).name)[1] == ".npy":
         res.warnings.append(f"{name}: {gf.name} has no voxel size; using 1 mm (pass --spacing)")
     sp = gvol.spacing
     res.spacings[name] = tuple(sp)
