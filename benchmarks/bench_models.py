@@ -36,8 +36,10 @@ CHANNELS = (8, 16, 32, 64, 128)
 ROUNDS = int(os.environ.get("VESSELNET_BENCH_ROUNDS", "3"))
 torch.set_num_threads(int(os.environ.get("VESSELNET_BENCH_THREADS", "2")))
 
-_RESULTS: dict[str, float] = {}  # median seconds
-_MINIMA: dict[str, float] = {}  # minimum seconds (least disturbed by other load)
+FWD_BWD = "fwd+bwd 2x1x64^3 CPU"
+INFER = "inference 2x1x64^3 CPU"
+SUMMARY_TITLE = f"vesselnet model benchmarks ({torch.get_num_threads()} threads)"
+SUMMARY_REFERENCE = "resunet3d"
 _PAIRS: dict[str, list[float]] = {}  # interleaved time ratios, per comparison
 
 
@@ -75,50 +77,46 @@ def flops(name: str, train: bool) -> int:
     return fc.get_total_flops()
 
 
-@pytest.fixture(scope="module", autouse=True)
-def summary():
-    yield
-    if not _RESULTS and not _PAIRS:
-        return
-    lines = ["", f"vesselnet model benchmarks ({torch.get_num_threads()} threads), seconds:",
-             f"  {'':28s} {'median':>8s} {'min':>8s}"]
-    for k, v in _RESULTS.items():
-        lines.append(f"  {k:28s} {v:8.3f} {_MINIMA[k]:8.3f}")
-    lines.append(f"  {'ratio':40s} {'median':>6s} {'min':>6s}")
-
-    def ratio(a, b, label, flop=None):
-        if a in _RESULTS and b in _RESULTS:
-            r = _RESULTS[a] / _RESULTS[b]
-            rmin = _MINIMA[a] / _MINIMA[b]
-            extra = f"   (FLOP ratio {flop:.2f})" if flop else ""
-            lines.append(f"  {label:40s} {r:6.3f} {rmin:6.3f}{extra}")
-
-    ratio("fwd_bwd/resunet3d", "fwd_bwd/monai_unet", "ResUNet3d / MONAI UNet (fwd+bwd)",
-          flops("resunet3d", True) / flops("monai_unet", True))
-    ratio("fwd_bwd/multitask", "fwd_bwd/resunet3d", "multi-task / ResUNet3d (fwd+bwd)",
-          flops("multitask", True) / flops("resunet3d", True))
-    ratio("infer/multitask_predict", "infer/resunet3d", "multi-task predict / ResUNet3d (infer)",
-          flops("multitask", False) / flops("resunet3d", False))
+def _ratio_lines(summary) -> list[str]:
+    """Time ratios (median and min) of the three comparisons beside their FLOP ratios, then
+    the interleaved pairs."""
+    lines = [f"  {'ratio':40s} {'median':>6s} {'min':>6s}"]
+    for (group, a), (g2, b), label, flop in (
+        ((FWD_BWD, "resunet3d"), (FWD_BWD, "monai_unet"), "ResUNet3d / MONAI UNet (fwd+bwd)",
+         lambda: flops("resunet3d", True) / flops("monai_unet", True)),
+        ((FWD_BWD, "multitask"), (FWD_BWD, "resunet3d"), "multi-task / ResUNet3d (fwd+bwd)",
+         lambda: flops("multitask", True) / flops("resunet3d", True)),
+        ((INFER, "multitask_predict"), (INFER, "resunet3d"),
+         "multi-task predict / ResUNet3d (infer)",
+         lambda: flops("multitask", False) / flops("resunet3d", False)),
+    ):
+        ta, tb = summary.times.get((group, a)), summary.times.get((g2, b))
+        if ta and tb:
+            lines.append(f"  {label:40s} {ta[0] / tb[0]:6.3f} {ta[1] / tb[1]:6.3f}"
+                         f"   (FLOP ratio {flop():.2f})")
     for label, values in _PAIRS.items():
         pairs = sorted(values)
         lines.append(
             f"  interleaved {label}, {len(pairs)} pairs: median "
             f"{pairs[len(pairs) // 2]:.3f}, range {pairs[0]:.3f}-{pairs[-1]:.3f}"
         )
-    print("\n".join(lines))
+    return lines if len(lines) > 1 else []
 
 
-def _run(benchmark, key: str, fn) -> None:
+@pytest.fixture(scope="module", autouse=True)
+def _ratios(summary):
+    """Adds the ratio lines to the module's summary (benchmarks/conftest.py)."""
+    summary.add_lines(lambda: _ratio_lines(summary))
+
+
+def _run(benchmark, summary, group: str, impl: str, fn) -> None:
+    benchmark.group = group
     benchmark.pedantic(fn, rounds=ROUNDS, warmup_rounds=1, iterations=1)
-    stats = getattr(benchmark, "stats", None)
-    if stats is not None and getattr(stats, "stats", None) is not None:
-        _RESULTS[key] = stats.stats.median
-        _MINIMA[key] = stats.stats.min
+    summary.record(benchmark, group, impl)
 
 
 @pytest.mark.parametrize("name", ["resunet3d", "monai_unet", "multitask"])
-def test_fwd_bwd(benchmark, name):
-    benchmark.group = "fwd+bwd 2x1x64^3 CPU"
+def test_fwd_bwd(benchmark, summary, name):
     net = make(name).train()
     x = torch.randn(SHAPE, generator=torch.Generator().manual_seed(1))
 
@@ -128,12 +126,11 @@ def test_fwd_bwd(benchmark, name):
         loss.backward()
         return loss
 
-    _run(benchmark, f"fwd_bwd/{name}", step)
+    _run(benchmark, summary, FWD_BWD, name, step)
 
 
 @pytest.mark.parametrize("name", ["resunet3d", "multitask_predict"])
-def test_inference(benchmark, name):
-    benchmark.group = "inference 2x1x64^3 CPU"
+def test_inference(benchmark, summary, name):
     net = make("multitask" if name == "multitask_predict" else name).eval()
     fn = net.predict if name == "multitask_predict" else net
     x = torch.randn(SHAPE, generator=torch.Generator().manual_seed(1))
@@ -142,7 +139,7 @@ def test_inference(benchmark, name):
         with torch.no_grad():
             return fn(x)
 
-    _run(benchmark, f"infer/{name}", infer)
+    _run(benchmark, summary, INFER, name, infer)
 
 
 def _interleaved(benchmark, label: str, first, second, rounds: int) -> None:

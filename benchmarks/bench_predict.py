@@ -43,12 +43,13 @@ SHAPE = (1, 1, 129, 512, 512)
 ROI = (64, 128, 128)
 OVERLAP = 0.5
 BATCH = 2
+GROUP = "predict 129x512x512"
+SUMMARY_TITLE = "sliding-window prediction, 1x1x129x512x512, CPU"
 ROUNDS = int(os.environ.get("VESSELNET_BENCH_ROUNDS", "1"))
 PAIRS = int(os.environ.get("VESSELNET_BENCH_PAIRS", "2"))
 torch.set_num_threads(int(os.environ.get("VESSELNET_BENCH_THREADS", "2")))
 
 _OUT: dict[str, torch.Tensor] = {}
-_TIMES: dict[str, float] = {}
 
 
 def make_net() -> torch.nn.Module:
@@ -65,40 +66,38 @@ def volume() -> torch.Tensor:
     return torch.randn(SHAPE, generator=g)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def summary():
-    yield
-    if "ours" in _OUT and "monai" in _OUT:
-        diff = (_OUT["ours"] - _OUT["monai"]).abs()
-        print(f"\n[bench_predict] max |ours - monai| = {float(diff.max()):.3g}, "
-              f"mean = {float(diff.mean()):.3g}")
-    if "ours" in _TIMES and "monai" in _TIMES:
-        print(f"[bench_predict] monai / ours median time = {_TIMES['monai'] / _TIMES['ours']:.2f}x")
+def _agreement_lines() -> list[str]:
+    """How far the two sliding-window outputs are apart, voxel-wise."""
+    if not ("ours" in _OUT and "monai" in _OUT):
+        return []
+    diff = (_OUT["ours"] - _OUT["monai"]).abs()
+    return [f"  max |ours - monai| = {float(diff.max()):.3g}, mean = {float(diff.mean()):.3g}"]
 
 
-def _run(benchmark, name, fn):
+def _run(benchmark, summary, name, fn):
     with torch.inference_mode():
         out = benchmark.pedantic(fn, rounds=ROUNDS, iterations=1, warmup_rounds=0)
     _OUT[name] = out
-    _TIMES[name] = benchmark.stats.stats.median
+    summary.record(benchmark, GROUP, name)
 
 
-@pytest.mark.benchmark(group="predict 129x512x512")
+@pytest.mark.benchmark(group=GROUP)
 @pytest.mark.parametrize("impl", ["ours", "monai", "whole-volume"])
-def test_predict_ct_volume(benchmark, volume, impl):
+def test_predict_ct_volume(benchmark, summary, volume, impl):
     net = make_net()
     if impl == "ours":
+        summary.add_lines(_agreement_lines)
         fn = lambda: sliding_window_inference(volume, net, ROI, overlap=OVERLAP, batch_size=BATCH)  # noqa: E731
     elif impl == "monai":
         fn = lambda: inferers.sliding_window_inference(  # noqa: E731
             volume, ROI, BATCH, net, overlap=OVERLAP, mode="gaussian")
     else:
         fn = lambda: net(volume)  # noqa: E731
-    _run(benchmark, impl, fn)
+    _run(benchmark, summary, impl, fn)
     assert _OUT[impl].shape == SHAPE
 
 
-def test_interleaved_ours_vs_monai(volume):
+def test_interleaved_ours_vs_monai(summary, volume):
     """Alternate ours and MONAI's; per-pair ratios (monai / ours) of wall and CPU time."""
     net = make_net()
     calls = {
@@ -117,7 +116,7 @@ def test_interleaved_ours_vs_monai(volume):
                 t[name] = (time.perf_counter() - w0, time.process_time() - c0)
             wall.append(t["monai"][0] / t["ours"][0])
             cpu.append(t["monai"][1] / t["ours"][1])
-            print(f"[bench_predict] pair: ours {t['ours'][0]:.1f} s wall / {t['ours'][1]:.1f} s CPU, "
-                  f"monai {t['monai'][0]:.1f} s wall / {t['monai'][1]:.1f} s CPU")
-    print(f"[bench_predict] interleaved monai / ours: wall {statistics.median(wall):.2f}x, "
-          f"CPU {statistics.median(cpu):.2f}x (median of {PAIRS} pairs)")
+            summary.note(f"  pair: ours {t['ours'][0]:.1f} s wall / {t['ours'][1]:.1f} s CPU, "
+                         f"monai {t['monai'][0]:.1f} s wall / {t['monai'][1]:.1f} s CPU")
+    summary.note(f"  interleaved monai / ours: wall {statistics.median(wall):.2f}x, "
+                 f"CPU {statistics.median(cpu):.2f}x (median of {PAIRS} pairs)")

@@ -77,15 +77,18 @@ def train_flops(preset: str) -> int:
     return fc.get_total_flops()
 
 
-@pytest.fixture(scope="module", autouse=True)
-def summary():
-    yield
+SUMMARY_TITLE = "training step per preset"
+
+
+def _train_lines() -> list[str]:
+    """Per preset: loop, bare and pipeline times, their per-round ratios, each preset against
+    ``resunet-binary`` and the FLOP ratio."""
     if not _TIMES:
-        return
+        return []
     med = statistics.median
     ref = "resunet-binary"
     ref_flops = train_flops(ref)
-    lines = ["", f"training step, 2x1x64^3, CPU, {torch.get_num_threads()} thread(s), "
+    lines = [f"training step, 2x1x64^3, CPU, {torch.get_num_threads()} thread(s), "
              f"{ROUNDS} interleaved rounds (seconds, median / min):",
              f"  {'preset':22s} {'loop':>13s} {'bare':>13s} {'pipeline':>13s} {'loop/bare':>9s} "
              f"{'pipe share':>10s} {'loop vs bin':>11s} {'bare vs bin':>11s} {'FLOP ratio':>10s}"]
@@ -102,7 +105,13 @@ def summary():
                      f"{pair:9.3f} {share:10.1%} {rel['loop']:11.2f} {rel['bare']:11.2f} "
                      f"{train_flops(p) / ref_flops:10.2f}")
     lines.append("  loop/bare and pipe share: medians of per-round ratios; vs bin: ratio of minima")
-    print("\n".join(lines))
+    return lines
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _train_table(summary):
+    """Adds the per-preset table to the module's summary (benchmarks/conftest.py)."""
+    summary.add_lines(_train_lines)
 
 
 @pytest.mark.parametrize("preset", PRESETS)

@@ -2,8 +2,10 @@
 
 * ``summary`` (module fixture): a :class:`Summary` that records each benchmark's median and
   min time and prints, when the module ends, every group's times and ratios to ``ours``
-  (run with ``-s`` to see it). With ``--benchmark-disable`` (plain test runs) it times a
-  few calls itself when given the function, so the summary still means something.
+  (run with ``-s`` to see it), then the module's own lines (``note``, ``add_lines``: FLOP
+  ratios, interleaved pairs, agreement checks). With ``--benchmark-disable`` (plain test
+  runs) it times a few calls itself when given the function, so the summary still means
+  something. Every benchmark module uses this one fixture.
 * ``phantom_case`` / ``ircadb_case`` (session fixtures): the two inputs of the pipeline
   benchmarks, ``(mask, spacing)``: the 256x256x128 phantom (``make_phantom((128, 256,
   256), seed=0)``, 1 mm) and 3D-IRCADb-01 patient 1.1's native vessel mask (portal vein +
@@ -37,6 +39,7 @@ class Summary:
         self.title = title
         self.reference = reference
         self.times: dict[tuple[str, str], tuple[float, float]] = {}
+        self._extra: list = []
 
     def record(self, benchmark, group: str, impl: str, fn=None, *args) -> None:
         """Keep ``benchmark``'s median and min; when benchmarks are disabled, time three
@@ -52,12 +55,29 @@ class Summary:
                 runs.append(time.perf_counter() - t0)
             self.times[(group, impl)] = (float(np.median(runs)), min(runs))
 
+    def add(self, group: str, impl: str, median: float, minimum: float | None = None) -> None:
+        """Record a time measured by the module itself (interleaved rounds, a CLI run)."""
+        self.times[(group, impl)] = (float(median), float(median if minimum is None else minimum))
+
+    def note(self, line: str) -> None:
+        """A line printed after the tables (an agreement check, a per-pair ratio)."""
+        self._extra.append(lambda: [line])
+
+    def add_lines(self, make_lines) -> None:
+        """``make_lines()`` -> list of str, called when the report is printed (for lines that
+        need every result of the module, e.g. ratios next to FLOP ratios)."""
+        self._extra.append(make_lines)
+
     def report(self) -> str:
         """One block per group: each implementation's times and its ratio to the reference
-        (``time / reference``: > 1 means the reference is faster)."""
-        if not self.times:
-            return ""
-        lines = ["", f"{self.title} (median s, min s, median / {self.reference}):"]
+        (``time / reference``: > 1 means the reference is faster), then the module's lines."""
+        lines = [""] + self._table() if self.times else []
+        for make_lines in self._extra:
+            lines.extend(make_lines())
+        return "\n".join(lines) if lines else ""
+
+    def _table(self) -> list[str]:
+        lines = [f"{self.title} (median s, min s, median / {self.reference}):"]
         groups = dict.fromkeys(g for g, _ in self.times)
         for group in groups:
             lines.append(f"  {group}")
@@ -67,7 +87,7 @@ class Summary:
                     continue
                 ratio = f"{med / ref[0]:7.2f}x" if ref and impl != self.reference else ""
                 lines.append(f"    {impl:<22s} {med:9.4f} {mn:9.4f} {ratio}")
-        return "\n".join(lines)
+        return lines
 
 
 @pytest.fixture(scope="module")
