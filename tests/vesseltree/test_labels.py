@@ -84,6 +84,28 @@ def test_knn_kernel_matches_ckdtree():
     assert (idx[:, 2:] == -1).all() and np.isinf(d2[:, 2:]).all()
 
 
+def test_knn_and_nearest_keyed_ties_match_brute_force():
+    """On a coarse lattice (many exactly equal distances) the k-NN list is sorted by
+    (distance, reference index) and the nearest voxel is the one of smallest key, as a
+    brute-force sort over all pairs says."""
+    rng = np.random.default_rng(11)
+    shape = (9, 10, 11)
+    ref = np.ascontiguousarray(np.argwhere(rng.random(shape) < 0.15), dtype=np.int64)
+    q = np.ascontiguousarray(np.argwhere(rng.random(shape) < 0.3), dtype=np.int64)
+    unit, _ = labels_nb.unit_spacing(np.array([2.0, 1.0, 1.0]))
+    d2_all = (((q[:, None, :] - ref[None, :, :]) * unit) ** 2).sum(-1)
+    k = 7
+    idx, d2 = labels_nb.knn(q, ref, k, unit, *labels_nb.build_grid(ref, unit, shape))
+    order = np.lexsort((np.broadcast_to(np.arange(len(ref)), d2_all.shape), d2_all), axis=1)
+    np.testing.assert_array_equal(idx, order[:, :k])
+    np.testing.assert_array_equal(d2, np.take_along_axis(d2_all, order[:, :k], axis=1))
+    key = rng.permutation(len(ref)).astype(np.int64)
+    j, dd = labels_nb.nearest_keyed(q, ref, key, unit, *labels_nb.build_grid(ref, unit, shape))
+    best = np.lexsort((np.broadcast_to(key, d2_all.shape), d2_all), axis=1)[:, 0]
+    np.testing.assert_array_equal(j, best)
+    np.testing.assert_array_equal(dd, d2_all[np.arange(len(q)), best])
+
+
 def test_skeleton_owner_nearest_branch_smallest_id_on_ties():
     coords = np.array([[0, 0, 0], [0, 0, 1], [0, 0, 2], [0, 0, 3], [0, 0, 4]])
     branch = np.array([3, 0, 0, 0, 2])

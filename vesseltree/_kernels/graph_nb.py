@@ -14,6 +14,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from .borrowing import borrowing
+
 __all__ = [
     "neighbour_table",
     "label_clusters",
@@ -25,11 +27,6 @@ __all__ = [
 END_JUNCTION = 0
 END_ENDPOINT = 1
 END_CYCLE = 2
-
-#: decorator of the helpers that only index arrays their caller owns (no array is created,
-#: stored or returned): compiled without reference counting (Numba's ``_nrt=False``), so
-#: that calling one per branch or per voxel costs a plain function call
-_borrowing = njit(cache=True, _nrt=False)
 
 
 @njit(cache=True, inline="always")
@@ -202,7 +199,7 @@ def absorb_triangles(nbr, degree, junction, junction_anchor):
     return count
 
 
-@_borrowing
+@borrowing
 def _next_voxel(nbr, degree, cur, prev):
     """The neighbour of chain voxel ``cur`` (degree 1 or 2) that is not ``prev``.
 
@@ -216,7 +213,7 @@ def _next_voxel(nbr, degree, cur, prev):
     return n1 if n0 == prev else n0
 
 
-@_borrowing
+@borrowing
 def _follow_chain(nbr, degree, junction, junction_anchor, visited, path, m, cur, prev, cycle_start):
     """Walk a chain of degree-1/2 voxels from ``cur`` (entered from ``prev``, -1 at an end).
 
@@ -246,7 +243,7 @@ def _follow_chain(nbr, degree, junction, junction_anchor, visited, path, m, cur,
         cur = nxt
 
 
-@_borrowing
+@borrowing
 def _reverse(path, start, stop):
     """Reverse ``path[start:stop]`` IN PLACE."""
     i = start
@@ -259,7 +256,7 @@ def _reverse(path, start, stop):
         j -= 1
 
 
-@_borrowing
+@borrowing
 def _add_branch(nbr, degree, junction, junction_anchor, visited, out, b, m, cur, prev,
                 a_src, k_src, cycle_start):
     """Trace one branch from ``cur`` and store it as branch ``b`` in ``out``.

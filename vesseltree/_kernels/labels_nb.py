@@ -21,10 +21,12 @@ check them, the kernels trust them):
   the search scans the whole grid and returns -1 / inf); :func:`knn_grouped` takes
   ``gcount[g]`` = number of references of group ``g`` and stops at ``min(k, gcount[g])``.
   Either all of ``qgroup``/``rgroup`` (/``gcount``) are such arrays, or all are ``None``:
-  no grouping, every reference is a candidate. Numba compiles the ``None`` case as a
-  separate specialisation with the group test pruned, so :func:`nearest_keyed` and
-  :func:`knn` (the ungrouped searches) are these two kernels with ``None`` groups and cost
-  the same as dedicated kernels.
+  no grouping, every reference is a candidate.
+
+All four searches are one kernel, :func:`_nearest_k` (the k nearest, sorted by distance
+then a tie key: the reference index, or ``key``): :func:`nearest_keyed` is ``k = 1`` with
+a key, :func:`knn` has no key. Numba compiles each ``None`` case (no key, no groups) as a
+separate specialisation with that test pruned.
 
 :func:`components26` labels the 26-connected components of a mask from its voxel list.
 """
@@ -32,6 +34,8 @@ from __future__ import annotations
 
 import numpy as np
 from numba import njit, prange
+
+from .borrowing import borrowing
 
 __all__ = ["unit_spacing", "build_grid", "nearest_keyed", "knn", "nearest_keyed_grouped",
            "knn_grouped", "components26"]
@@ -82,76 +86,43 @@ def _ring_bound(r, cell, spacing):
     return best
 
 
-@njit(cache=True, parallel=True)
-def nearest_keyed_grouped(query, ref, key, spacing, order, start, cell, gshape, qgroup, rgroup):
-    """Index (into ``ref``) of the nearest reference voxel of each query voxel among the
-    references with ``rgroup == qgroup[i]``, and its squared distance (mm^2). Ties at equal
-    distance go to the smallest ``key`` (``key``: int64 per ref voxel, all distinct).
+@njit(cache=True, inline="always")
+def _tie_key(key, j):
+    """Tie-break key of reference ``j``: ``key[j]``, or ``j`` itself when ``key`` is None."""
+    if key is None:
+        return j
+    return key[j]
 
-    Returns ``idx`` (-1 where the query's group has no reference) and ``d2`` (mm^2, inf there).
-    ``qgroup = rgroup = None``: no grouping (:func:`nearest_keyed`).
+
+@borrowing
+def _insert(bd, bi, key, d2, j):
+    """Insert reference ``j`` at squared distance ``d2`` into the sorted best list.
+
+    ``bd``/``bi`` (k,) hold the best squared distances and reference indices so far, sorted
+    by (distance, tie key); the last entry is dropped. Returns the new last distance (the
+    one a candidate must reach to enter).
     """
-    n = query.shape[0]
-    out_idx = np.empty(n, dtype=np.int64)
-    out_d2 = np.empty(n, dtype=np.float64)
-    gz, gy, gx = gshape[0], gshape[1], gshape[2]
-    rmax = max(gz, max(gy, gx))
-    for i in prange(n):
-        qz, qy, qx = query[i, 0], query[i, 1], query[i, 2]
-        g = np.int64(0)
-        if qgroup is not None:
-            g = qgroup[i]
-        cz, cy, cx = qz // cell[0], qy // cell[1], qx // cell[2]
-        best_d2 = np.inf
-        best_j = -1
-        best_k = np.int64(0)
-        for r in range(rmax + 1):
-            if r > 0:
-                lb = _ring_bound(r, cell, spacing)
-                if best_j >= 0 and best_d2 < lb * lb:
-                    break
-            for dz in range(-r, r + 1):
-                z = cz + dz
-                if z < 0 or z >= gz:
-                    continue
-                for dy in range(-r, r + 1):
-                    y = cy + dy
-                    if y < 0 or y >= gy:
-                        continue
-                    inner = abs(dz) < r and abs(dy) < r
-                    step = 2 * r if (inner and r > 0) else 1
-                    for dx in range(-r, r + 1, step):
-                        x = cx + dx
-                        if x < 0 or x >= gx:
-                            continue
-                        c = (z * gy + y) * gx + x
-                        for p in range(start[c], start[c + 1]):
-                            j = order[p]
-                            if rgroup is not None:
-                                if rgroup[j] != g:
-                                    continue
-                            a = (qz - ref[j, 0]) * spacing[0]
-                            b = (qy - ref[j, 1]) * spacing[1]
-                            e = (qx - ref[j, 2]) * spacing[2]
-                            d2 = a * a + b * b + e * e
-                            if d2 < best_d2 or (d2 == best_d2 and key[j] < best_k):
-                                best_d2 = d2
-                                best_j = j
-                                best_k = key[j]
-        out_idx[i] = best_j
-        out_d2[i] = best_d2
-    return out_idx, out_d2
+    t = bd.shape[0] - 1
+    kj = _tie_key(key, j)
+    while t > 0 and (d2 < bd[t - 1] or (d2 == bd[t - 1] and kj < _tie_key(key, bi[t - 1]))):
+        bd[t] = bd[t - 1]
+        bi[t] = bi[t - 1]
+        t -= 1
+    bd[t] = d2
+    bi[t] = j
+    return bd[bd.shape[0] - 1]
 
 
 @njit(cache=True, parallel=True)
-def knn_grouped(query, ref, k, spacing, order, start, cell, gshape, qgroup, rgroup, gcount):
-    """The ``k`` nearest reference voxels of each query voxel among the references with
-    ``rgroup == qgroup[i]``, sorted by (distance, index).
+def _nearest_k(query, ref, key, k, spacing, order, start, cell, gshape, qgroup, rgroup, gcount):
+    """The ``k`` nearest reference voxels of each query voxel, sorted by (distance, tie key).
 
-    Returns ``idx`` (n, k) int64 and ``d2`` (n, k) float64 squared distances in mm^2. The
-    search for query ``i`` stops once it holds ``min(k, gcount[qgroup[i]])`` neighbours
-    (the other slots hold -1 / inf). ``qgroup = rgroup = gcount = None``: no grouping,
-    the search stops at ``k`` neighbours (:func:`knn`).
+    The one search behind :func:`knn_grouped` (``key = None``: ties by reference index) and
+    :func:`nearest_keyed_grouped` (``k = 1``, ties by ``key``). Rings of grid cells are
+    scanned outwards until the next ring cannot hold a voxel nearer than the ``kk``-th
+    found. With groups only references with ``rgroup == qgroup[i]`` are candidates, and
+    ``gcount`` (or None) stops query ``i`` at ``kk = min(k, gcount[qgroup[i]])``
+    neighbours. Returns ``idx`` (n, k) int64 and ``d2`` (n, k) mm^2; empty slots hold -1 / inf.
     """
     n = query.shape[0]
     out_idx = np.full((n, k), -1, dtype=np.int64)
@@ -165,11 +136,13 @@ def knn_grouped(query, ref, k, spacing, order, start, cell, gshape, qgroup, rgro
         g = np.int64(0)
         if qgroup is not None:
             g = qgroup[i]
-            kk = min(k, gcount[g])
-            if kk == 0:
-                continue
+            if gcount is not None:
+                kk = min(k, gcount[g])
+                if kk == 0:
+                    continue
         qz, qy, qx = query[i, 0], query[i, 1], query[i, 2]
         cz, cy, cx = qz // cell[0], qy // cell[1], qx // cell[2]
+        worst = np.inf  # bd[k - 1]: the distance a candidate must reach to enter
         for r in range(rmax + 1):
             if r > 0:
                 lb = _ring_bound(r, cell, spacing)
@@ -199,15 +172,36 @@ def knn_grouped(query, ref, k, spacing, order, start, cell, gshape, qgroup, rgro
                             b = (qy - ref[j, 1]) * spacing[1]
                             e = (qx - ref[j, 2]) * spacing[2]
                             d2 = a * a + b * b + e * e
-                            if d2 < bd[k - 1] or (d2 == bd[k - 1] and j < bi[k - 1]):
-                                t = k - 1
-                                while t > 0 and (d2 < bd[t - 1] or (d2 == bd[t - 1] and j < bi[t - 1])):
-                                    bd[t] = bd[t - 1]
-                                    bi[t] = bi[t - 1]
-                                    t -= 1
-                                bd[t] = d2
-                                bi[t] = j
+                            if d2 < worst or (d2 == worst and _tie_key(key, j) < _tie_key(key, bi[k - 1])):
+                                worst = _insert(bd, bi, key, d2, j)
     return out_idx, out_d2
+
+
+def nearest_keyed_grouped(query, ref, key, spacing, order, start, cell, gshape, qgroup, rgroup):
+    """Index (into ``ref``) of the nearest reference voxel of each query voxel among the
+    references with ``rgroup == qgroup[i]``, and its squared distance (mm^2). Ties at equal
+    distance go to the smallest ``key`` (``key``: int64 per ref voxel, all distinct).
+
+    Returns ``idx`` (-1 where the query's group has no reference) and ``d2`` (mm^2, inf there).
+    ``qgroup = rgroup = None``: no grouping (:func:`nearest_keyed`). The search of
+    :func:`_nearest_k` with ``k = 1``.
+    """
+    idx, d2 = _nearest_k(query, ref, key, 1, spacing, order, start, cell, gshape, qgroup,
+                         rgroup, None)
+    return idx.reshape(-1), d2.reshape(-1)
+
+
+def knn_grouped(query, ref, k, spacing, order, start, cell, gshape, qgroup, rgroup, gcount):
+    """The ``k`` nearest reference voxels of each query voxel among the references with
+    ``rgroup == qgroup[i]``, sorted by (distance, index).
+
+    Returns ``idx`` (n, k) int64 and ``d2`` (n, k) float64 squared distances in mm^2. The
+    search for query ``i`` stops once it holds ``min(k, gcount[qgroup[i]])`` neighbours
+    (the other slots hold -1 / inf). ``qgroup = rgroup = gcount = None``: no grouping,
+    the search stops at ``k`` neighbours (:func:`knn`).
+    """
+    return _nearest_k(query, ref, None, k, spacing, order, start, cell, gshape, qgroup, rgroup,
+                      gcount)
 
 
 def nearest_keyed(query, ref, key, spacing, order, start, cell, gshape):
