@@ -24,7 +24,7 @@ from typing import Sequence
 
 import numpy as np
 
-from vesseltree.validation import check_spacing
+from vesseltree.validation import check_axis as _check_axis, check_spacing
 from vesseltree.plot import pyplot_backend as _pyplot, save_figure as _save  # one Agg set-up, one atomic writer
 
 __all__ = [
@@ -67,12 +67,6 @@ def _finish_overlay(fig, title: str | None, path):
         fig.suptitle(title)
     fig.tight_layout(rect=(0, 0.5 / fig.get_figheight(), 1, 0.95 if title else 1))
     return _finish(fig, path)
-
-
-def _check_axis(axis) -> int:
-    if isinstance(axis, bool) or axis not in (0, 1, 2):
-        raise ValueError(f"axis: expected 0 (z), 1 (y) or 2 (x), got {axis!r}")
-    return int(axis)
 
 
 def confusion_volume(pred, gt) -> np.ndarray:

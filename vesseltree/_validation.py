@@ -135,3 +135,10 @@ def as_shape3(shape: Sequence[int], name: str = "shape") -> tuple[int, int, int]
     ):
         raise ValueError(f"{name}: expected 3 positive integers (z, y, x), got {_describe(shape)}")
     return dims
+
+
+def check_axis(axis, name: str = "axis") -> int:
+    """An axis of a (z, y, x) volume: the int 0 (z), 1 (y) or 2 (x) (no bool, no float)."""
+    if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)) or not 0 <= axis <= 2:
+        raise ValueError(f"{name}: expected 0 (z), 1 (y) or 2 (x), got {axis!r}")
+    return int(axis)

@@ -21,7 +21,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from vesseltree._validation import check_spacing
+from vesseltree._validation import check_axis as _check_axis, check_spacing
 
 __all__ = ["letter_value_plot", "scale_mip", "radius_mip"]
 
@@ -46,12 +46,6 @@ def _save(fig, path) -> Path:
     with atomic_write(p) as tmp:
         fig.savefig(tmp, format=fmt, dpi=fig.dpi, bbox_inches="tight")
     return p
-
-
-def _check_axis(axis) -> int:
-    if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)) or not 0 <= axis <= 2:
-        raise ValueError(f"axis: expected 0 (z), 1 (y) or 2 (x), got {axis!r}")
-    return int(axis)
 
 
 def letter_value_plot(

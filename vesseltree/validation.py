@@ -10,12 +10,14 @@ user's object:
 * :func:`check_spacing` - a voxel size in mm (one number or one per axis) as a tuple;
 * :func:`check_positive` - a finite number > 0 (or >= 0);
 * :func:`check_nonnegative_int`, :func:`check_positive_int` - counts;
-* :func:`as_shape3` - a (z, y, x) shape of positive ints.
+* :func:`as_shape3` - a (z, y, x) shape of positive ints;
+* :func:`check_axis` - an axis of a (z, y, x) volume (0, 1 or 2).
 """
 from __future__ import annotations
 
 from ._validation import (
     as_shape3,
+    check_axis,
     check_mask,
     check_nonnegative_int,
     check_positive,
@@ -30,4 +32,5 @@ __all__ = [
     "check_nonnegative_int",
     "check_positive_int",
     "as_shape3",
+    "check_axis",
 ]

@@ -127,3 +127,26 @@ def test_radius_mip_log_colour_scale_keeps_small_vessels_readable(tmp_path):
         0.5 / 8.0)
     with pytest.raises(ValueError, match="color_scale"):
         radius_mip(r, tmp_path / "x.png", color_scale="sqrt")
+
+
+@pytest.mark.parametrize("axis", [0, 1, 2, np.int64(2)])
+def test_check_axis_accepts_the_three_axes(axis):
+    from vesseltree.validation import check_axis
+
+    assert check_axis(axis) == int(axis) and type(check_axis(axis)) is int
+
+
+@pytest.mark.parametrize("axis", [-1, 3, 1.0, True, "1", None])
+def test_one_axis_rule_for_both_packages_figures(tmp_path, axis):
+    """vesseltree's MIPs and vesselnet's overlays share vesseltree.validation.check_axis."""
+    from vesseltree.validation import check_axis
+
+    with pytest.raises(ValueError, match=r"axis: expected 0 \(z\), 1 \(y\) or 2 \(x\)"):
+        check_axis(axis)
+    with pytest.raises(ValueError, match="axis: expected"):
+        scale_mip(np.zeros((2, 2, 2), np.uint8), tmp_path / "a.png", axis=axis)
+    vplot = pytest.importorskip("vesselnet.plot")
+    mask = np.zeros((4, 4, 4), bool)
+    mask[2, 2, 1:3] = True
+    with pytest.raises(ValueError, match="axis: expected"):
+        vplot.overlay_slices(mask, mask, axis=axis)
