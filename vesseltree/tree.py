@@ -194,10 +194,11 @@ class VesselTree:
             lut[self.branches.index.to_numpy()] = self.branches[col].to_numpy(dtype=float)
         return lut
 
-    def _rule(self, rule, legacy: dict, where: str) -> ScaleRule:
-        # the rule of a call: explicit, or from the deprecated keywords, or the analysis' own
+    def _rule(self, rule, legacy: dict, where: str, stacklevel: int = 3) -> ScaleRule:
+        # the rule of a call: explicit, or from the deprecated keywords, or the analysis' own;
+        # a DeprecationWarning names the public method's frame (``stacklevel`` from legacy_rule)
         return scales.legacy_rule(rule, **legacy, where=f"VesselTree.{where}",
-                                  default=self.scale_rule)
+                                  default=self.scale_rule, stacklevel=stacklevel)
 
     def _thresholds(self, rule: ScaleRule, lut: np.ndarray) -> np.ndarray:
         is_point = np.zeros(len(lut) - 1, dtype=bool)
@@ -235,14 +236,16 @@ class VesselTree:
                        "scale_thresholds")
         return self._thresholds(r, self._radius_lut(radius))
 
-    def _scale_lut(self, rule: ScaleRule, radius) -> np.ndarray:
-        # branch id -> scale (entry 0: background); all zeros for an empty mask
+    def _scale_lut(self, rule, radius, legacy: dict, where: str) -> tuple[ScaleRule, np.ndarray]:
+        """The rule of a scale method's call (:meth:`_rule`) and its branch id -> scale table
+        (entry 0: background; all zeros for an empty mask)."""
+        r = self._rule(rule, legacy, where, stacklevel=4)
         lut_r = self._radius_lut(radius)
-        if not self.n_vessel_voxels and rule.kind == "quantile":
-            return np.zeros(1, dtype=rule.dtype)
-        lut = scales.assign_scales(lut_r, self._thresholds(rule, lut_r))
+        if not self.n_vessel_voxels and r.kind == "quantile":
+            return r, np.zeros(1, dtype=r.dtype)
+        lut = scales.assign_scales(lut_r, self._thresholds(r, lut_r))
         lut[0] = 0
-        return lut
+        return r, lut
 
     def scale_labels(self, rule: ScaleRule | int | None = None, *, radius: str | None = None,
                      n_scales=UNSET, method=UNSET, thresholds=UNSET, quantiles=UNSET) -> np.ndarray:
@@ -268,9 +271,9 @@ class VesselTree:
             With a quantile rule, fewer branches than scales (the message names ``n_scales``
             and the number of branches).
         """
-        r = self._rule(rule, dict(n_scales=n_scales, method=method, thresholds=thresholds,
-                                  quantiles=quantiles), "scale_labels")
-        lut = self._scale_lut(r, radius)
+        r, lut = self._scale_lut(rule, radius, dict(n_scales=n_scales, method=method,
+                                                    thresholds=thresholds, quantiles=quantiles),
+                                 "scale_labels")
         out = np.zeros(self.shape, dtype=r.dtype)
         if self.n_vessel_voxels and lut.size > 1:
             out.reshape(-1)[self.vessel_index] = lut[self.vessel_label]
@@ -300,9 +303,9 @@ class VesselTree:
         ValueError
             As :meth:`scale_labels`.
         """
-        r = self._rule(rule, dict(n_scales=n_scales, method=method, thresholds=thresholds,
-                                  quantiles=quantiles), "scale_masks")
-        lut = self._scale_lut(r, radius)
+        r, lut = self._scale_lut(rule, radius, dict(n_scales=n_scales, method=method,
+                                                    thresholds=thresholds, quantiles=quantiles),
+                                 "scale_masks")
         s = r.n_scales
         out = np.zeros((s,) + self.shape, dtype=bool)
         if self.n_vessel_voxels and lut.size > 1:
@@ -329,9 +332,9 @@ class VesselTree:
         ValueError
             As :meth:`scale_masks`.
         """
-        r = self._rule(rule, dict(n_scales=n_scales, method=method, thresholds=thresholds,
-                                  quantiles=quantiles), "scale_volumes")
-        lut = self._scale_lut(r, radius)
+        r, lut = self._scale_lut(rule, radius, dict(n_scales=n_scales, method=method,
+                                                    thresholds=thresholds, quantiles=quantiles),
+                                 "scale_volumes")
         counts = np.zeros(r.n_scales + 1)
         if self.n_vessel_voxels and lut.size > 1:
             counts = np.bincount(lut[self.vessel_label], minlength=r.n_scales + 1).astype(float)
