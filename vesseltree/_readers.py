@@ -3,7 +3,6 @@
 """
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +10,7 @@ import numpy as np
 from ._validation import check_spacing
 from .geometry import check_affine, default_affine, spacing_from_affine, with_spacing
 from .io import Volume
+from ._warnings import warn
 
 # relative tolerance between NIfTI geometries (headers store float32)
 _NIFTI_RTOL = 1e-4
@@ -54,17 +54,17 @@ def _nifti_affine(img, name: str) -> tuple[np.ndarray, bool]:
     near.set_data_shape(img.shape[:3])
     near.set_qform(best, code=1)  # the nearest rigid form of best, and its zooms
     if scode and qcode and not np.allclose(qform, near.get_qform(), rtol=_NIFTI_RTOL, atol=1e-3):
-        warnings.warn(
+        warn(
             f"{name}: the NIfTI qform and sform describe different geometries (voxel (0,0,0) at "
             f"{np.round(qform[:3, 3], 3).tolist()} vs {np.round(sform[:3, 3], 3).tolist()} mm); "
-            "using the sform (nibabel's rule)", UserWarning, stacklevel=4)
+            "using the sform (nibabel's rule)", UserWarning)
     pixdim = np.asarray(hdr.get_zooms()[:3], dtype=float)
     zooms = np.asarray(near.get_zooms()[:3], dtype=float)
     if used != "pixdim" and not np.allclose(pixdim, zooms, rtol=_NIFTI_RTOL, atol=1e-6):
-        warnings.warn(
+        warn(
             f"{name}: NIfTI pixdim {np.round(pixdim, 6).tolist()} disagree with the voxel size "
             f"{np.round(zooms, 6).tolist()} of its {used}; using the {used} (nibabel's rule)",
-            UserWarning, stacklevel=4)
+            UserWarning)
     return best, bool(scode or qcode)
 
 

@@ -53,7 +53,6 @@ around cavities), an ``m`` whose nearest surface voxels reach along the vessel
 """
 from __future__ import annotations
 
-import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Sequence
@@ -68,6 +67,7 @@ from .radius import PAPER_M, _check_method
 from .scales import UNSET, ScaleRule, threshold_radii
 from .skeleton import skeletonize
 from .tree import VesselTree
+from ._warnings import warn
 
 if TYPE_CHECKING:  # pragma: no cover
     from .structures import StructureTrees
@@ -147,22 +147,22 @@ class AnalysisOptions:
     @classmethod
     def check(cls, *, m, radius_method, window, prune_length_factor, prune_min_length_mm,
               scale_rule, root, preserve_length, skeleton_given, inscribed, curvature,
-              n_scales=UNSET, prune=UNSET, stacklevel: int = 2) -> AnalysisOptions:
+              n_scales=UNSET, prune=UNSET) -> AnalysisOptions:
         """The options of :func:`analyze`'s keywords of the same names, checked in the order
         of its errors (``inscribed`` and ``curvature``, checked before the mask, are not);
-        the deprecated ``n_scales`` and ``prune`` merged in, their ``DeprecationWarning``
-        at ``stacklevel`` counted from this method (as :func:`warnings.warn`)."""
+        the deprecated ``n_scales`` and ``prune`` merged in (a ``DeprecationWarning`` at the
+        caller's line)."""
         m = check_positive_int(m, "m")
         window = check_positive_int(window, "window")
         radius_method = _check_method(radius_method, "radius_method")
         rule = scales.legacy_rule(scale_rule, n_scales=n_scales, where="analyze",
-                                  default=ScaleRule.quantiles(), stacklevel=stacklevel + 1)
+                                  default=ScaleRule.quantiles())
         _check_bool(preserve_length, "preserve_length")
         plf = check_positive(prune_length_factor, "prune_length_factor", allow_zero=True)
         pml = (None if prune_min_length_mm is None
                else check_positive(prune_min_length_mm, "prune_min_length_mm", allow_zero=True))
         if prune is not UNSET:
-            plf, pml = _legacy_prune(prune, plf, pml, stacklevel=stacklevel + 1)
+            plf, pml = _legacy_prune(prune, plf, pml)
         return cls(m=m, radius_method=radius_method, window=window, prune_length_factor=plf,
                    prune_min_length_mm=pml, scale_rule=rule, root=root,
                    preserve_length=bool(preserve_length), skeleton_given=bool(skeleton_given),
@@ -271,7 +271,7 @@ def _analyze_one(mask, spacing, scale_basis, overlap, *, skeleton, **options) ->
     _check_bool(options["curvature"], "curvature")
     msk = check_mask(mask, "mask")
     sp_t = check_spacing(spacing, "spacing")
-    opts = AnalysisOptions.check(**options, skeleton_given=skeleton is not None, stacklevel=4)
+    opts = AnalysisOptions.check(**options, skeleton_given=skeleton is not None)
     _warn_anisotropy(sp_t)
     if skeleton is None:
         skel = skeletonize(msk, preserve_length=opts.preserve_length)
@@ -279,7 +279,7 @@ def _analyze_one(mask, spacing, scale_basis, overlap, *, skeleton, **options) ->
         skel = _user_skeleton(skeleton, msk)
     flat_idx = np.flatnonzero(msk)
     if not flat_idx.size:
-        warnings.warn("mask is empty: no skeleton, no branch", UserWarning, stacklevel=3)
+        warn("mask is empty: no skeleton, no branch", UserWarning)
         return empty_tree(msk, sp_t, opts, flat_idx)
     return measure(msk, sp_t, skel, flat_idx, opts)
 
@@ -289,24 +289,22 @@ def _check_bool(value, name: str) -> None:
         raise TypeError(f"{name}: expected a bool, got {value!r}")
 
 
-def _legacy_prune(prune, plf: float, pml: float | None,
-                  stacklevel: int = 3) -> tuple[float, float | None]:
-    """The deprecated ``prune`` flag (one release): False turns both pruning rules off.
-    ``stacklevel``: of the ``DeprecationWarning``, counted from this function."""
+def _legacy_prune(prune, plf: float, pml: float | None) -> tuple[float, float | None]:
+    """The deprecated ``prune`` flag (one release): False turns both pruning rules off."""
     _check_bool(prune, "prune")
-    warnings.warn("analyze: prune= is deprecated; pruning is off with prune_length_factor=0 "
-                  "(and no prune_min_length_mm)", DeprecationWarning, stacklevel=stacklevel)
+    warn("analyze: prune= is deprecated; pruning is off with prune_length_factor=0 "
+         "(and no prune_min_length_mm)", DeprecationWarning)
     return (plf, pml) if prune else (0.0, None)
 
 
 def _warn_anisotropy(spacing: tuple[float, float, float]) -> None:
     ratio = max(spacing) / min(spacing)
     if ratio > ANISOTROPY_WARN_RATIO:
-        warnings.warn(
+        warn(
             f"spacing: voxels {ratio:.2g} times longer along one axis than another {spacing} "
             f"(anisotropy above {ANISOTROPY_WARN_RATIO:g}): branch lengths along the coarse axis "
             "read short and radii across it high (docs/radius.md); resample to a more "
-            "isotropic grid for measurements", UserWarning, stacklevel=4)
+            "isotropic grid for measurements", UserWarning)
 
 
 def _user_skeleton(skeleton, msk: np.ndarray) -> np.ndarray:
@@ -319,8 +317,8 @@ def _user_skeleton(skeleton, msk: np.ndarray) -> np.ndarray:
     thin = skeletonize(skel, preserve_length=False)
     removed = int(skel.sum() - thin.sum())
     if removed:
-        warnings.warn(
+        warn(
             f"skeleton: not one voxel thick ({removed} of {int(skel.sum())} voxels are removed "
-            "by thinning); it was thinned before measuring", UserWarning, stacklevel=5)
+            "by thinning); it was thinned before measuring", UserWarning)
         return thin
     return skel

@@ -8,7 +8,6 @@ morphometry and scales, every step inside the 26-connected components of the mas
 """
 from __future__ import annotations
 
-import warnings
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -22,6 +21,7 @@ from .labels import nearest_seed, skeleton_owner
 from .radius import branch_radius, corrected_radius_at, paper_radius_at, warn_if_m_reaches_along
 from .scales import ScaleRule, threshold_radii
 from .tree import VesselTree
+from ._warnings import warn
 
 if TYPE_CHECKING:  # pragma: no cover
     from .analysis import AnalysisOptions
@@ -177,7 +177,7 @@ def measure(msk: np.ndarray, sp_t: tuple[float, float, float], skel: np.ndarray,
     n_components = _check_covered(comp_v, g0, vc)
     # Eq. 1 on every voxel of the unpruned skeleton (pruning only removes voxels)
     r0 = paper_radius_at(msk, vc, sc0, sp, opts.m, comp_v, g0)
-    warn_if_m_reaches_along(msk, vc, sc0, sp, opts.m, r0, comp_v, g0, stacklevel=5)
+    warn_if_m_reaches_along(msk, vc, sc0, sp, opts.m, r0, comp_v, g0)
     graph = _pruned(graph, sc0, r0 + float(sp.max()), opts)
 
     sc, sb = _skeleton_points(graph)
@@ -275,9 +275,9 @@ def _branch_scales(br: pd.DataFrame, rule: ScaleRule) -> np.ndarray | None:
         thresholds = rule.thresholds(basis)
         br["scale"] = scales.assign_scales(radii, thresholds)
         return thresholds
-    warnings.warn(
+    warn(
         f"n_scales: {s} scales need at least {s} branches, got {len(basis)}; "
         "the 'scale' column is 0 and the scale methods need fewer scales or fixed thresholds "
-        "(ScaleRule.fixed)", UserWarning, stacklevel=5)
+        "(ScaleRule.fixed)", UserWarning)
     br["scale"] = np.zeros(len(br), dtype=rule.dtype)
     return None

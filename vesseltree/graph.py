@@ -31,7 +31,6 @@ in :mod:`vesseltree.graph_tables` and spur pruning in :mod:`vesseltree.spur_prun
 """
 from __future__ import annotations
 
-import warnings
 from typing import Sequence
 
 import numpy as np
@@ -43,6 +42,7 @@ from vesseltree._validation import check_mask, check_spacing
 from .branch_graph import BranchGraph  # re-exported: vesseltree.graph.BranchGraph
 from .graph_tables import BRANCH_COLUMNS, NODE_COLUMNS  # noqa: F401  (re-exported)
 from .graph_tables import EMPTY_VOXELS, GraphParts, graph_tables
+from ._warnings import warn
 
 __all__ = ["BranchGraph", "build_graph", "warn_thick_clusters", "MAX_JUNCTION_VOXELS"]
 
@@ -91,18 +91,16 @@ def build_graph(skeleton: ArrayLike, spacing: Sequence[float] | float = (1.0, 1.
     shape = tuple(int(s) for s in skel.shape)
     flat = np.flatnonzero(skel).astype(np.int64, copy=False)
     graph = _graph_from_flat(flat, shape, sp)
-    warn_thick_clusters(graph, stacklevel=3)
+    warn_thick_clusters(graph)
     return graph
 
 
-def warn_thick_clusters(graph: "BranchGraph", stacklevel: int = 2) -> int:
+def warn_thick_clusters(graph: "BranchGraph") -> int:
     """Warn when junction clusters of ``graph`` exceed :data:`MAX_JUNCTION_VOXELS` voxels.
 
     Parameters
     ----------
     graph : BranchGraph
-    stacklevel : int
-        Passed to :func:`warnings.warn`.
 
     Returns
     -------
@@ -114,12 +112,12 @@ def warn_thick_clusters(graph: "BranchGraph", stacklevel: int = 2) -> int:
     if big.size:
         k = int(big[np.argmax(sizes[big])])
         where = tuple(int(c) for c in graph.node_voxels[k][0])
-        warnings.warn(
+        warn(
             f"skeleton: {big.size} junction cluster(s) of more than {MAX_JUNCTION_VOXELS} voxels "
             f"(largest: {int(sizes[k])} voxels, at voxel {where}): the skeleton is not a set of "
             "curves there (a sheet, the surface around a cavity, or not one voxel thick), so "
             "the branches, lengths and radii there are not vessel measurements",
-            UserWarning, stacklevel=stacklevel)
+            UserWarning)
     return int(big.size)
 
 

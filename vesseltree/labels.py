@@ -24,13 +24,12 @@ ties to the smallest branch id.
 """
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import numpy.typing as npt
 
 from ._kernels import labels_nb
 from ._validation import check_mask, check_spacing
+from ._warnings import warn
 
 __all__ = ["nearest_branch_labels", "skeleton_owner", "nearest_seed"]
 
@@ -181,7 +180,7 @@ def nearest_branch_labels(mask: npt.ArrayLike, seed_labels: npt.ArrayLike,
     if not msk.any():
         return out
     if not len(seeds):
-        warnings.warn("seed_labels has no seed (> 0): every label is 0", UserWarning, stacklevel=2)
+        warn("seed_labels has no seed (> 0): every label is 0", UserWarning)
         return out
     sl = lab[seeds[:, 0], seeds[:, 1], seeds[:, 2]].astype(np.int64)
     q = np.ascontiguousarray(np.argwhere(msk), dtype=np.int64)
@@ -195,8 +194,8 @@ def nearest_branch_labels(mask: npt.ArrayLike, seed_labels: npt.ArrayLike,
                                   np.ravel_multi_index(seeds.T, msk.shape))]
         idx, _ = nearest_seed(q, seeds, sl, sp, msk.shape, comp, sg)
         if (idx < 0).any():
-            warnings.warn(f"seed_labels: {len(np.unique(comp[idx < 0]))} component(s) of mask "
-                          "hold no seed: their voxels are 0", UserWarning, stacklevel=2)
+            warn(f"seed_labels: {len(np.unique(comp[idx < 0]))} component(s) of mask "
+                 "hold no seed: their voxels are 0", UserWarning)
         out[q[:, 0], q[:, 1], q[:, 2]] = np.where(idx >= 0, sl[np.maximum(idx, 0)], 0)
         return out
     idx, _ = nearest_seed(q, seeds, sl, sp, msk.shape)

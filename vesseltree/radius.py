@@ -45,7 +45,6 @@ Eq. 2 (branch radius): :math:`\\hat r_j = \\operatorname{median}_k \\{\\hat\\sig
 """
 from __future__ import annotations
 
-import warnings
 from typing import Literal
 
 import numpy as np
@@ -54,6 +53,7 @@ import numpy.typing as npt
 from ._kernels import labels_nb, radius_nb
 from .labels import nearest_seed
 from ._validation import check_mask, check_positive_int, check_spacing
+from ._warnings import warn
 
 __all__ = ["surface_voxels", "local_radius", "branch_radius", "PAPER_M", "M_REACH_WARN_RATIO"]
 
@@ -171,7 +171,7 @@ def paper_radius_at(mask: np.ndarray, vessel_coords: np.ndarray, skel_coords: np
 def warn_if_m_reaches_along(mask: np.ndarray, vessel_coords: np.ndarray, skel_coords: np.ndarray,
                             spacing: np.ndarray, m: int, r_m: np.ndarray,
                             vessel_group: np.ndarray | None = None,
-                            skel_group: np.ndarray | None = None, *, stacklevel: int = 2) -> bool:
+                            skel_group: np.ndarray | None = None) -> bool:
     """Warn when Eq. 1 with this ``m`` does not measure a cross-section.
 
     Only for ``m > PAPER_M`` (the paper's value never pays for the check): compares ``r_m``
@@ -185,11 +185,11 @@ def warn_if_m_reaches_along(mask: np.ndarray, vessel_coords: np.ndarray, skel_co
     ratio = float(np.median(r_m / (r_1 + float(np.max(spacing)))))
     if ratio <= M_REACH_WARN_RATIO:
         return False
-    warnings.warn(
+    warn(
         f"m: the {m} nearest surface voxels reach along the vessel, not around it (median "
         f"Eq. 1 radius {float(np.median(r_m)):.3g} mm vs {float(np.median(r_1)):.3g} mm to the "
         f"nearest surface voxel): these radii are not vessel measurements; use m = {PAPER_M} "
-        "(the paper's) or the corrected estimator", UserWarning, stacklevel=stacklevel + 1)
+        "(the paper's) or the corrected estimator", UserWarning)
     return True
 
 
@@ -337,7 +337,7 @@ def _radius_values(msk: np.ndarray, sc: np.ndarray, sp: np.ndarray, m: int, meth
                               np.ravel_multi_index(sc.T, msk.shape))]
     if method == "paper":
         vals = paper_radius_at(msk, vc, sc, sp, m, comp, sg)
-        warn_if_m_reaches_along(msk, vc, sc, sp, m, vals, comp, sg, stacklevel=3)
+        warn_if_m_reaches_along(msk, vc, sc, sp, m, vals, comp, sg)
         return vals
     nearest, _ = nearest_seed(vc, sc, np.zeros(len(sc), dtype=np.int64), sp, msk.shape,
                               comp, sg)

@@ -30,7 +30,6 @@ be empty by construction); fixed thresholds accept any number of branches.
 """
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 from typing import Any, Sequence
 
@@ -38,6 +37,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ._validation import check_positive_int
+from ._warnings import warn
 
 __all__ = ["ScaleRule", "as_scale_rule", "scale_thresholds", "threshold_radii", "assign_scales", "scale_dtype",
            "masks_from_labels", "classes_from_labels", "default_quantiles",
@@ -257,12 +257,12 @@ UNSET: Any = _Unset()
 
 
 def legacy_rule(rule, *, n_scales=UNSET, method=UNSET, thresholds=UNSET, quantiles=UNSET,
-                where: str, default=None, stacklevel: int = 3) -> ScaleRule | None:
+                where: str, default=None) -> ScaleRule | None:
     """Merge the deprecated scale keywords into a :class:`ScaleRule` (one release).
 
     ``rule`` wins when given together with the old keywords; without either, ``default``.
-    Emits one ``DeprecationWarning`` per call that uses an old keyword (``stacklevel``
-    counted from this function: 3, the caller of the function calling it).
+    Emits one ``DeprecationWarning`` per call that uses an old keyword, at the caller's
+    line (the first frame outside vesseltree).
     """
     old = {k: v for k, v in (("n_scales", n_scales), ("method", method),
                              ("thresholds", thresholds), ("quantiles", quantiles))
@@ -270,10 +270,10 @@ def legacy_rule(rule, *, n_scales=UNSET, method=UNSET, thresholds=UNSET, quantil
            and not (v is None and k != "method")}
     if not old:
         return default if rule is None else as_scale_rule(rule)
-    warnings.warn(
+    warn(
         f"{where}: {', '.join(f'{k}=' for k in old)} is deprecated; pass a "
         "vesseltree.ScaleRule (ScaleRule.quantiles(S), ScaleRule.fixed([mm, ...])) instead",
-        DeprecationWarning, stacklevel=stacklevel)
+        DeprecationWarning)
     if rule is not None:
         raise TypeError(f"{where}: expected either a ScaleRule or the deprecated keywords "
                         f"{sorted(old)}, got both")
@@ -480,9 +480,8 @@ def masks_from_labels(labels: npt.ArrayLike, branch_radius, thresholds: npt.Arra
 
 def _deprecated_alias(func, old: str):
     def alias(*args, **kwargs):
-        warnings.warn(f"vesseltree.scales.{old} is deprecated, use {func.__name__} "
-                      f"(VesselTree.{old} is the method on an analysed tree)",
-                      DeprecationWarning, stacklevel=2)
+        warn(f"vesseltree.scales.{old} is deprecated, use {func.__name__} "
+             f"(VesselTree.{old} is the method on an analysed tree)", DeprecationWarning)
         return func(*args, **kwargs)
 
     alias.__name__ = old

@@ -46,6 +46,7 @@ import pandas as pd
 from . import scales
 from ._validation import check_mask, check_spacing
 from .scales import UNSET, ScaleRule, as_scale_rule
+from ._warnings import warn
 
 __all__ = ["StructureTrees", "analyze_structures", "analyze_entry"]
 
@@ -384,9 +385,9 @@ def _union_thresholds(trees: dict, rule: ScaleRule) -> np.ndarray | None:
                             for t in trees.values()] or [np.zeros(0, bool)])
     basis = scales.threshold_radii(radii, point)
     if basis.size < rule.n_scales:
-        warnings.warn(
+        warn(
             f"n_scales: {rule.n_scales} scales need at least {rule.n_scales} branches over all "
-            f"structures, got {basis.size}; the 'scale' columns are 0", UserWarning, stacklevel=3)
+            f"structures, got {basis.size}; the 'scale' columns are 0", UserWarning)
         return None
     return rule.thresholds(basis)
 

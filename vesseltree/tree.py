@@ -194,11 +194,10 @@ class VesselTree:
             lut[self.branches.index.to_numpy()] = self.branches[col].to_numpy(dtype=float)
         return lut
 
-    def _rule(self, rule, legacy: dict, where: str, stacklevel: int = 3) -> ScaleRule:
-        # the rule of a call: explicit, or from the deprecated keywords, or the analysis' own;
-        # a DeprecationWarning names the public method's frame (``stacklevel`` from legacy_rule)
+    def _rule(self, rule, legacy: dict, where: str) -> ScaleRule:
+        # the rule of a call: explicit, or from the deprecated keywords, or the analysis' own
         return scales.legacy_rule(rule, **legacy, where=f"VesselTree.{where}",
-                                  default=self.scale_rule, stacklevel=stacklevel)
+                                  default=self.scale_rule)
 
     def _thresholds(self, rule: ScaleRule, lut: np.ndarray) -> np.ndarray:
         is_point = np.zeros(len(lut) - 1, dtype=bool)
@@ -239,7 +238,7 @@ class VesselTree:
     def _scale_lut(self, rule, radius, legacy: dict, where: str) -> tuple[ScaleRule, np.ndarray]:
         """The rule of a scale method's call (:meth:`_rule`) and its branch id -> scale table
         (entry 0: background; all zeros for an empty mask)."""
-        r = self._rule(rule, legacy, where, stacklevel=4)
+        r = self._rule(rule, legacy, where)
         lut_r = self._radius_lut(radius)
         if not self.n_vessel_voxels and r.kind == "quantile":
             return r, np.zeros(1, dtype=r.dtype)

@@ -7,7 +7,6 @@ A seeded, recursive branching tree of tapered, mildly curved tubes obeying Murra
 """
 from __future__ import annotations
 
-import warnings
 from collections import deque
 from typing import Sequence
 
@@ -20,6 +19,7 @@ from .phantom import Phantom, piece_table, segment_table
 from .primitives import rasterize
 from .segments import Geometry, SegmentRecord, arc_lengths
 from .spec import PhantomSpec
+from .._warnings import warn
 
 __all__ = ["make_phantom", "grow_phantom"]
 
@@ -185,10 +185,9 @@ def grow_phantom(spec: PhantomSpec) -> Phantom:
     grower = _TreeGrower(spec)
     added = grower.grow()
     if added < spec.loops:
-        warnings.warn(
+        warn(
             f"loops: {spec.loops} requested, only {added} anastomoses fit this tree",
-            RuntimeWarning, stacklevel=3,
-        )
+            RuntimeWarning)
     return grower.phantom()
 
 
