@@ -19,6 +19,7 @@ _EXPORTS = {
     "BranchGraph": "vesseltree.graph",
     "build_graph": "vesseltree.graph",
     "analyze": "vesseltree.analysis",
+    "AnalysisOptions": "vesseltree.analysis",
     "VesselTree": "vesseltree.tree",
     "ScaleRule": "vesseltree.scales",
     "local_radius": "vesseltree.radius",
@@ -39,7 +40,10 @@ _EXPORTS = {
 _SUBMODULES = {"synthetic", "io", "plot", "morphometry", "topology", "radius", "labels",
                "scales", "graph", "skeleton", "tree", "analysis", "cli",
                "inscribed", "curvature", "export", "structures",
-               "pipeline", "outputs", "archive", "geometry", "cohort", "pipeline_structures"}
+               "pipeline", "outputs", "archive", "geometry", "cohort", "pipeline_structures",
+               "validation", "datasets", "arrays", "branch_graph", "graph_tables",
+               "spur_pruning", "analysis_chain", "file_kinds", "writers", "surface",
+               "pipeline_outputs"}
 
 __all__ = sorted(_EXPORTS) + sorted(_SUBMODULES) + ["__version__"]
 
