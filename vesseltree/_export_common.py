@@ -62,7 +62,8 @@ def world_affine(affine, spacing) -> np.ndarray:
     if not np.allclose(norms, spacing, rtol=1e-4, atol=1e-6):
         raise ValueError(
             "affine: expected voxel steps (norms of its first three columns, z, y, x) equal to "
-            f"the trees' spacing {tuple(spacing)}, got {tuple(np.round(norms, 6))}")
+            f"the trees' spacing {tuple(float(v) for v in spacing)}, got "
+            f"{tuple(float(v) for v in np.round(norms, 6))}")
     return aff
 
 

@@ -242,8 +242,9 @@ def test_bad_arguments(tree, tmp_path):
         write_surface(tree, tmp_path / "s.obj")
     with pytest.raises(ValueError, match="affine"):
         centerline_arrays(tree, affine=np.eye(3))
-    with pytest.raises(ValueError, match="affine"):
+    with pytest.raises(ValueError, match="affine") as err:
         centerline_arrays(tree, affine=np.eye(4))  # 1 mm steps, the tree has 1.2/0.8 mm
+    assert "got (1.0, 1.0, 1.0)" in str(err.value)  # plain numbers, not np.float64(...)
     with pytest.raises(ValueError, match="positions"):
         centerline_arrays(tree, positions="subvoxel")
     with pytest.raises(TypeError, match="trees"):
