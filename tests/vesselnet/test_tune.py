@@ -423,3 +423,17 @@ def test_ctrl_c_fails_the_trial_and_queues_it_again(prepared, tmp_path):
 
 def _trials_at(url: str, study_name: str = "tiny"):
     return optuna.load_study(study_name=study_name, storage=open_storage(url, heartbeat_interval=None)).get_trials()
+
+
+def test_search_space_yaml_with_exponent_floats_reads_numbers():
+    """PyYAML (YAML 1.1) reads ``1e-4`` as a string; the space takes it as the number, as the
+    training config does, and still refuses other strings."""
+    import yaml
+
+    spec = yaml.safe_load("lr: {low: 1e-4, high: 1e-3, log: true}\ntau: [5e-2, 1]\n")
+    assert isinstance(spec["lr"]["low"], str)  # the YAML 1.1 reading this test is about
+    space = load_space(spec, 3)
+    assert (space.ranges["lr"].low, space.ranges["lr"].high) == (1e-4, 1e-3)
+    assert space.ranges["tau"].low == 0.05
+    with pytest.raises(TypeError, match=r"search space 'lr' low: expected a number, got '1e-4x'"):
+        load_space({"lr": ["1e-4x", 1e-3]}, 3)

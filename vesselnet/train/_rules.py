@@ -93,11 +93,18 @@ def integer(minimum: int | None = None, maximum: int | None = None) -> Rule:
 _DECIMAL = re.compile(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?")
 
 
+def decimal_value(value):
+    """``value`` as a float when it is a string in :data:`_DECIMAL` notation (YAML 1.2's
+    reading of ``1e-3``), else ``value`` unchanged (for the caller's own type check)."""
+    if isinstance(value, str) and _DECIMAL.fullmatch(value):
+        return float(value)
+    return value
+
+
 def _as_real(value, key: str) -> float:
     """``value`` as a float: a real number (not a bool) or a string in :data:`_DECIMAL`
     notation; anything else is a :class:`ConfigTypeError` naming ``key``."""
-    if isinstance(value, str) and _DECIMAL.fullmatch(value):
-        return float(value)
+    value = decimal_value(value)
     if isinstance(value, bool) or not isinstance(value, Real):
         raise _type_error(key, "a number", value)
     return float(value)

@@ -27,6 +27,8 @@ from dataclasses import dataclass
 from numbers import Real
 from typing import Mapping
 
+from vesselnet.train._rules import decimal_value
+
 __all__ = [
     "ParamRange",
     "SearchSpace",
@@ -161,6 +163,7 @@ def default_space(num_scales: int = 3) -> SearchSpace:
 
 
 def _number(value, what: str) -> float:
+    value = decimal_value(value)  # PyYAML reads 1e-4 as a string
     if isinstance(value, bool) or not isinstance(value, Real):
         raise TypeError(f"{what}: expected a number, got {value!r} ({type(value).__name__})")
     value = float(value)
