@@ -27,9 +27,10 @@ import platform
 import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 from typing import IO, Iterator
+
+from vesseltree.io import atomic_write
 
 __all__ = ["RunFolder", "open_atomic", "write_atomic", "versions", "git_commit"]
 
@@ -41,10 +42,11 @@ RUN_DIRS = ("checkpoints", "tensorboard")
 def open_atomic(path, mode: str = "w", *, fsync: bool = False) -> Iterator[IO]:
     """Open a temporary file in ``path``'s folder; on success it replaces ``path``.
 
-    The one atomic writer of the training side (config, run record, logs, checkpoints):
-    the file is written under a temporary name, then moved over ``path`` with
-    ``os.replace``, so a reader sees the old file or the new one, never half of one. On any
-    error the temporary file is removed and ``path`` is untouched.
+    The file object form of :func:`vesseltree.io.atomic_write`, the project's one atomic
+    writer (config, run record, logs and checkpoints here): the file is written under a
+    temporary name, then moved over ``path`` with ``os.replace``, so a reader sees the old
+    file or the new one, never half of one. On any error the temporary file is removed and
+    ``path`` is untouched.
 
     Parameters
     ----------
@@ -60,20 +62,12 @@ def open_atomic(path, mode: str = "w", *, fsync: bool = False) -> Iterator[IO]:
     file object
         Open for writing.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     text = {"encoding": "utf-8", "newline": ""} if "b" not in mode else {}
-    try:
-        with os.fdopen(fd, mode, **text) as fh:
-            yield fh
-            if fsync:
-                fh.flush()
-                os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_write(path) as tmp, open(tmp, mode, **text) as fh:
+        yield fh
+        if fsync:
+            fh.flush()
+            os.fsync(fh.fileno())
 
 
 def write_atomic(path: Path, text: str) -> None:
